@@ -1,0 +1,1 @@
+//! Benchmarks of Jones live in `benches/`; each prints its figures.

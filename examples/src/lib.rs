@@ -1,0 +1,1 @@
+//! Runnable examples of Jones live in `examples/`.

@@ -1,0 +1,1 @@
+//! Jones server: materializer, admin operations and HTTP API.

@@ -1,0 +1,156 @@
+//! The test kit on a real ZooKeeper: a standalone server holding a tree in
+//! the Jones layout, lifecycle handles, and leader failover in an ensemble.
+
+use std::time::Duration;
+
+use jones_client::{EnvPath, Nodemap, ServiceLayout, ServiceName, config_to_bytes, parse_config};
+use jones_testkit::{Ensemble, ZooKeeper, four_letter_word, unique_name};
+use serde_json::json;
+use zookeeper_client::{Acls, Client, CreateMode};
+
+const PERSISTENT: zookeeper_client::CreateOptions<'static> =
+    CreateMode::Persistent.with_acls(Acls::anyone_all());
+
+async fn connect(connect_string: &str) -> Client {
+    Client::connector()
+        .with_session_timeout(Duration::from_secs(10))
+        .connect(connect_string)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {connect_string}: {e}"))
+}
+
+/// Creates `path` with `data`, and any missing parents empty.
+async fn create_all(client: &Client, path: &str, data: &[u8]) {
+    let mut prefix = String::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        prefix.push('/');
+        prefix.push_str(segment);
+        let bytes = if i + 1 == segments.len() { data } else { b"" };
+        match client.create(&prefix, bytes, &PERSISTENT).await {
+            Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+            Err(e) => panic!("create {prefix}: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn standalone_holds_a_jones_tree() {
+    let zk = ZooKeeper::shared();
+    assert_eq!(four_letter_word(zk.port(), "ruok").unwrap(), "imok");
+    assert_eq!(zk.mode().as_deref(), Some("standalone"));
+    let client = connect(&zk.connect_string()).await;
+
+    let layout = ServiceLayout::new(ServiceName::new(&unique_name("kit")).unwrap());
+    let child = EnvPath::new("child1").unwrap();
+    let root_conf = parse_config(br#"{"foo": "bar"}"#).unwrap();
+    let child_conf = parse_config(br#"{"field": "x"}"#).unwrap();
+    let view = jones_client::merge_view([&root_conf, &child_conf]);
+    let mut nodemap = Nodemap::new();
+    nodemap.insert("example", layout.view_path(&child)).unwrap();
+
+    create_all(&client, layout.conf_root(), &config_to_bytes(&root_conf)).await;
+    create_all(
+        &client,
+        &layout.conf_path(&child),
+        &config_to_bytes(&child_conf),
+    )
+    .await;
+    create_all(&client, layout.views_root(), &config_to_bytes(&root_conf)).await;
+    create_all(&client, &layout.view_path(&child), &config_to_bytes(&view)).await;
+    create_all(&client, layout.nodemap_path(), &nodemap.to_bytes()).await;
+
+    let (data, _) = client.get_data(layout.nodemap_path()).await.unwrap();
+    let read_map = Nodemap::parse(&data).unwrap();
+    let path = read_map.resolve("example", &layout);
+    assert_eq!(layout.env_of_view_path(path).unwrap(), child);
+    let (data, _) = client.get_data(path).await.unwrap();
+    assert_eq!(
+        serde_json::Value::Object(parse_config(&data).unwrap()),
+        json!({"foo": "bar", "field": "x"})
+    );
+    let (data, _) = client
+        .get_data(read_map.resolve("unknown", &layout))
+        .await
+        .unwrap();
+    assert_eq!(parse_config(&data).unwrap(), root_conf);
+    let (children, _) = client.get_children(layout.service_path()).await.unwrap();
+    let mut children = children;
+    children.sort();
+    assert_eq!(children, ["conf", "nodemaps", "views"]);
+}
+
+#[tokio::test]
+async fn a_stopped_server_restarts_with_its_data_and_drop_cleans_up() {
+    let mut zk = ZooKeeper::start().unwrap();
+    let dir = zk.dir().to_owned();
+    let client = connect(&zk.connect_string()).await;
+    client
+        .create("/kept", b"before", &PERSISTENT)
+        .await
+        .unwrap();
+    drop(client);
+
+    zk.stop();
+    assert!(
+        four_letter_word(zk.port(), "ruok").is_err(),
+        "the server should be down"
+    );
+    zk.restart().unwrap();
+    let client = connect(&zk.connect_string()).await;
+    let (data, _) = client.get_data("/kept").await.unwrap();
+    assert_eq!(data, b"before");
+
+    // A paused server does not answer; a resumed one does.
+    zk.pause().unwrap();
+    assert!(four_letter_word(zk.port(), "ruok").is_err());
+    zk.resume().unwrap();
+    let (data, _) = client.get_data("/kept").await.unwrap();
+    assert_eq!(data, b"before");
+
+    let port = zk.port();
+    drop(client);
+    drop(zk);
+    assert!(!dir.exists(), "the server's directory is removed on drop");
+    assert!(
+        four_letter_word(port, "ruok").is_err(),
+        "the server is killed on drop"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_the_loss_of_the_leader() {
+    let mut ensemble = tokio::task::spawn_blocking(|| Ensemble::start().unwrap())
+        .await
+        .unwrap();
+    let leader = ensemble.leader().expect("a leader after start");
+    let client = connect(&ensemble.connect_string()).await;
+    client
+        .create("/before", b"written before", &PERSISTENT)
+        .await
+        .unwrap();
+    let session = client.session_id();
+
+    ensemble.stop(leader);
+    let ensemble = tokio::task::spawn_blocking(move || {
+        ensemble.wait_for_quorum().unwrap();
+        ensemble
+    })
+    .await
+    .unwrap();
+    let new_leader = ensemble.leader().expect("a new leader");
+    assert_ne!(new_leader, leader);
+
+    // The same session reconnects to a remaining node and reads old data...
+    let (data, _) = client.get_data("/before").await.unwrap();
+    assert_eq!(data, b"written before");
+    // ...and writes made under the new leader.
+    client
+        .create("/after", b"written after", &PERSISTENT)
+        .await
+        .unwrap();
+    let other = connect(&format!("127.0.0.1:{}", ensemble.port(new_leader))).await;
+    let (data, _) = other.get_data("/after").await.unwrap();
+    assert_eq!(data, b"written after");
+    assert_eq!(client.session_id(), session, "the session survived");
+}

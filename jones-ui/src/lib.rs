@@ -1,0 +1,1 @@
+//! Jones web editor: the assets the server embeds and serves.
