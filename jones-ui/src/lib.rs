@@ -1,1 +1,63 @@
-//! Jones web editor: the assets the server embeds and serves.
+//! The Jones web editor: its static assets, embedded in the binary.
+//!
+//! `jones-server` serves [`asset`] at `/`; the page talks to the server's
+//! HTTP API under `/api/v1`. The assets are plain ES modules and CSS with no
+//! build step, so neither building nor running Jones needs Node.
+//!
+//! ```
+//! let index = jones_ui::asset("").expect("the index page");
+//! assert_eq!(index.content_type, "text/html; charset=utf-8");
+//! assert!(jones_ui::asset("../Cargo.toml").is_none());
+//! ```
+
+#![warn(missing_docs)]
+
+/// One embedded file.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    /// The file's bytes.
+    pub body: &'static [u8],
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+}
+
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/", $path)) as &[u8])),*]
+    };
+}
+
+/// Every embedded file, by its path below `/`.
+const FILES: &[(&str, &[u8])] = embed!["index.html"];
+
+/// The asset at `path` (relative to `/`; `""` is the index page), if any.
+///
+/// Unknown paths that look like pages of the single-page app (no file
+/// extension) get the index page, so deep links work.
+pub fn asset(path: &str) -> Option<Asset> {
+    let path = path.trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    if let Some((name, body)) = FILES.iter().find(|(name, _)| *name == path) {
+        return Some(Asset {
+            body,
+            content_type: content_type(name),
+        });
+    }
+    let last = path.rsplit('/').next().unwrap_or(path);
+    if !last.contains('.') && !path.split('/').any(|s| s == "..") {
+        return asset("index.html");
+    }
+    None
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("json") => "application/json",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
