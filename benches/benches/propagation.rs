@@ -1,0 +1,6 @@
+//! Benchmark `propagation`; see the package README.
+
+fn main() {
+    eprintln!("propagation: not written yet");
+    std::process::exit(1);
+}
