@@ -28,7 +28,23 @@ macro_rules! embed {
 }
 
 /// Every embedded file, by its path below `/`.
-const FILES: &[(&str, &[u8])] = embed!["index.html"];
+const FILES: &[(&str, &[u8])] = embed![
+    "index.html",
+    "style.css",
+    "app.js",
+    "api.js",
+    "diff.js",
+    "dom.js",
+    "envpanel.js",
+    "live.js",
+    "lookup.js",
+    "names.js",
+    "service.js",
+    "services.js",
+    "tree.js",
+    "vendor/vanilla-jsoneditor/standalone.js",
+    "vendor/vanilla-jsoneditor/LICENSE.md",
+];
 
 /// The asset at `path` (relative to `/`; `""` is the index page), if any.
 ///
@@ -57,7 +73,71 @@ fn content_type(name: &str) -> &'static str {
         Some("css") => "text/css; charset=utf-8",
         Some("svg") => "image/svg+xml",
         Some("json") => "application/json",
-        Some("txt") => "text/plain; charset=utf-8",
+        Some("txt" | "md") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(name: &str) -> &'static str {
+        std::str::from_utf8(asset(name).unwrap().body).unwrap()
+    }
+
+    fn own_files() -> impl Iterator<Item = &'static str> {
+        FILES
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !name.starts_with("vendor/"))
+    }
+
+    #[test]
+    fn every_module_import_is_embedded() {
+        for name in own_files().filter(|n| n.ends_with(".js")) {
+            for line in text(name).lines().filter(|l| l.starts_with("import ")) {
+                let target = line
+                    .rsplit(" from ")
+                    .next()
+                    .unwrap()
+                    .trim_matches(|c| c == '\'' || c == ';' || c == '"');
+                let target = target.strip_prefix("./").unwrap_or(target);
+                assert!(
+                    FILES.iter().any(|(n, _)| *n == target),
+                    "{name} imports {target}, which is not embedded"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_page_loads_only_embedded_files() {
+        let index = text("index.html");
+        for src in ["/app.js", "/style.css"] {
+            assert!(index.contains(src), "index.html does not load {src}");
+            assert!(asset(src).is_some());
+        }
+        for name in own_files() {
+            let body = text(name);
+            assert!(
+                !body.contains("http://") && !body.contains("https://"),
+                "{name} refers to another host"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_links_get_the_page_and_unknown_files_do_not() {
+        assert_eq!(
+            asset("/services/demo").unwrap().body,
+            asset("").unwrap().body
+        );
+        assert!(asset("missing.js").is_none());
+        assert!(asset("../secret").is_none());
+        assert_eq!(
+            asset("app.js").unwrap().content_type,
+            "text/javascript; charset=utf-8"
+        );
     }
 }

@@ -1,0 +1,71 @@
+// The server's HTTP API under /api/v1: one function per call, every
+// failure an ApiError carrying the status and the server's own words.
+
+const BASE = '/api/v1';
+
+export class ApiError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+let token = sessionStorage.getItem('jones-token') || '';
+export function setToken(value) {
+  token = value;
+  sessionStorage.setItem('jones-token', value);
+}
+
+const enc = (s) => encodeURIComponent(s);
+const envPath = (env) => (env ? '/' + env.split('/').map(enc).join('/') : '');
+
+async function call(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token && method !== 'GET') headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(BASE + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, `The Jones server cannot be reached (${e.message}).`);
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { error: text };
+    }
+  }
+  if (!response.ok) {
+    const what = (data && (data.error || data.message)) || response.statusText;
+    throw new ApiError(response.status, `${what} (HTTP ${response.status})`, data);
+  }
+  return data;
+}
+
+const list = (data, key) => (Array.isArray(data) ? data : (data && data[key]) || []);
+
+export const api = {
+  services: async () => list(await call('GET', '/services'), 'services'),
+  createService: (svc) => call('POST', `/services/${enc(svc)}`),
+  deleteService: (svc) => call('DELETE', `/services/${enc(svc)}`),
+  tree: (svc) => call('GET', `/services/${enc(svc)}/envs`),
+  env: (svc, env) => call('GET', `/services/${enc(svc)}/config${envPath(env)}`),
+  createEnv: (svc, env, config) => call('POST', `/services/${enc(svc)}/config${envPath(env)}`, { config }),
+  saveEnv: (svc, env, config, version) =>
+    call('PUT', `/services/${enc(svc)}/config${envPath(env)}`, { config, version }),
+  deleteEnv: (svc, env, recursive) =>
+    call('DELETE', `/services/${enc(svc)}/config${envPath(env)}${recursive ? '?recursive=true' : ''}`),
+  associations: (svc) => call('GET', `/services/${enc(svc)}/associations`),
+  associate: (svc, name, env) => call('PUT', `/services/${enc(svc)}/associations/${enc(name)}`, { env }),
+  dissociate: (svc, name) => call('DELETE', `/services/${enc(svc)}/associations/${enc(name)}`),
+  resolve: (svc, name) => call('GET', `/services/${enc(svc)}/resolve/${enc(name)}`),
+  eventsUrl: (svc) => `${BASE}/services/${enc(svc)}/events`,
+};

@@ -1,0 +1,54 @@
+// The Jones web editor: routes #/ (services) and #/services/{svc}/{env…}.
+
+import { renderServices } from './services.js';
+import { ServicePage } from './service.js';
+import { h } from './dom.js';
+
+const main = document.getElementById('main');
+const crumbs = document.getElementById('crumbs');
+let page = null;
+
+function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function parse(hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === 'services' && parts[1] !== undefined) return { svc: parts[1], env: parts.slice(2).join('/') };
+  return null;
+}
+
+async function route() {
+  const target = parse(location.hash);
+  if (target && page && page.svc === target.svc) {
+    await page.select(target.env);
+    renderCrumbs(target);
+    return;
+  }
+  page && page.unmount();
+  page = null;
+  renderCrumbs(target);
+  if (!target) {
+    document.title = 'Jones';
+    await renderServices(main, navigate);
+    return;
+  }
+  document.title = `${target.svc} · Jones`;
+  page = new ServicePage(main, target.svc, target.env, navigate);
+  await page.mount();
+}
+
+function renderCrumbs(target) {
+  crumbs.replaceChildren(
+    h('a', { href: '#/' }, 'Services'),
+    target ? h('span', {}, ' / ', h('a', { href: `#/services/${encodeURIComponent(target.svc)}` }, target.svc)) : null,
+    target && target.env ? h('span', {}, ' / ', target.env) : null,
+  );
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('beforeunload', (e) => {
+  if (page && page.panel && page.panel.editor && page.panel.isDirty()) e.preventDefault();
+});
+route();

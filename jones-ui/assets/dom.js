@@ -1,0 +1,91 @@
+// Small DOM helpers: element building, messages, and modal dialogs.
+
+/** Creates an element: h('button.primary', {onclick}, 'Save'). */
+export function h(tag, attrs = {}, ...children) {
+  const [name, ...classes] = tag.split('.');
+  const el = document.createElement(name);
+  if (classes.length) el.className = classes.join(' ');
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (key in el && key !== 'list' && key !== 'form') el[key] = value;
+    else el.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** Shows `message` in the page's message area; errors stay until dismissed. */
+export function notify(message, kind = 'info') {
+  const area = document.getElementById('messages');
+  const close = h('button.link', { type: 'button', 'aria-label': 'Dismiss', onclick: () => item.remove() }, '×');
+  const item = h(`div.message.${kind}`, { role: kind === 'error' ? 'alert' : 'status' }, h('span', {}, message), close);
+  area.append(item);
+  if (kind !== 'error') setTimeout(() => item.remove(), 4000);
+  return item;
+}
+
+/** Reports an error in words; never swallowed. */
+export function showError(error, what) {
+  const text = error && error.message ? error.message : String(error);
+  notify(what ? `${what}: ${text}` : text, 'error');
+}
+
+/**
+ * A modal dialog. `body` is a node; `actions` are [{label, kind, value,
+ * disabled}]. Resolves with the chosen action's value, or null on Escape.
+ */
+export function dialog(title, body, actions) {
+  return new Promise((resolve) => {
+    const buttons = actions.map((a) =>
+      h(`button.${a.kind || 'secondary'}`, { type: 'button', disabled: a.disabled, onclick: () => done(a.value) }, a.label),
+    );
+    const el = h(
+      'dialog.modal',
+      { 'aria-label': title },
+      h('h2', {}, title),
+      h('div.modal-body', {}, body),
+      h('div.modal-actions', {}, buttons),
+    );
+    function done(value) {
+      el.close();
+      el.remove();
+      resolve(value);
+    }
+    el.addEventListener('cancel', (e) => {
+      e.preventDefault();
+      done(null);
+    });
+    el.buttons = buttons;
+    document.body.append(el);
+    el.showModal();
+    const first = el.querySelector('input, textarea') || buttons[buttons.length - 1];
+    first && first.focus();
+  });
+}
+
+/** Asks the user to type `expected` before a destructive action. */
+export async function confirmTyped(title, explanation, expected, actionLabel) {
+  const input = h('input', { type: 'text', autocomplete: 'off', spellcheck: false, 'aria-label': `Type ${expected} to confirm` });
+  const body = h('div', {}, h('p', {}, explanation), h('label', {}, 'Type ', h('code', {}, expected), ' to confirm:', input));
+  const pending = dialog(title, body, [
+    { label: 'Cancel', value: false },
+    { label: actionLabel, kind: 'danger', value: true, disabled: true },
+  ]);
+  const confirmButton = input.closest('dialog').buttons[1];
+  input.addEventListener('input', () => (confirmButton.disabled = input.value !== expected));
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && input.value === expected) confirmButton.click();
+  });
+  return (await pending) === true;
+}
+
+/** A JSON value as short readable text. */
+export function preview(value) {
+  const text = JSON.stringify(value);
+  return text.length > 120 ? text.slice(0, 117) + '…' : text;
+}

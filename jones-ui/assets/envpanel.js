@@ -1,0 +1,373 @@
+// One environment: its config in a JSON editor, the inherited view with
+// the origin of every key, its associations, raw JSON; saving with a diff,
+// the version read, and a conflict view that keeps the user's edit.
+
+import { api } from './api.js';
+import { canonical, renderDiff } from './diff.js';
+import { dialog, h, notify, preview, showError } from './dom.js';
+import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
+import { associationProblem } from './names.js';
+
+const envLabel = (env) => (env === '' ? 'root' : env);
+
+export class EnvPanel {
+  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged }) {
+    this.svc = svc;
+    this.env = env;
+    this.allEnvs = allEnvs;
+    this.onNavigate = onNavigate;
+    this.onTreeChanged = onTreeChanged;
+    this.base = null; // {version, config}: what the editor's edit starts from
+    this.data = null; // the last GET of this environment
+    this.conflict = null; // {version, config} on the server after a 409
+    this.staleVersion = null; // newer version seen on the server while editing
+    this.problem = null; // why the edit cannot be saved
+    this.root = h('section.env-panel', { 'aria-label': `Environment ${envLabel(env)}` });
+  }
+
+  async load() {
+    this.root.replaceChildren(h('p.muted', {}, 'Loading…'));
+    try {
+      this.data = await api.env(this.svc, this.env);
+    } catch (e) {
+      showError(e, `Cannot load ${envLabel(this.env)}`);
+      this.root.replaceChildren(h('p.muted', {}, `The environment ${envLabel(this.env)} could not be loaded.`));
+      return this.root;
+    }
+    this.base = { version: this.data.version, config: this.data.config };
+    this.render();
+    return this.root;
+  }
+
+  destroy() {
+    this.editor && this.editor.destroy();
+    this.editor = null;
+  }
+
+  /** The edited config, or throws an Error saying why it is not one. */
+  edited() {
+    const content = this.editor.get();
+    let value = content.json;
+    if (content.text !== undefined) {
+      try {
+        value = JSON.parse(content.text);
+      } catch (e) {
+        throw new Error(`Invalid JSON: ${e.message}`);
+      }
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+      throw new Error(`A config must be a JSON object, not ${kind}.`);
+    }
+    return value;
+  }
+
+  isDirty() {
+    try {
+      return canonical(this.edited()) !== canonical(this.base.config);
+    } catch {
+      return true;
+    }
+  }
+
+  render() {
+    this.destroy();
+    const d = this.data;
+    this.status = h('div.edit-status', { id: 'edit-status', 'aria-live': 'polite' });
+    this.saveButton = h('button.primary', { id: 'save', type: 'button', onclick: () => this.save() }, 'Review & save');
+    this.revertButton = h('button.secondary', { type: 'button', onclick: () => this.revert() }, 'Revert');
+    const header = h(
+      'header.env-header',
+      {},
+      h('div', {},
+        h('h1', {}, envLabel(this.env)),
+        h('span.badge', { id: 'env-version', title: 'ZooKeeper version of this environment’s config' }, `version ${this.base.version}`)),
+      h('div.actions', {},
+        this.revertButton,
+        this.saveButton,
+        this.env !== '' ? h('button.danger', { type: 'button', onclick: () => this.remove() }, 'Delete…') : null),
+    );
+    this.banner = h('div.banners', { id: 'banners' });
+    const editorHost = h('div.editor', { id: 'config-editor' });
+    this.viewHost = h('div', { id: 'view-table' });
+    this.assocHost = h('div', { id: 'associations' });
+    this.rawHost = h('div', { id: 'raw-json' });
+    this.root.replaceChildren(
+      header,
+      this.banner,
+      h('div.columns', {},
+        h('section.card', {}, h('h2', {}, 'Own config'),
+          h('p.help', {}, 'Keys set here override the same keys of the environments above.'), editorHost, this.status),
+        h('section.card', {}, h('h2', {}, 'Inherited view'),
+          h('p.help', {}, 'What apps associated with this environment read.'), this.viewHost)),
+      h('section.card', {}, h('h2', {}, 'Associations'), this.assocHost),
+      h('section.card', {}, h('h2', {}, 'Raw JSON'), this.rawHost),
+    );
+    this.editor = createJSONEditor({
+      target: editorHost,
+      props: {
+        content: { json: this.base.config },
+        mode: 'tree',
+        navigationBar: false,
+        askToFormat: false,
+        onChange: () => this.updateStatus(),
+      },
+    });
+    this.renderView();
+    this.renderAssociations();
+    this.renderRaw();
+    this.renderBanners();
+    this.updateStatus();
+  }
+
+  updateStatus() {
+    let problem = null;
+    try {
+      this.edited();
+    } catch (e) {
+      problem = e.message;
+    }
+    this.problem = problem;
+    const dirty = this.isDirty();
+    this.saveButton.disabled = !!problem || !dirty;
+    this.revertButton.disabled = !dirty;
+    this.status.className = `edit-status ${problem ? 'problem' : dirty ? 'dirty' : ''}`;
+    this.status.textContent = problem
+      ? `Cannot save: ${problem}`
+      : dirty
+        ? `Unsaved changes (based on version ${this.base.version}).`
+        : 'No changes.';
+  }
+
+  renderView() {
+    const view = this.data.view || {};
+    const origins = this.data.origins || {};
+    const overrides = new Set(this.data.overrides || []);
+    const own = this.data.config || {};
+    const rows = Object.keys(view).map((key) => {
+      const from = key in origins ? origins[key] : key in own ? this.env : null;
+      const isOwn = from === this.env;
+      const origin = isOwn
+        ? h('span.origin.own', {}, overrides.has(key) ? 'own · overrides parent' : 'own')
+        : h('a.origin.inherited', { href: '#', title: 'Open that environment', onclick: (e) => { e.preventDefault(); this.onNavigate(from ?? ''); } },
+            `from ${from === null ? 'an ancestor' : envLabel(from)}`);
+      return h('tr', { dataset: { key } }, h('th', { scope: 'row' }, key), h('td.value', {}, h('code', {}, preview(view[key]))), h('td', {}, origin));
+    });
+    this.viewHost.replaceChildren(
+      rows.length
+        ? h('table.view-table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'key'), h('th', {}, 'value'), h('th', {}, 'comes from'))), h('tbody', {}, rows))
+        : h('p.muted', {}, 'The view is empty.'),
+    );
+  }
+
+  renderRaw() {
+    const block = (title, value) =>
+      h('details', {}, h('summary', {}, title), h('pre.json', {}, JSON.stringify(value, null, 2)));
+    this.rawHost.replaceChildren(
+      block(`Config (version ${this.data.version})`, this.data.config),
+      block('View', this.data.view),
+    );
+  }
+
+  renderAssociations() {
+    const names = this.data.associations || [];
+    const envOptions = (selected) => this.allEnvs().map((e) => h('option', { value: e, selected: e === selected }, envLabel(e)));
+    const rows = names.map((name) => {
+      const target = h('select', { 'aria-label': `Move ${name} to` }, envOptions(this.env));
+      return h('li.assoc-row', {},
+        h('code', {}, name),
+        h('span.assoc-actions', {},
+          target,
+          h('button.secondary.small', { type: 'button', onclick: () => this.associate(name, target.value, 'Moved') }, 'Move'),
+          h('button.danger.small', { type: 'button', onclick: () => this.dissociate(name) }, 'Remove')));
+    });
+    const input = h('input', { id: 'assoc-name', type: 'text', placeholder: 'host name or any string', autocomplete: 'off', spellcheck: false });
+    const problem = h('p.field-problem', { 'aria-live': 'polite' });
+    const add = h('button.secondary', { type: 'submit', disabled: true }, 'Add association');
+    input.addEventListener('input', () => {
+      const why = input.value ? associationProblem(input.value) : null;
+      problem.textContent = why || '';
+      add.disabled = !input.value || !!why;
+    });
+    this.assocHost.replaceChildren(
+      names.length ? h('ul.assoc-list', {}, rows) : h('p.muted', {}, this.env === '' ? 'Hosts without an association read the root view.' : 'No host is associated with this environment.'),
+      h('form.inline-form', { onsubmit: (e) => { e.preventDefault(); this.associate(input.value, this.env, 'Associated'); } },
+        h('label', { for: 'assoc-name' }, 'Associate'), input, add),
+      problem,
+    );
+  }
+
+  async associate(name, env, verb) {
+    try {
+      await api.associate(this.svc, name, env);
+      notify(`${verb} ${name} → ${envLabel(env)}.`);
+      await this.refresh();
+    } catch (e) {
+      showError(e, `Cannot associate ${name}`);
+    }
+  }
+
+  async dissociate(name) {
+    const ok = await dialog(`Remove ${name}?`, h('p', {}, `${name} will read the root view.`), [
+      { label: 'Cancel', value: false },
+      { label: 'Remove association', kind: 'danger', value: true },
+    ]);
+    if (!ok) return;
+    try {
+      await api.dissociate(this.svc, name);
+      notify(`Removed ${name}.`);
+      await this.refresh();
+    } catch (e) {
+      showError(e, `Cannot remove ${name}`);
+    }
+  }
+
+  renderBanners() {
+    const items = [];
+    if (this.conflict) {
+      const c = this.conflict;
+      let mine = null;
+      try {
+        mine = this.edited();
+      } catch {
+        mine = null;
+      }
+      items.push(
+        h('div.banner.conflict', { id: 'conflict', role: 'alert' },
+          h('h3', {}, `Version conflict: version ${c.version} was saved while you edited version ${this.base.version}.`),
+          h('p', {}, 'Your edit is kept in the editor. Below: the server’s current config against your edit.'),
+          mine ? renderDiff(c.config, mine, [`server, version ${c.version}`, 'your edit']) : h('p.field-problem', {}, 'Your edit is not valid JSON.'),
+          h('div.actions', {},
+            h('button.primary', { id: 'reapply', type: 'button', onclick: () => this.reapply() }, `Re-apply my edit on version ${c.version}`),
+            h('button.secondary', { id: 'discard', type: 'button', onclick: () => this.discard() }, 'Discard my edit'))),
+      );
+    } else if (this.staleVersion !== null) {
+      items.push(
+        h('div.banner.stale', { id: 'stale', role: 'status' },
+          h('p', {}, `This environment changed elsewhere: version ${this.staleVersion} is on the server, your edit started from version ${this.base.version}. Saving will show you the difference.`),
+          h('div.actions', {}, h('button.secondary', { type: 'button', onclick: () => this.discard() }, 'Discard my edit and load the latest'))),
+      );
+    }
+    this.banner.replaceChildren(...items);
+  }
+
+  async save() {
+    let config;
+    try {
+      config = this.edited();
+    } catch (e) {
+      showError(e, 'Cannot save');
+      return;
+    }
+    const confirmed = await dialog(
+      `Save ${envLabel(this.env)}?`,
+      h('div', {}, h('p', {}, `Changes to version ${this.base.version}:`), renderDiff(this.base.config, config, [`version ${this.base.version}`, 'your edit'])),
+      [{ label: 'Keep editing', value: false }, { label: 'Save', kind: 'primary', value: true }],
+    );
+    if (!confirmed) return;
+    try {
+      await api.saveEnv(this.svc, this.env, config, this.base.version);
+    } catch (e) {
+      if (e.status === 409 && e.body) {
+        const b = e.body;
+        this.conflict = {
+          version: b.current_version ?? b.version,
+          config: b.current_config ?? b.config ?? {},
+        };
+        this.renderBanners();
+        notify('Not saved: the environment changed on the server. Your edit is kept.', 'error');
+        return;
+      }
+      showError(e, 'Not saved');
+      return;
+    }
+    notify(`Saved ${envLabel(this.env)}.`);
+    this.conflict = null;
+    this.staleVersion = null;
+    await this.refresh({ reloadEditor: true });
+  }
+
+  /** Keeps the user's edit and makes the server's current version its base. */
+  reapply() {
+    this.base = { version: this.conflict.version, config: this.conflict.config };
+    this.conflict = null;
+    this.staleVersion = null;
+    this.root.querySelector('#env-version').textContent = `version ${this.base.version}`;
+    this.renderBanners();
+    this.updateStatus();
+    notify(`Your edit now applies to version ${this.base.version}; review and save.`);
+  }
+
+  async discard() {
+    this.conflict = null;
+    this.staleVersion = null;
+    await this.refresh({ reloadEditor: true });
+  }
+
+  revert() {
+    this.editor.set({ json: this.base.config });
+    this.updateStatus();
+  }
+
+  async remove() {
+    const node = this.data.children || [];
+    const hasChildren = node.length > 0;
+    const subtree = h('input', { type: 'checkbox', id: 'delete-subtree' });
+    const body = h('div', {},
+      h('p', {}, `Delete ${envLabel(this.env)}? Its config and view are removed; hosts associated with it fall back to the root view.`),
+      hasChildren ? h('p.field-problem', {}, `It has ${node.length} child environment${node.length > 1 ? 's' : ''}: ${node.join(', ')}.`) : null,
+      hasChildren ? h('label.check', {}, subtree, ' Also delete every environment below it') : null);
+    const pending = dialog(`Delete ${envLabel(this.env)}?`, body, [
+      { label: 'Cancel', value: false },
+      { label: 'Delete', kind: 'danger', value: true, disabled: hasChildren },
+    ]);
+    if (hasChildren) {
+      const button = subtree.closest('dialog').buttons[1];
+      subtree.addEventListener('change', () => (button.disabled = !subtree.checked));
+    }
+    if (!(await pending)) return;
+    try {
+      await api.deleteEnv(this.svc, this.env, hasChildren && subtree.checked);
+      notify(`Deleted ${envLabel(this.env)}.`);
+      const parent = this.env.includes('/') ? this.env.slice(0, this.env.lastIndexOf('/')) : '';
+      this.onTreeChanged(parent);
+    } catch (e) {
+      showError(e, `Cannot delete ${envLabel(this.env)}`);
+    }
+  }
+
+  /** Re-reads the environment; the editor keeps the user's edit unless told. */
+  async refresh({ reloadEditor = false } = {}) {
+    let data;
+    try {
+      data = await api.env(this.svc, this.env);
+    } catch (e) {
+      showError(e, `Cannot reload ${envLabel(this.env)}`);
+      return;
+    }
+    this.data = data;
+    if (reloadEditor || !this.isDirty()) {
+      this.base = { version: data.version, config: data.config };
+      this.editor.set({ json: data.config });
+      this.staleVersion = null;
+    } else if (data.version !== this.base.version) {
+      this.staleVersion = data.version;
+    }
+    this.root.querySelector('#env-version').textContent = `version ${this.base.version}`;
+    this.renderView();
+    this.renderAssociations();
+    this.renderRaw();
+    this.renderBanners();
+    this.updateStatus();
+  }
+
+  /** A change made elsewhere: refresh what it touched. */
+  async onRemoteChange() {
+    const before = this.base.version;
+    const dirty = this.isDirty();
+    await this.refresh();
+    if (this.data.version !== before) {
+      notify(dirty ? `${envLabel(this.env)} changed elsewhere while you were editing.` : `${envLabel(this.env)} was updated elsewhere; showing version ${this.data.version}.`);
+    }
+  }
+}

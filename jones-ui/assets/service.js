@@ -1,0 +1,165 @@
+// A service page: the environment tree on the left (add, select, look up a
+// host), the selected environment on the right, kept live by the server's
+// event stream.
+
+import { api } from './api.js';
+import { h, notify, showError } from './dom.js';
+import { EnvPanel } from './envpanel.js';
+import { subscribe } from './live.js';
+import { renderLookup } from './lookup.js';
+import { segmentProblem } from './names.js';
+import { allEnvs, findNode, focusNode, renderTree } from './tree.js';
+
+export class ServicePage {
+  constructor(main, svc, env, navigate) {
+    this.main = main;
+    this.svc = svc;
+    this.env = env;
+    this.navigate = navigate;
+    this.tree = null;
+    this.panel = null;
+    this.pending = null;
+  }
+
+  href(env) {
+    const tail = env ? '/' + env.split('/').map(encodeURIComponent).join('/') : '';
+    return `#/services/${encodeURIComponent(this.svc)}${tail}`;
+  }
+
+  async mount() {
+    this.treeHost = h('nav.tree-host', { 'aria-label': 'Environment tree' });
+    this.addHost = h('div');
+    this.panelHost = h('div.panel-host');
+    this.liveBadge = h('span.live', { id: 'live', title: 'Changes made elsewhere appear here without a reload' }, '○ connecting');
+    this.main.replaceChildren(
+      h('div.service-layout', {},
+        h('aside.sidebar', {},
+          h('div.sidebar-head', {}, h('h2', {}, this.svc), this.liveBadge),
+          this.treeHost, this.addHost,
+          renderLookup(this.svc, (env) => this.navigate(this.href(env)))),
+        this.panelHost),
+    );
+    this.unsubscribe = subscribe(api.eventsUrl(this.svc), (e) => this.onEvent(e), (state) => {
+      this.liveBadge.textContent = state === 'live' ? '● live' : '○ reconnecting';
+      this.liveBadge.className = `live ${state}`;
+    });
+    if (!(await this.loadTree())) return;
+    await this.select(this.env);
+  }
+
+  unmount() {
+    this.unsubscribe && this.unsubscribe();
+    this.panel && this.panel.destroy();
+  }
+
+  async loadTree() {
+    try {
+      this.tree = await api.tree(this.svc);
+      return true;
+    } catch (e) {
+      showError(e, `Cannot open service ${this.svc}`);
+      this.main.replaceChildren(h('p.muted', {}, `The service ${this.svc} could not be loaded. `, h('a', { href: '#/' }, 'Back to the services')));
+      return false;
+    }
+  }
+
+  renderTree(opts = {}) {
+    this.treeHost.replaceChildren(renderTree(this.tree, this.env, (env, o = {}) => {
+      if (o.keepFocus !== undefined) {
+        this.renderTree();
+        focusNode(this.treeHost, o.keepFocus);
+      } else if (env !== this.env) {
+        this.navigate(this.href(env));
+      }
+    }));
+    if (opts.focus) focusNode(this.treeHost, this.env);
+    this.renderAddChild();
+  }
+
+  renderAddChild() {
+    const parentLabel = this.env === '' ? 'root' : this.env;
+    const input = h('input', { id: 'child-name', type: 'text', placeholder: 'child name', autocomplete: 'off', spellcheck: false });
+    const problem = h('p.field-problem', { id: 'child-problem', 'aria-live': 'polite' });
+    const add = h('button.secondary', { type: 'submit', disabled: true }, 'Add');
+    const node = findNode(this.tree, this.env);
+    const siblings = new Set((node ? node.children : []).map((c) => c.name || c.env.split('/').pop()));
+    input.addEventListener('input', () => {
+      const name = input.value;
+      const why = name ? segmentProblem(name) || (siblings.has(name) ? `${parentLabel} already has a child named “${name}”.` : null) : null;
+      problem.textContent = why || '';
+      add.disabled = !name || !!why;
+    });
+    this.addHost.replaceChildren(
+      h('form.add-child', {
+        onsubmit: async (e) => {
+          e.preventDefault();
+          const child = this.env ? `${this.env}/${input.value}` : input.value;
+          try {
+            await api.createEnv(this.svc, child, {});
+            notify(`Created ${child}.`);
+            await this.loadTree();
+            this.navigate(this.href(child));
+          } catch (err) {
+            showError(err, `Cannot create ${child}`);
+          }
+        },
+      },
+      h('label', { for: 'child-name' }, `Add a child of ${parentLabel}`),
+      h('div.inline', {}, input, add)),
+      problem,
+    );
+  }
+
+  /** Shows environment `env`, asking first when an unsaved edit would be lost. */
+  async select(env) {
+    if (this.panel && this.panel.env !== env && this.panel.editor && this.panel.isDirty()) {
+      if (!window.confirm(`Leave ${this.panel.env || 'root'}? Its unsaved edit will be lost.`)) {
+        history.replaceState(null, '', this.href(this.panel.env));
+        return;
+      }
+    }
+    this.env = env;
+    this.renderTree();
+    this.panel && this.panel.destroy();
+    this.panel = new EnvPanel(this.svc, env, {
+      allEnvs: () => allEnvs(this.tree),
+      onNavigate: (target) => this.navigate(this.href(target)),
+      onTreeChanged: async (target) => {
+        await this.loadTree();
+        this.navigate(this.href(target));
+      },
+    });
+    this.panelHost.replaceChildren(await this.panel.load());
+  }
+
+  /** Batches bursts of events (one write touches many views) into one refresh. */
+  onEvent(event) {
+    this.pendingEvents = this.pendingEvents || [];
+    this.pendingEvents.push(event);
+    clearTimeout(this.pending);
+    this.pending = setTimeout(() => this.applyEvents(), 120);
+  }
+
+  async applyEvents() {
+    const events = this.pendingEvents || [];
+    this.pendingEvents = [];
+    const resync = events.some((e) => e.type === 'resync');
+    const treeChanged = resync || events.some((e) => e.kind === 'conf' || e.kind === 'service');
+    if (treeChanged) {
+      try {
+        this.tree = await api.tree(this.svc);
+      } catch (e) {
+        showError(e, 'Cannot refresh the tree');
+        return;
+      }
+      if (!findNode(this.tree, this.env)) {
+        notify(`${this.env || 'root'} was deleted elsewhere.`, 'error');
+        this.navigate(this.href(''));
+        return;
+      }
+      this.renderTree();
+    }
+    const touchesPanel = resync || events.some((e) => e.kind === 'nodemap' || e.env === this.env || (e.kind === 'view' && e.env !== undefined));
+    if (this.panel && this.panel.data && touchesPanel) await this.panel.onRemoteChange();
+  }
+}

@@ -1,0 +1,81 @@
+// The list of services: open, create, delete (with a typed confirmation).
+
+import { api } from './api.js';
+import { confirmTyped, h, notify, showError } from './dom.js';
+import { segmentProblem } from './names.js';
+
+export async function renderServices(main, navigate) {
+  main.replaceChildren(h('p.muted', {}, 'Loading services…'));
+  let services;
+  try {
+    services = await api.services();
+  } catch (e) {
+    showError(e, 'Cannot list services');
+    main.replaceChildren(h('p.muted', {}, 'The services could not be loaded.'));
+    return;
+  }
+  const name = h('input', { id: 'new-service', type: 'text', placeholder: 'new-service-name', autocomplete: 'off', spellcheck: false });
+  const problem = h('p.field-problem', { id: 'new-service-problem', 'aria-live': 'polite' });
+  const create = h('button.primary', { type: 'submit', disabled: true }, 'Create service');
+  name.addEventListener('input', () => {
+    const why = name.value ? segmentProblem(name.value) : null;
+    problem.textContent = why || '';
+    create.disabled = !name.value || !!why;
+  });
+  const form = h(
+    'form.inline-form',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await api.createService(name.value);
+          notify(`Created service ${name.value}.`);
+          navigate(`#/services/${encodeURIComponent(name.value)}`);
+        } catch (err) {
+          showError(err, `Cannot create ${name.value}`);
+        }
+      },
+    },
+    h('label', { for: 'new-service' }, 'New service'),
+    name,
+    create,
+  );
+
+  const rows = services.map((svc) =>
+    h(
+      'li.service-row',
+      {},
+      h('a', { href: `#/services/${encodeURIComponent(svc)}` }, svc),
+      h(
+        'button.danger.small',
+        {
+          type: 'button',
+          'aria-label': `Delete service ${svc}`,
+          onclick: async () => {
+            const ok = await confirmTyped(
+              `Delete service ${svc}?`,
+              'This removes every environment, view and association of the service. Apps reading it keep their last config but get no more updates.',
+              svc,
+              'Delete service',
+            );
+            if (!ok) return;
+            try {
+              await api.deleteService(svc);
+              notify(`Deleted service ${svc}.`);
+              renderServices(main, navigate);
+            } catch (err) {
+              showError(err, `Cannot delete ${svc}`);
+            }
+          },
+        },
+        'Delete',
+      ),
+    ),
+  );
+  main.replaceChildren(
+    h('section.card.services', {}, h('h1', {}, 'Services'),
+      rows.length ? h('ul.service-list', {}, rows) : h('p.muted', {}, 'No services yet. Create the first one below.'),
+      form, problem),
+  );
+  if (!rows.length) name.focus();
+}
