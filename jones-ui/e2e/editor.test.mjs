@@ -1,0 +1,199 @@
+// The web editor in headless Chromium against a real jones-server on a
+// real ZooKeeper: every test drives the page as an operator would.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { openPage, screenshot, startBrowser, startServer } from './harness.mjs';
+
+let server;
+let browser;
+let serial = 0;
+const uniqueService = (prefix) => `${prefix}-${process.pid}-${serial++}`;
+
+before(async () => {
+  server = await startServer();
+  browser = await startBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Opens the page at `hash`, runs `body`, and checks nothing left loopback and no script failed. */
+async function withPage(hash, body) {
+  const tab = await openPage(browser, server);
+  try {
+    await tab.page.goto(`${server.url}/${hash}`);
+    await body(tab.page);
+    assert.deepEqual(tab.foreign, [], 'the page made requests to other hosts');
+    assert.deepEqual(tab.errors, [], 'the page threw errors');
+  } finally {
+    await tab.close();
+  }
+}
+
+async function createTree(svc, envs) {
+  const created = await server.api('POST', `/services/${svc}`);
+  assert.ok(created.status < 300, `create ${svc}: ${JSON.stringify(created)}`);
+  for (const [env, config] of envs) {
+    const res = env === ''
+      ? await putConfig(svc, '', config)
+      : await server.api('POST', `/services/${svc}/config/${env}`, { config });
+    assert.ok(res.status < 300, `create ${env}: ${JSON.stringify(res)}`);
+  }
+}
+
+async function putConfig(svc, env, config) {
+  const path = `/services/${svc}/config${env ? '/' + env : ''}`;
+  const current = await server.api('GET', path);
+  return server.api('PUT', path, { config, version: current.body.version });
+}
+
+/** Replaces the JSON editor's content by typing into its text mode. */
+async function setEditorText(page, text) {
+  const editor = page.locator('#config-editor');
+  const textMode = editor.locator('button', { hasText: /^text$/ });
+  if (await textMode.count()) await textMode.first().click();
+  const content = editor.locator('.cm-content');
+  await content.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}
+
+async function saveWithReview(page) {
+  await page.locator('#save').click();
+  const dialog = page.locator('dialog.modal');
+  await dialog.waitFor();
+  await dialog.locator('button', { hasText: /^Save$/ }).click();
+}
+
+async function viewOrigin(page, key) {
+  return page.locator(`#view-table tr[data-key="${key}"] .origin`).innerText();
+}
+
+test('builds a tree through the page and shows where each key comes from', async () => {
+  const svc = uniqueService('ui-tree');
+  await withPage('', async (page) => {
+    await page.locator('#new-service').fill(svc);
+    await page.locator('button', { hasText: 'Create service' }).click();
+    await page.locator('h1', { hasText: 'root' }).waitFor();
+
+    await setEditorText(page, '{"foo": "bar"}');
+    await saveWithReview(page);
+    await page.locator('#env-version', { hasText: 'version 1' }).waitFor();
+
+    await page.locator('#child-name').fill('parent');
+    await page.locator('.add-child button', { hasText: 'Add' }).click();
+    await page.locator('h1', { hasText: 'parent' }).waitFor();
+    await setEditorText(page, '{"a": 1, "b": [1, 2, 3], "c": {"x": 0}}');
+    await saveWithReview(page);
+    await page.locator('#view-table tr[data-key="b"]').waitFor();
+
+    await page.locator('#child-name').fill('child1');
+    await page.locator('.add-child button', { hasText: 'Add' }).click();
+    await page.locator('h1', { hasText: 'parent/child1' }).waitFor();
+    await setEditorText(page, '{"a": 2}');
+    await saveWithReview(page);
+    await page.locator('#view-table tr[data-key="a"] .origin.own').waitFor();
+
+    assert.equal(await viewOrigin(page, 'a'), 'own · overrides parent');
+    assert.equal(await viewOrigin(page, 'b'), 'from parent');
+    assert.equal(await viewOrigin(page, 'foo'), 'from root');
+    await screenshot(page, 'tree-and-inherited-view');
+  });
+  const child = await server.api('GET', `/services/${svc}/config/parent/child1`);
+  assert.deepEqual(child.body.view, { foo: 'bar', a: 2, b: [1, 2, 3], c: { x: 0 } });
+});
+
+test('a conflicting edit keeps the user’s text and saves after re-apply', async () => {
+  const svc = uniqueService('ui-conflict');
+  await createTree(svc, [['parent', { a: 1 }]]);
+  await withPage(`#/services/${svc}/parent`, async (page) => {
+    await page.locator('h1', { hasText: 'parent' }).waitFor();
+    await setEditorText(page, '{"a": 10, "mine": true}');
+
+    const other = await putConfig(svc, 'parent', { a: 99 });
+    assert.equal(other.status, 200, JSON.stringify(other));
+    await page.locator('#stale').waitFor();
+    await screenshot(page, 'stale-editor');
+
+    await saveWithReview(page);
+    await page.locator('#conflict').waitFor();
+    const editorText = await page.locator('#config-editor .cm-content').innerText();
+    assert.match(editorText, /"mine": true/, 'the user’s edit is still in the editor');
+    assert.match(await page.locator('#conflict').innerText(), /"a": 99/);
+    await screenshot(page, 'conflict');
+
+    await page.locator('#reapply').click();
+    await saveWithReview(page);
+    await page.locator('.message', { hasText: 'Saved parent' }).waitFor();
+  });
+  const saved = await server.api('GET', `/services/${svc}/config/parent`);
+  assert.deepEqual(saved.body.config, { a: 10, mine: true });
+});
+
+test('invalid JSON and bad names are refused with a message', async () => {
+  const svc = uniqueService('ui-invalid');
+  await createTree(svc, []);
+  await withPage(`#/services/${svc}`, async (page) => {
+    await page.locator('h1', { hasText: 'root' }).waitFor();
+    await setEditorText(page, '{"a": ');
+    await page.locator('#edit-status', { hasText: 'Invalid JSON' }).waitFor();
+    assert.equal(await page.locator('#save').isDisabled(), true);
+    await screenshot(page, 'invalid-json');
+
+    await setEditorText(page, '[1, 2]');
+    await page.locator('#edit-status', { hasText: 'must be a JSON object, not an array' }).waitFor();
+    assert.equal(await page.locator('#save').isDisabled(), true);
+
+    for (const [name, reason] of [['a/b', '“/”'], ['..', 'not allowed'], ['x'.repeat(256), 'at most 255 bytes']]) {
+      await page.locator('#child-name').fill(name);
+      await page.locator('#child-problem', { hasText: reason }).waitFor();
+      assert.equal(await page.locator('.add-child button[type=submit]').isDisabled(), true, name);
+    }
+    await screenshot(page, 'bad-name');
+  });
+  const root = await server.api('GET', `/services/${svc}/config`);
+  assert.deepEqual(root.body.config, {}, 'nothing was saved');
+  assert.deepEqual(root.body.children, []);
+});
+
+test('an association added on the page resolves when the host is looked up', async () => {
+  const svc = uniqueService('ui-assoc');
+  await createTree(svc, [['', { foo: 'bar' }], ['parent', { a: 1 }]]);
+  await withPage(`#/services/${svc}/parent`, async (page) => {
+    await page.locator('h1', { hasText: 'parent' }).waitFor();
+    await page.locator('#assoc-name').fill('web-01.example.com');
+    await page.locator('#associations button', { hasText: 'Add association' }).click();
+    await page.locator('#associations .assoc-row', { hasText: 'web-01.example.com' }).waitFor();
+
+    await page.locator('#lookup-name').fill('web-01.example.com');
+    await page.locator('.lookup button', { hasText: 'Look up' }).click();
+    const result = page.locator('#lookup-result');
+    await result.locator('a', { hasText: 'parent' }).waitFor();
+    assert.match(await result.innerText(), /"foo": "bar"/);
+    assert.match(await result.innerText(), /"a": 1/);
+    await screenshot(page, 'association-lookup');
+  });
+  const resolved = await server.api('GET', `/services/${svc}/resolve/web-01.example.com`);
+  assert.deepEqual(resolved.body.config ?? resolved.body.view, { foo: 'bar', a: 1 });
+});
+
+test('a change made through the API appears on the open page without reload', async () => {
+  const svc = uniqueService('ui-live');
+  await createTree(svc, [['parent', { a: 1 }], ['parent/child1', { a: 2 }]]);
+  await withPage(`#/services/${svc}/parent/child1`, async (page) => {
+    await page.locator('#view-table tr[data-key="a"]').waitFor();
+    await page.locator('#live', { hasText: 'live' }).waitFor();
+    await page.evaluate(() => (window.__notReloaded = true));
+
+    const res = await putConfig(svc, 'parent', { a: 1, rollout: 'live' });
+    assert.equal(res.status, 200, JSON.stringify(res));
+    await page.locator('#view-table tr[data-key="rollout"]').waitFor({ timeout: 10_000 });
+    assert.equal(await viewOrigin(page, 'rollout'), 'from parent');
+    assert.equal(await page.evaluate(() => window.__notReloaded), true, 'the page did not reload');
+    await screenshot(page, 'live-update');
+  });
+});

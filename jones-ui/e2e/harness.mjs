@@ -1,0 +1,116 @@
+// Starts a real jones-server (dev mode: it runs its own ZooKeeper) and a
+// headless Chromium for the browser tests, and stops both afterwards.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target');
+export const screenshotDir = join(targetDir, 'e2e-screenshots');
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+async function waitFor(what, check, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`);
+}
+
+/** Starts jones-server in dev mode on a free loopback port. */
+export async function startServer() {
+  const binary = process.env.JONES_SERVER_BIN || join(targetDir, 'debug', 'jones-server');
+  const state = mkdtempSync(join(tmpdir(), 'jones-e2e-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--state-dir', state], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    await waitFor('jones-server /healthz', async () => {
+      if (child.exitCode !== null) throw new Error(`jones-server exited:\n${output}`);
+      return (await fetch(`${url}/healthz`)).ok;
+    });
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}\n${output}`);
+  }
+  return {
+    url,
+    api: (method, path, body) =>
+      fetch(`${url}/api/v1${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) })),
+    async stop() {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Launches Debian's Chromium headless, without its background network traffic. */
+export async function startBrowser() {
+  mkdirSync(screenshotDir, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  return browser;
+}
+
+/** A page of `server` that records every request leaving loopback. */
+export async function openPage(browser, server) {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await context.newPage();
+  const foreign = [];
+  page.on('request', (req) => {
+    const u = req.url();
+    if (!u.startsWith(server.url) && !u.startsWith('data:')) foreign.push(u);
+  });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  return { page, foreign, errors, close: () => context.close() };
+}
+
+export async function screenshot(page, name) {
+  await page.screenshot({ path: join(screenshotDir, `${name}.png`), fullPage: true });
+}
