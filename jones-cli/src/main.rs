@@ -1,0 +1,3 @@
+//! `jones`: Jones admin from the shell.
+
+fn main() {}
