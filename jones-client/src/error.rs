@@ -36,4 +36,63 @@ pub enum Error {
         /// The service it was checked against.
         service: String,
     },
+    /// The service has no tree in ZooKeeper (`/services/{service}` is missing).
+    #[error("service {service:?} does not exist in ZooKeeper ({path} is missing); create it first")]
+    ServiceNotFound {
+        /// The service asked for.
+        service: String,
+        /// The znode that is missing.
+        path: String,
+    },
+    /// The view the association resolves to does not exist.
+    #[error("view {path} does not exist (association {association:?} of service {service:?})")]
+    ViewNotFound {
+        /// The service.
+        service: String,
+        /// The association whose view it is.
+        association: String,
+        /// The missing view znode.
+        path: String,
+    },
+    /// ZooKeeper could not be reached or a session could not be established.
+    #[error("cannot reach ZooKeeper at {connect_string:?}: {reason}")]
+    Unavailable {
+        /// The connect string tried.
+        connect_string: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The first config did not arrive within the start bound.
+    #[error("no config within {waited:?} of start: {reason}")]
+    StartTimeout {
+        /// How long start waited.
+        waited: std::time::Duration,
+        /// What it was waiting for when time ran out.
+        reason: String,
+    },
+    /// A ZooKeeper request failed.
+    #[error("ZooKeeper {operation} of {path} failed: {source}")]
+    ZooKeeper {
+        /// What was attempted.
+        operation: &'static str,
+        /// The znode.
+        path: String,
+        /// The ZooKeeper client's error.
+        #[source]
+        source: zookeeper_client::Error,
+    },
+    /// The local fallback cache could not be read or written.
+    #[error("cache file {path}: {reason}")]
+    Cache {
+        /// The cache file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The builder was given contradicting or missing settings.
+    #[error("invalid client settings: {0}")]
+    InvalidSettings(String),
+    /// The client (or watcher) was closed.
+    #[error("the client is closed")]
+    Closed,
 }

@@ -6,19 +6,56 @@
 //! materializes each environment's inherited *view* so a client reads one
 //! znode and never computes.
 //!
-//! This crate holds the data model shared by the client and the server:
+//! ```no_run
+//! # async fn demo() -> Result<(), jones_client::Error> {
+//! use jones_client::JonesClient;
+//! let client = JonesClient::connect("127.0.0.1:2181", "web").await?;
+//! let timeout_ms: u64 = client.get_or("timeout_ms", 250);
+//! if client.percentage("pct_new_queue", "user-17") { /* new code path */ }
+//! let mut changes = client.subscribe();
+//! changes.changed().await.ok();
+//! client.close().await;
+//! # Ok(()) }
+//! ```
 //!
 //! | concept | item |
 //! | --- | --- |
+//! | the live config of a service | [`JonesClient`], [`JonesClientBuilder`], [`Snapshot`], [`Status`] |
+//! | switches (toggles, sticky rollouts, bucket lists) | [`JonesClient::enabled`], [`JonesClient::percentage`], [`JonesClient::in_buckets`], [`switches`] |
+//! | a client for apps without async | [`blocking::JonesClient`] |
+//! | a client fed by tests | [`TestData`], [`JonesClient::from_config`] |
+//! | one ZooKeeper session, rebuilt after expiry | [`Session`] |
+//! | any znode, kept current | [`ZnodeWatcher`], [`Znode`] |
 //! | validated names | [`ServiceName`], [`EnvPath`], [`validate_association`] |
 //! | znode layout | [`ServiceLayout`] |
 //! | configs and views | [`Config`], [`parse_config`], [`merge_view`] |
-//! | associations | [`Nodemap`] |
+//! | associations | [`Nodemap`], [`fqdn`] |
+//!
+//! The live client is layered: a [`Session`] owns the ZooKeeper client and
+//! replaces it after expiry; a [`ZnodeWatcher`] keeps one znode's data
+//! current through it (re-reading after reconnects, ordered by `mzxid`);
+//! the config client is a watcher on the nodemap and one on the view, and
+//! a lock-free store of the parsed config.
 
+pub mod blocking;
+mod builder;
+mod cache;
+mod client;
+mod driver;
 mod error;
+mod host;
 mod model;
+mod session;
+mod status;
+mod store;
+pub mod switches;
+mod test_data;
+mod znode;
 
+pub use builder::{DEFAULT_START_TIMEOUT, JonesClientBuilder};
+pub use client::JonesClient;
 pub use error::Error;
+pub use host::fqdn;
 pub use model::config::{Config, config_from_value, config_to_bytes, json_kind, parse_config};
 pub use model::layout::{SERVICES_ROOT, ServiceLayout};
 pub use model::merge::{merge_into, merge_view};
@@ -27,3 +64,9 @@ pub use model::name::{
     validate_association,
 };
 pub use model::nodemap::Nodemap;
+pub use session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
+pub use status::Status;
+pub use store::{CallbackGuard, Revision, Snapshot};
+pub use test_data::{TEST_DATA_VIEW, TestData};
+pub use znode::{Znode, ZnodeWatcher};
+pub use zookeeper_client;

@@ -1,0 +1,295 @@
+//! The session keeper: one live ZooKeeper session, rebuilt after expiry.
+//!
+//! A `zookeeper_client::Client` reconnects by itself after a lost
+//! connection, but session expiry is final for it: every call returns
+//! `SessionExpired` from then on. [`Session`] owns the client, watches its
+//! state, and when the session expires (or cannot be established) connects
+//! a new one, over and over, until it is dropped. Everything that reads
+//! ZooKeeper through a [`Session`] asks it for the *current* client and
+//! listens to [`SessionState`] changes to know when to read again.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zookeeper_client::{Client, SessionState as ZkState};
+
+use crate::Error;
+
+/// Default negotiated session timeout.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// First and last pause between attempts to establish a session.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Where a [`Session`] stands, as seen by everything that reads through it.
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    /// The client of the current session, `None` before the first session
+    /// is established (and after it ended for good).
+    pub client: Option<Client>,
+    /// Increases by one each time a new session (a new client) replaces the
+    /// previous one, after an expiry.
+    pub generation: u64,
+    /// Increases by one at every (re)connection of the current session:
+    /// readers read again when it moves, since ZooKeeper does not replay
+    /// what changed while they were disconnected.
+    pub connection: u64,
+    /// Whether the current session is connected right now.
+    pub connected: bool,
+    /// When the connection was lost, while it is.
+    pub disconnected_since: Option<SystemTime>,
+    /// The last failure to establish or keep a session, if any.
+    pub last_error: Option<String>,
+    /// Whether the session ended for good (the client was supplied by the
+    /// app and expired, or authentication failed): nothing will be read
+    /// through this session any more.
+    pub ended: bool,
+}
+
+/// Owns a ZooKeeper session and replaces it after expiry; see the module
+/// docs. Dropping it stops its task and closes the session.
+///
+/// ```no_run
+/// # async fn demo() {
+/// let session = jones_client::Session::connect("127.0.0.1:2181", std::time::Duration::from_secs(5));
+/// let mut state = session.subscribe();
+/// let client = state.wait_for(|s| s.connected).await.unwrap().client.clone().unwrap();
+/// let (data, stat) = client.get_data("/services").await.unwrap();
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    state: watch::Receiver<SessionState>,
+    task: JoinHandle<()>,
+    description: Arc<str>,
+}
+
+impl Session {
+    /// Starts keeping a session to `connect_string` (hosts, then an optional
+    /// chroot: `host1:2181,host2:2181/chroot`). Returns at once; the session
+    /// is established in the background and retried until it is.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn connect(connect_string: &str, session_timeout: Duration) -> Self {
+        let source = Source::ConnectString {
+            connect_string: connect_string.to_owned(),
+            session_timeout,
+        };
+        Self::spawn(source, None, connect_string.into())
+    }
+
+    /// Keeps the session of an existing client. Such a session cannot be
+    /// rebuilt after expiry (the connect string is not known): when it
+    /// expires, [`SessionState::ended`] is set and the error says so.
+    pub fn from_client(client: Client) -> Self {
+        Self::spawn(Source::Supplied, Some(client), "a supplied client".into())
+    }
+
+    fn spawn(source: Source, client: Option<Client>, description: Arc<str>) -> Self {
+        let (tx, state) = watch::channel(SessionState {
+            client: None,
+            generation: 0,
+            connection: 0,
+            connected: false,
+            disconnected_since: None,
+            last_error: None,
+            ended: false,
+        });
+        let task = tokio::spawn(keep(source, client, tx));
+        Self {
+            state,
+            task,
+            description,
+        }
+    }
+
+    /// A receiver of the session's state; `changed()` fires on every
+    /// connect, disconnect and new session.
+    pub fn subscribe(&self) -> watch::Receiver<SessionState> {
+        self.state.clone()
+    }
+
+    /// The state right now.
+    pub fn state(&self) -> SessionState {
+        self.state.borrow().clone()
+    }
+
+    /// The client of the current session, if one is established.
+    pub fn client(&self) -> Option<Client> {
+        self.state.borrow().client.clone()
+    }
+
+    /// Waits until a session is connected and returns its client; fails
+    /// with [`Error::Unavailable`] when `timeout` passes first.
+    pub async fn connected_client(&self, timeout: Duration) -> Result<Client, Error> {
+        let mut state = self.subscribe();
+        let waited = tokio::time::timeout(timeout, state.wait_for(|s| s.connected || s.ended));
+        let unavailable = |reason: String| Error::Unavailable {
+            connect_string: self.description.to_string(),
+            reason,
+        };
+        match waited.await {
+            Ok(Ok(s)) if s.connected => Ok(s.client.clone().expect("connected has a client")),
+            Ok(Ok(s)) => Err(unavailable(
+                s.last_error
+                    .clone()
+                    .unwrap_or_else(|| "session ended".into()),
+            )),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => {
+                let last = self.state.borrow().last_error.clone();
+                Err(unavailable(format!(
+                    "no session within {timeout:?}{}",
+                    last.map(|e| format!(" (last error: {e})"))
+                        .unwrap_or_default()
+                )))
+            }
+        }
+    }
+
+    /// What the session connects to, for messages.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+impl Session {
+    /// Stops the task and waits until it has stopped.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // The task owns the client; aborting it drops the last clone, which
+        // closes the session.
+        self.task.abort();
+    }
+}
+
+enum Source {
+    ConnectString {
+        connect_string: String,
+        session_timeout: Duration,
+    },
+    Supplied,
+}
+
+/// The keeper task: establish, watch, rebuild after expiry.
+async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<SessionState>) {
+    let mut pause = RETRY_MIN;
+    loop {
+        let client = match (supplied.take(), &source) {
+            (Some(client), _) => client,
+            (
+                None,
+                Source::ConnectString {
+                    connect_string,
+                    session_timeout,
+                },
+            ) => {
+                let connecting = Client::connector()
+                    .with_session_timeout(*session_timeout)
+                    .connect(connect_string);
+                match connecting.await {
+                    Ok(client) => {
+                        pause = RETRY_MIN;
+                        client
+                    }
+                    Err(e) => {
+                        tracing::warn!(connect_string, error = %e, "cannot establish a ZooKeeper session");
+                        tx.send_modify(|s| s.last_error = Some(format!("cannot connect: {e}")));
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(RETRY_MAX);
+                        continue;
+                    }
+                }
+            }
+            (None, Source::Supplied) => {
+                tx.send_modify(|s| {
+                    s.client = None;
+                    s.connected = false;
+                    s.ended = true;
+                    s.last_error = Some(
+                        "the session of the supplied ZooKeeper client expired; \
+                         it cannot be rebuilt without a connect string"
+                            .into(),
+                    );
+                });
+                return;
+            }
+        };
+        let is_new_session = tx.borrow().generation > 0;
+        if is_new_session {
+            // A new session may land on a follower that is behind what the
+            // old session saw: catch it up before anyone reads.
+            if let Err(e) = client.sync("/").await {
+                tracing::debug!(error = %e, "sync after a new session failed");
+            }
+        }
+        let mut states = client.state_watcher();
+        let connected = matches!(
+            states.state(),
+            ZkState::SyncConnected | ZkState::ConnectedReadOnly
+        );
+        tracing::debug!(session = ?client.session_id(), "ZooKeeper session established");
+        tx.send_modify(|s| {
+            s.client = Some(client.clone());
+            s.generation += 1;
+            s.connection += 1;
+            s.connected = connected;
+            s.disconnected_since = (!connected).then(SystemTime::now);
+        });
+        loop {
+            match states.changed().await {
+                ZkState::Disconnected => {
+                    tracing::info!("ZooKeeper connection lost; serving the last config");
+                    tx.send_modify(|s| {
+                        s.connected = false;
+                        s.disconnected_since.get_or_insert_with(SystemTime::now);
+                    });
+                }
+                ZkState::SyncConnected | ZkState::ConnectedReadOnly => {
+                    tracing::info!("ZooKeeper connection restored");
+                    tx.send_modify(|s| {
+                        s.connected = true;
+                        s.connection += 1;
+                        s.disconnected_since = None;
+                    });
+                }
+                ZkState::Expired => {
+                    tracing::warn!("ZooKeeper session expired; starting a new one");
+                    tx.send_modify(|s| {
+                        s.connected = false;
+                        s.disconnected_since.get_or_insert_with(SystemTime::now);
+                        s.last_error = Some("session expired".into());
+                    });
+                    break;
+                }
+                ZkState::AuthFailed => {
+                    tx.send_modify(|s| {
+                        s.client = None;
+                        s.connected = false;
+                        s.ended = true;
+                        s.last_error = Some("ZooKeeper authentication failed".into());
+                    });
+                    return;
+                }
+                ZkState::Closed => {
+                    tx.send_modify(|s| {
+                        s.client = None;
+                        s.connected = false;
+                        s.ended = true;
+                        s.last_error = Some("the ZooKeeper client was closed".into());
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
