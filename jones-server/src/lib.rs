@@ -1,1 +1,35 @@
-//! Jones server: materializer, admin operations and HTTP API.
+#![warn(missing_docs)]
+//! The Jones server: where configuration is written.
+//!
+//! It keeps every environment's materialized view in agreement with the
+//! confs it comes from, whatever happens (concurrent writers, several
+//! servers, a crash in the middle), and serves the admin HTTP API and the
+//! web editor.
+//!
+//! | module | what it does |
+//! | --- | --- |
+//! | `zk` | the ZooKeeper session: digest auth, protective ACLs, op counters, reconnect on expiry ([`Zk`]) |
+//! | `tree` | pipelined reads of a service's environment tree |
+//! | `materialize` | pure: confs in, changed views and size-bounded transactions out |
+//! | `writer` | commit with version checks, retry, batching with a pending marker, repair |
+//! | `admin` | services, environments, associations, dump ([`Admin`]) |
+//! | `http` | the HTTP API under `/api/v1`, `/healthz`, `/metrics`, events, the web editor ([`http::routes`]) |
+//! | `devmode` | a local ZooKeeper for `jones-server` without `--zk` |
+
+mod admin;
+pub mod devmode;
+mod error;
+pub mod http;
+mod materialize;
+mod tree;
+mod writer;
+mod zk;
+
+pub use admin::{Admin, Association, Dump, DumpNode, EnvDetails, EnvTree, Resolved, WriteCounts};
+pub use error::Error;
+pub use materialize::{DEFAULT_MULTI_BYTES, MAX_NODE_BYTES};
+pub use writer::{Limits, WriteOutcome};
+pub use zk::{Zk, ZkCounts, ZkOptions};
+
+/// The result of admin operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

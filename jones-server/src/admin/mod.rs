@@ -1,0 +1,170 @@
+//! Admin operations: what the HTTP API and the CLI do to a Jones tree.
+//!
+//! Everything is written in original Jones' layout, so original clients
+//! read our trees unchanged; every write goes through the materializer
+//! (`writer`), so views always agree with the confs they came from.
+//!
+//! - `services`: list, create, delete, exists;
+//! - `envs`: create, get, set (MVCC), delete, tree;
+//! - `associations`: set, delete, list, resolve;
+//! - `dump`: the whole tree of a service with its data.
+
+mod associations;
+mod dump;
+mod envs;
+mod services;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jones_client::{ServiceLayout, ServiceName};
+
+pub use associations::{Association, Resolved};
+pub use dump::{Dump, DumpNode};
+pub use envs::{EnvDetails, EnvTree};
+
+use crate::writer::{Limits, WriteOutcome, Writer};
+use crate::zk::{Zk, ZkOptions};
+use crate::{Error, Result};
+
+/// Admin operations on the Jones trees of one ZooKeeper. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), jones_server::Error> {
+/// use jones_client::{EnvPath, ServiceName};
+/// use jones_server::{Admin, ZkOptions};
+/// let admin = Admin::connect(ZkOptions::new("127.0.0.1:2181").with_digest("jones:secret")).await?;
+/// let svc = ServiceName::new("web").unwrap();
+/// admin.create_service(&svc).await?;
+/// let prod = EnvPath::new("prod").unwrap();
+/// admin.create_env(&svc, &prod, serde_json::json!({"threads": 8}).as_object().unwrap().clone()).await?;
+/// let details = admin.get_env(&svc, &prod).await?;
+/// assert_eq!(details.view["threads"], 8);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Admin {
+    zk: Zk,
+    limits: Arc<Limits>,
+    stats: Arc<AdminStats>,
+}
+
+/// Counters of the write path.
+#[derive(Debug, Default)]
+struct AdminStats {
+    materializations: AtomicU64,
+    views_written: AtomicU64,
+    transactions: AtomicU64,
+    conflicts: AtomicU64,
+    repairs: AtomicU64,
+}
+
+/// A snapshot of the write path's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteCounts {
+    /// Conf writes that materialized views.
+    pub materializations: u64,
+    /// Views written.
+    pub views_written: u64,
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Writes refused for a stale version.
+    pub conflicts: u64,
+    /// Service repairs (a pending marker found and resolved).
+    pub repairs: u64,
+}
+
+impl Admin {
+    /// Connects to ZooKeeper with `options`.
+    pub async fn connect(options: ZkOptions) -> Result<Self> {
+        Ok(Self::new(Zk::connect(options).await?))
+    }
+
+    /// Admin operations over an existing session.
+    pub fn new(zk: Zk) -> Self {
+        Self {
+            zk,
+            limits: Arc::new(Limits::default()),
+            stats: Arc::new(AdminStats::default()),
+        }
+    }
+
+    /// The same admin with other write-path limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    /// The ZooKeeper session.
+    pub fn zk(&self) -> &Zk {
+        &self.zk
+    }
+
+    /// The write path's counters.
+    pub fn write_counts(&self) -> WriteCounts {
+        let s = &self.stats;
+        WriteCounts {
+            materializations: s.materializations.load(Ordering::Relaxed),
+            views_written: s.views_written.load(Ordering::Relaxed),
+            transactions: s.transactions.load(Ordering::Relaxed),
+            conflicts: s.conflicts.load(Ordering::Relaxed),
+            repairs: s.repairs.load(Ordering::Relaxed),
+        }
+    }
+
+    fn writer<'a>(&'a self, layout: &'a ServiceLayout) -> Writer<'a> {
+        Writer {
+            zk: &self.zk,
+            layout,
+            limits: &self.limits,
+        }
+    }
+
+    fn record(&self, result: &Result<WriteOutcome>) {
+        let s = &self.stats;
+        match result {
+            Ok(o) => {
+                s.materializations.fetch_add(1, Ordering::Relaxed);
+                s.views_written
+                    .fetch_add(o.views_written as u64, Ordering::Relaxed);
+                s.transactions
+                    .fetch_add(o.transactions as u64, Ordering::Relaxed);
+            }
+            Err(Error::Conflict { .. }) => {
+                s.conflicts.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Recomputes every view of `service` from its confs and clears a
+    /// pending-rewrite marker (left by a server that died mid-write).
+    pub async fn repair(&self, service: &ServiceName) -> Result<WriteOutcome> {
+        let layout = ServiceLayout::new(service.clone());
+        if self.zk.get(layout.conf_root()).await?.is_none() {
+            return Err(Error::ServiceNotFound(service.clone()));
+        }
+        self.stats.repairs.fetch_add(1, Ordering::Relaxed);
+        self.writer(&layout).repair().await
+    }
+
+    /// Repairs every service that has a pending-rewrite marker; returns
+    /// their names. The server runs this when it starts.
+    pub async fn repair_pending(&self) -> Result<Vec<ServiceName>> {
+        let mut repaired = Vec::new();
+        for service in self.list_services().await? {
+            let layout = ServiceLayout::new(service.clone());
+            if self
+                .zk
+                .get(&crate::tree::marker_path(&layout))
+                .await?
+                .is_some()
+            {
+                self.repair(&service).await?;
+                repaired.push(service);
+            }
+        }
+        Ok(repaired)
+    }
+}

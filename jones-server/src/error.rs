@@ -1,0 +1,147 @@
+//! The one error type of `jones-server`: every variant is something a caller
+//! (the HTTP layer, the CLI, a test) can act on.
+
+use jones_client::{Config, EnvPath, ServiceName};
+
+/// Everything an admin operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A service name, environment path or association name was refused.
+    #[error(transparent)]
+    InvalidName(jones_client::Error),
+    /// A config or request body was refused; nothing was written.
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A config, or a transaction holding it, is over ZooKeeper's size limit.
+    #[error("too large: {reason}")]
+    TooLarge {
+        /// What was too large, with the limit.
+        reason: String,
+    },
+    /// The service does not exist.
+    #[error("service {0:?} does not exist")]
+    ServiceNotFound(ServiceName),
+    /// The service already exists.
+    #[error("service {0:?} already exists")]
+    ServiceExists(ServiceName),
+    /// The environment does not exist.
+    #[error("environment {env:?} of service {service:?} does not exist")]
+    EnvNotFound {
+        /// The service.
+        service: ServiceName,
+        /// The missing environment.
+        env: EnvPath,
+    },
+    /// The environment already exists.
+    #[error("environment {env:?} of service {service:?} already exists")]
+    EnvExists {
+        /// The service.
+        service: ServiceName,
+        /// The environment.
+        env: EnvPath,
+    },
+    /// The environment has children and the delete was not recursive.
+    #[error(
+        "environment {env:?} has children {children:?}; delete them first or delete recursively"
+    )]
+    HasChildren {
+        /// The environment.
+        env: EnvPath,
+        /// Its children's names.
+        children: Vec<String>,
+    },
+    /// The association does not exist.
+    #[error("association {name:?} of service {service:?} does not exist")]
+    AssociationNotFound {
+        /// The service.
+        service: ServiceName,
+        /// The association.
+        name: String,
+    },
+    /// The caller's version is stale: someone changed the environment since
+    /// it was read. Carries what is stored now.
+    #[error(
+        "version conflict on environment {env:?}: you sent version {expected}, the current version is {current_version}"
+    )]
+    Conflict {
+        /// The environment.
+        env: EnvPath,
+        /// The version the caller sent.
+        expected: i32,
+        /// The version stored now.
+        current_version: i32,
+        /// The config stored now.
+        current_config: Config,
+    },
+    /// Concurrent writers kept changing the tree; the write was retried
+    /// `attempts` times and given up. Nothing half-written is left.
+    #[error("gave up after {attempts} attempts: the service kept changing concurrently")]
+    Contended {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Data stored in ZooKeeper could not be read as Jones data.
+    #[error("corrupt data at {path}: {reason}")]
+    Corrupt {
+        /// The znode.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// ZooKeeper refused the write: this session lacks the permission
+    /// (wrong or missing digest credential).
+    #[error("ZooKeeper refused access to {path}: not authorized (check the digest credential)")]
+    NoAuth {
+        /// The znode.
+        path: String,
+    },
+    /// ZooKeeper cannot be reached, or the outcome of a request is unknown.
+    #[error("ZooKeeper unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<jones_client::Error> for Error {
+    fn from(e: jones_client::Error) -> Self {
+        match e {
+            jones_client::Error::InvalidName { .. } => Error::InvalidName(e),
+            other => Error::InvalidInput {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Maps a ZooKeeper error on `path` that no caller handled specifically.
+pub(crate) fn zk_error(path: &str, e: zookeeper_client::Error) -> Error {
+    use zookeeper_client::Error as Zk;
+    match e {
+        Zk::NoAuth => Error::NoAuth {
+            path: path.to_owned(),
+        },
+        Zk::NoNode | Zk::NodeExists | Zk::BadVersion | Zk::NotEmpty => Error::Unavailable(format!(
+            "{path}: {e} (the tree changed concurrently; retry)"
+        )),
+        other => Error::Unavailable(format!("{path}: {other}")),
+    }
+}
+
+/// Whether a failed write may still have been applied by the server.
+pub(crate) fn outcome_unknown(e: &zookeeper_client::Error) -> bool {
+    use zookeeper_client::Error as Zk;
+    matches!(
+        e,
+        Zk::ConnectionLoss | Zk::Timeout | Zk::Custom(_) | Zk::UnexpectedError(_)
+    )
+}

@@ -1,0 +1,319 @@
+//! The materializer's pure half: confs in, changed views and transactions
+//! out. No I/O here; `writer` reads the tree, calls these, and commits.
+//!
+//! A view is the shallow merge of its lineage's confs, computed top-down
+//! (a child's view is its parent's view updated by the child's conf). Only
+//! views whose bytes differ from what is stored are written.
+//!
+//! Every view write travels with `check` ops on the versions of the confs it
+//! was computed from (its whole lineage), so a transaction that commits
+//! writes only views that agree with the confs stored at that instant; when
+//! a batch is too large for one transaction, each batch carries the checks
+//! of its own views and so keeps the same promise on its own.
+
+use std::collections::{BTreeMap, HashSet};
+
+use jones_client::{Config, EnvPath, ServiceLayout, config_to_bytes, merge_into, merge_view};
+
+use crate::Error;
+use crate::tree::TreeRead;
+use crate::zk::Op;
+
+/// Largest config or view the server stores, in bytes: ZooKeeper refuses
+/// requests over `jute.maxbuffer` (1 MiB by default) and drops the
+/// connection, so stay below it with room for the request's framing.
+pub const MAX_NODE_BYTES: usize = 1_000_000;
+/// Default budget of one transaction, in bytes: below ZooKeeper's 1 MiB
+/// request limit with a margin for framing.
+pub const DEFAULT_MULTI_BYTES: usize = 900 * 1024;
+
+/// A view to write.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ViewWrite {
+    pub env: EnvPath,
+    pub data: Vec<u8>,
+    /// The view znode is missing and must be created.
+    pub create: bool,
+}
+
+/// Computes the views of `read`'s subtree, with `new_top` replacing the top
+/// environment's conf when given, and returns those whose bytes differ from
+/// the stored ones, parents first.
+pub(crate) fn changed_views(read: &TreeRead, new_top: Option<&Config>) -> Vec<ViewWrite> {
+    let base = merge_view(read.ancestors.iter().map(|(_, node)| &node.config));
+    let mut computed: BTreeMap<&EnvPath, Config> = BTreeMap::new();
+    let mut writes = Vec::new();
+    for (env, node) in &read.subtree {
+        let conf = match new_top {
+            Some(config) if *env == read.top => config,
+            _ => &node.config,
+        };
+        let mut view = match env.parent().filter(|_| *env != read.top) {
+            Some(parent) => computed.get(&parent).cloned().unwrap_or_default(),
+            None => base.clone(),
+        };
+        merge_into(&mut view, conf);
+        let data = config_to_bytes(&view);
+        match read.views.get(env) {
+            Some(Some(stored)) if *stored == data => {}
+            stored => writes.push(ViewWrite {
+                env: env.clone(),
+                data,
+                create: !matches!(stored, Some(Some(_))),
+            }),
+        }
+        computed.insert(env, view);
+    }
+    writes
+}
+
+/// The version each conf of `read` will have when the views are written:
+/// as read, except the top's when the change itself moves it.
+pub(crate) struct Versions<'a> {
+    pub read: &'a TreeRead,
+    /// The top's version after the change, when the change sets its conf.
+    pub top_after: Option<i32>,
+}
+
+impl Versions<'_> {
+    fn of(&self, env: &EnvPath) -> Option<i32> {
+        if *env == self.read.top {
+            if let Some(v) = self.top_after {
+                return Some(v);
+            }
+        }
+        self.read.subtree.get(env).map(|n| n.version).or_else(|| {
+            self.read
+                .ancestors
+                .iter()
+                .find(|(e, _)| e == env)
+                .map(|(_, n)| n.version)
+        })
+    }
+}
+
+/// The view write as an op.
+pub(crate) fn view_op(layout: &ServiceLayout, write: &ViewWrite) -> Op {
+    let path = layout.view_path(&write.env);
+    if write.create {
+        Op::Create {
+            path,
+            data: write.data.clone(),
+        }
+    } else {
+        Op::Set {
+            path,
+            data: write.data.clone(),
+            version: None,
+        }
+    }
+}
+
+/// Splits `writes` into transactions of at most `budget` bytes, each
+/// holding its views plus `check` ops on every conf of those views'
+/// lineages (at the versions in `versions`). Parents come first, so
+/// consecutive views share most of their checks.
+pub(crate) fn view_batches(
+    layout: &ServiceLayout,
+    versions: &Versions<'_>,
+    writes: &[ViewWrite],
+    budget: usize,
+) -> Result<Vec<Vec<Op>>, Error> {
+    let mut batches = Vec::new();
+    let mut batch: Vec<Op> = Vec::new();
+    let mut size = 0;
+    let mut checked: HashSet<EnvPath> = HashSet::new();
+    for write in writes {
+        let view = view_op(layout, write);
+        let checks = |checked: &HashSet<EnvPath>| -> Result<Vec<Op>, Error> {
+            write
+                .env
+                .lineage()
+                .filter(|e| !checked.contains(e))
+                .map(|e| {
+                    let version = versions.of(&e).ok_or_else(|| Error::Corrupt {
+                        path: layout.conf_path(&e),
+                        reason: "conf not read before writing its descendants' views".into(),
+                    })?;
+                    Ok(Op::Check {
+                        path: layout.conf_path(&e),
+                        version,
+                    })
+                })
+                .collect()
+        };
+        let mut new_checks = checks(&checked)?;
+        let mut needed: usize =
+            view.wire_size() + new_checks.iter().map(Op::wire_size).sum::<usize>();
+        if !batch.is_empty() && size + needed > budget {
+            batches.push(std::mem::take(&mut batch));
+            checked.clear();
+            size = 0;
+            new_checks = checks(&checked)?;
+            needed = view.wire_size() + new_checks.iter().map(Op::wire_size).sum::<usize>();
+        }
+        if needed > budget {
+            return Err(Error::TooLarge {
+                reason: format!(
+                    "the view of environment {:?} with its checks is {needed} bytes, over the transaction budget of {budget}",
+                    write.env.as_str()
+                ),
+            });
+        }
+        checked.extend(write.env.lineage());
+        // Checks first: they guard the writes after them.
+        let at = batch
+            .iter()
+            .take_while(|op| matches!(op, Op::Check { .. }))
+            .count();
+        batch.splice(at..at, new_checks);
+        batch.push(view);
+        size += needed;
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    Ok(batches)
+}
+
+/// Total wire size of `ops`.
+pub(crate) fn ops_size(ops: &[Op]) -> usize {
+    ops.iter().map(Op::wire_size).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::ConfNode;
+    use jones_client::{ServiceName, parse_config};
+    use serde_json::json;
+
+    fn conf(v: serde_json::Value, version: i32, children: &[&str]) -> ConfNode {
+        ConfNode {
+            config: v.as_object().unwrap().clone(),
+            version,
+            children: children.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn env(s: &str) -> EnvPath {
+        EnvPath::new(s).unwrap()
+    }
+
+    /// The original Jones fixture, read at the root with no views stored.
+    fn fixture() -> TreeRead {
+        let mut subtree = BTreeMap::new();
+        subtree.insert(env(""), conf(json!({"foo": "bar"}), 0, &["parent"]));
+        subtree.insert(
+            env("parent"),
+            conf(
+                json!({"a": 1, "b": [1, 2, 3], "c": {"x": 0}}),
+                3,
+                &["child1", "child2"],
+            ),
+        );
+        subtree.insert(env("parent/child1"), conf(json!({"a": 2}), 1, &[]));
+        subtree.insert(
+            env("parent/child2"),
+            conf(json!({"a": 3}), 1, &["subchild1"]),
+        );
+        subtree.insert(
+            env("parent/child2/subchild1"),
+            conf(json!({"b": "abc"}), 2, &[]),
+        );
+        let views = subtree.keys().map(|e| (e.clone(), None)).collect();
+        TreeRead {
+            top: EnvPath::root(),
+            ancestors: vec![],
+            subtree,
+            views,
+            marker: None,
+        }
+    }
+
+    fn view_of(writes: &[ViewWrite], e: &str) -> serde_json::Value {
+        let w = writes.iter().find(|w| w.env == env(e)).unwrap();
+        serde_json::Value::Object(parse_config(&w.data).unwrap())
+    }
+
+    #[test]
+    fn computes_original_jones_views() {
+        let writes = changed_views(&fixture(), None);
+        assert_eq!(writes.len(), 5);
+        assert!(writes.iter().all(|w| w.create));
+        assert_eq!(view_of(&writes, ""), json!({"foo": "bar"}));
+        assert_eq!(
+            view_of(&writes, "parent/child1"),
+            json!({"foo": "bar", "a": 2, "b": [1, 2, 3], "c": {"x": 0}})
+        );
+        assert_eq!(
+            view_of(&writes, "parent/child2/subchild1"),
+            json!({"foo": "bar", "a": 3, "b": "abc", "c": {"x": 0}})
+        );
+    }
+
+    #[test]
+    fn writes_only_changed_views() {
+        let mut read = fixture();
+        for w in changed_views(&read.clone(), None) {
+            read.views.insert(w.env, Some(w.data));
+        }
+        assert!(changed_views(&read, None).is_empty());
+        // Changing a key child1 overrides touches every view but child1's.
+        let new_parent = json!({"a": 9, "b": [1, 2, 3], "c": {"x": 0}});
+        read.top = env("parent");
+        let (root, root_node) = read.subtree.pop_first().unwrap();
+        read.views.remove(&root);
+        read.ancestors = vec![(root, root_node)];
+        let writes = changed_views(&read, Some(new_parent.as_object().unwrap()));
+        let envs: Vec<&str> = writes.iter().map(|w| w.env.as_str()).collect();
+        assert_eq!(envs, ["parent"]);
+        assert!(!writes[0].create);
+    }
+
+    #[test]
+    fn batches_carry_their_lineage_checks_and_fit_the_budget() {
+        let read = fixture();
+        let layout = ServiceLayout::new(ServiceName::new("svc").unwrap());
+        let writes = changed_views(&read, None);
+        let versions = Versions {
+            read: &read,
+            top_after: Some(1),
+        };
+        let one = view_batches(&layout, &versions, &writes, DEFAULT_MULTI_BYTES).unwrap();
+        assert_eq!(one.len(), 1);
+        // 5 views + 5 distinct confs checked; the root at its new version.
+        assert_eq!(one[0].len(), 10);
+        assert!(one[0].contains(&Op::Check {
+            path: "/services/svc/conf".into(),
+            version: 1
+        }));
+        let budget = 700;
+        let many = view_batches(&layout, &versions, &writes, budget).unwrap();
+        assert!(many.len() > 1);
+        for batch in &many {
+            assert!(ops_size(batch) <= budget);
+            for op in batch {
+                if let Op::Create { path, .. } = op {
+                    let e = layout.env_of_view_path(path).unwrap();
+                    for ancestor in e.lineage() {
+                        let conf = layout.conf_path(&ancestor);
+                        assert!(
+                            batch
+                                .iter()
+                                .any(|o| matches!(o, Op::Check { path, .. } if *path == conf)),
+                            "{path} without a check of {conf}"
+                        );
+                    }
+                }
+            }
+        }
+        let total: usize = many
+            .iter()
+            .map(|b| b.iter().filter(|o| !matches!(o, Op::Check { .. })).count())
+            .sum();
+        assert_eq!(total, 5);
+        let err = view_batches(&layout, &versions, &writes, 100).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    }
+}

@@ -1,0 +1,192 @@
+//! Reading a service's environment tree from ZooKeeper, pipelined: every
+//! request of a level is in flight at once, so reading a subtree costs one
+//! round trip per level, not one per environment.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::{join_all, try_join};
+use jones_client::{Config, EnvPath, ServiceLayout, parse_config};
+
+use crate::zk::Zk;
+use crate::{Error, Result};
+
+/// One environment's own config as read, with the version it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ConfNode {
+    pub config: Config,
+    pub version: i32,
+    /// Child environment names, sorted (empty for ancestors, not read).
+    pub children: Vec<String>,
+}
+
+/// The rewrite-in-progress marker of a service (see `writer`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Marker {
+    pub version: i32,
+}
+
+/// What a write below `top` depends on.
+#[derive(Debug, Clone)]
+pub(crate) struct TreeRead {
+    /// The environment the read started at.
+    pub top: EnvPath,
+    /// Every ancestor of `top`, root first (empty when `top` is the root).
+    pub ancestors: Vec<(EnvPath, ConfNode)>,
+    /// `top` and every environment below it; parents sort before children.
+    pub subtree: BTreeMap<EnvPath, ConfNode>,
+    /// The current view bytes of each environment of the subtree, `None`
+    /// when its view znode is missing.
+    pub views: BTreeMap<EnvPath, Option<Vec<u8>>>,
+    /// The service's marker, when a rewrite is pending.
+    pub marker: Option<Marker>,
+}
+
+/// The path of a service's rewrite-in-progress marker.
+pub(crate) fn marker_path(layout: &ServiceLayout) -> String {
+    format!("{}/jones-pending", layout.service_path())
+}
+
+/// Reads and parses one conf; `None` when missing.
+pub(crate) async fn read_conf(
+    zk: &Zk,
+    layout: &ServiceLayout,
+    env: &EnvPath,
+) -> Result<Option<(Config, i32)>> {
+    let path = layout.conf_path(env);
+    match zk.get(&path).await? {
+        None => Ok(None),
+        Some((data, stat)) => Ok(Some((parse_stored(&path, &data)?, stat.version))),
+    }
+}
+
+/// Parses a stored conf or view; empty data is an empty object (original
+/// Jones may leave intermediate znodes empty).
+pub(crate) fn parse_stored(path: &str, data: &[u8]) -> Result<Config> {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Config::new());
+    }
+    parse_config(data).map_err(|e| Error::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads the confs of `env`'s lineage (root first, `env` last), all at
+/// once. `Err(EnvNotFound)` names the first missing one.
+pub(crate) async fn read_chain(
+    zk: &Zk,
+    layout: &ServiceLayout,
+    env: &EnvPath,
+) -> Result<Vec<(EnvPath, Config, i32)>> {
+    let lineage: Vec<EnvPath> = env.lineage().collect();
+    let reads = join_all(lineage.iter().map(|e| read_conf(zk, layout, e))).await;
+    let mut chain = Vec::with_capacity(lineage.len());
+    for (e, read) in lineage.into_iter().zip(reads) {
+        match read? {
+            Some((config, version)) => chain.push((e, config, version)),
+            None => return Err(not_found(zk, layout, &e).await),
+        }
+    }
+    Ok(chain)
+}
+
+/// The error for a missing environment: its service may be missing too.
+pub(crate) async fn not_found(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) -> Error {
+    match zk.get(layout.conf_root()).await {
+        Ok(None) => Error::ServiceNotFound(layout.service().clone()),
+        Ok(Some(_)) => Error::EnvNotFound {
+            service: layout.service().clone(),
+            env: env.clone(),
+        },
+        Err(e) => e,
+    }
+}
+
+/// Reads everything a write at `top` depends on: the ancestors' confs, the
+/// subtree's confs, children and views, and the service's marker.
+pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) -> Result<TreeRead> {
+    let ancestors_of_top: Vec<EnvPath> = top.lineage().filter(|e| e != top).collect();
+    let marker_path = marker_path(layout);
+    let (ancestor_reads, marker) = try_join(
+        async {
+            Ok::<_, Error>(
+                join_all(ancestors_of_top.iter().map(|e| read_conf(zk, layout, e))).await,
+            )
+        },
+        zk.get(&marker_path),
+    )
+    .await?;
+    let mut ancestors = Vec::with_capacity(ancestors_of_top.len());
+    for (env, read) in ancestors_of_top.into_iter().zip(ancestor_reads) {
+        match read? {
+            Some((config, version)) => ancestors.push((
+                env,
+                ConfNode {
+                    config,
+                    version,
+                    children: Vec::new(),
+                },
+            )),
+            None => return Err(not_found(zk, layout, &env).await),
+        }
+    }
+    let mut subtree = BTreeMap::new();
+    let mut views = BTreeMap::new();
+    let mut level = vec![top.clone()];
+    while !level.is_empty() {
+        let reads = join_all(level.iter().map(|env| read_node(zk, layout, env))).await;
+        let mut next = Vec::new();
+        for (env, read) in level.into_iter().zip(reads) {
+            let Some((node, view)) = read? else {
+                if env == *top {
+                    return Err(not_found(zk, layout, &env).await);
+                }
+                // Deleted between listing and reading: the version checks
+                // of the commit catch it (the parent's version moved).
+                continue;
+            };
+            for child in &node.children {
+                next.push(env.child(child).map_err(|e| Error::Corrupt {
+                    path: layout.conf_path(&env),
+                    reason: format!("child {child:?}: {e}"),
+                })?);
+            }
+            subtree.insert(env.clone(), node);
+            views.insert(env, view);
+        }
+        level = next;
+    }
+    Ok(TreeRead {
+        top: top.clone(),
+        ancestors,
+        subtree,
+        views,
+        marker: marker.map(|(_, stat)| Marker {
+            version: stat.version,
+        }),
+    })
+}
+
+type NodeRead = Option<(ConfNode, Option<Vec<u8>>)>;
+
+async fn read_node(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) -> Result<NodeRead> {
+    let conf_path = layout.conf_path(env);
+    let view_path = layout.view_path(env);
+    let (conf, children, view) = futures_util::future::try_join3(
+        zk.get(&conf_path),
+        zk.children(&conf_path),
+        zk.get(&view_path),
+    )
+    .await?;
+    let (Some((data, stat)), Some(children)) = (conf, children) else {
+        return Ok(None);
+    };
+    Ok(Some((
+        ConfNode {
+            config: parse_stored(&conf_path, &data)?,
+            version: stat.version,
+            children,
+        },
+        view.map(|(data, _)| data),
+    )))
+}

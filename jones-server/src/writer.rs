@@ -1,0 +1,369 @@
+//! The materializer's committing half: read, plan, commit, retry.
+//!
+//! # How a write stays consistent
+//!
+//! 1. Read the ancestors' confs and the subtree (confs, children, views)
+//!    pipelined (`tree`).
+//! 2. Compute the changed views (`materialize`).
+//! 3. Commit the conf and every changed view in **one** `multi`, with a
+//!    `check` on the version of every conf read. The same `multi` creates and
+//!    deletes the service's marker znode (`/services/{svc}/jones-pending`),
+//!    which fails when a marker exists: a cheap "no rewrite is pending".
+//!
+//! A check that fails (someone wrote meanwhile) fails the whole transaction;
+//! the loop re-reads and retries, a bounded number of times. A caller's stale
+//! version is not retried: it is a [`Error::Conflict`] carrying the current
+//! version and config. Environment creation and deletion also rewrite their
+//! parent's conf with its own content, which moves its version: so a
+//! materialization that listed the parent's children before the change
+//! fails its check instead of missing the new child.
+//!
+//! # Transactions over ZooKeeper's 1 MiB limit
+//!
+//! When conf + views do not fit in one transaction (budget
+//! [`Limits::multi_bytes`]):
+//!
+//! - batch 1 sets the conf (guarded by the caller's version and the
+//!   ancestors' checks) and creates the marker, which fails when one exists;
+//! - batches 2..n each write a slice of the views together with `check`s on
+//!   every conf of those views' lineages, at the versions they were computed
+//!   from: a view written by any batch always equals the merge of the confs
+//!   stored when it was written;
+//! - the last batch deletes the marker.
+//!
+//! While the marker exists every other write fails its marker op, and the
+//! writer that sees the marker first *repairs* the service: recomputes every
+//! view from the confs (in checked batches) and deletes the marker. The
+//! server also repairs every marked service when it starts. So a writer
+//! that dies after batch k leaves confs that are the truth, views of which
+//! none is half-written (each is either the old merge or the new one), and a
+//! marker that makes the next server converge them.
+//!
+//! # Unknown outcomes
+//!
+//! A transaction whose connection dropped may or may not have been applied.
+//! The next attempt re-reads: if the conf holds what we wrote (its version
+//! moved past the one we expected), the write happened and only the views
+//! are made to agree; otherwise it is retried or reported as a conflict.
+
+use jones_client::{Config, EnvPath, ServiceLayout, config_to_bytes};
+
+use crate::Error;
+use crate::materialize::{
+    DEFAULT_MULTI_BYTES, MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
+};
+use crate::tree::{TreeRead, marker_path, read_tree};
+use crate::zk::{MultiError, Op, Zk};
+
+/// Bounds of the write path.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Budget of one ZooKeeper transaction, in bytes (default 900 KiB).
+    pub multi_bytes: usize,
+    /// Attempts before a write under contention gives up.
+    pub max_attempts: u32,
+    /// For crash tests: stop a batched write after this many batches, as if
+    /// the server died there.
+    pub stop_after_batches: Option<usize>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            multi_bytes: DEFAULT_MULTI_BYTES,
+            max_attempts: 50,
+            stop_after_batches: None,
+        }
+    }
+}
+
+/// What one write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The environment's conf version after the write.
+    pub version: i32,
+    /// Views written.
+    pub views_written: usize,
+    /// Transactions committed.
+    pub transactions: usize,
+    /// Attempts made (1 when nothing interfered).
+    pub attempts: u32,
+}
+
+/// A change of one environment's conf.
+#[derive(Debug, Clone)]
+pub(crate) struct ConfChange {
+    pub config: Config,
+    /// The version the caller read; `None` overwrites whatever is there.
+    pub expected: Option<i32>,
+}
+
+/// What to do after a failed transaction.
+pub(crate) enum Next {
+    Retry,
+    Unknown,
+    Fail(Error),
+}
+
+pub(crate) fn classify(ops: &[Op], e: MultiError) -> Next {
+    use zookeeper_client::Error as Zk;
+    let path = e
+        .index
+        .and_then(|i| ops.get(i))
+        .map(|op| op.path().to_owned())
+        .unwrap_or_default();
+    match e.source {
+        Zk::BadVersion | Zk::NoNode | Zk::NodeExists | Zk::NotEmpty | Zk::RuntimeInconsistent => {
+            Next::Retry
+        }
+        Zk::NoAuth => Next::Fail(Error::NoAuth { path }),
+        Zk::SessionExpired => Next::Unknown,
+        ref other if crate::error::outcome_unknown(other) => Next::Unknown,
+        other => Next::Fail(Error::Unavailable(format!("{path}: {other}"))),
+    }
+}
+
+/// The marker ops that make a transaction fail while a rewrite is pending.
+pub(crate) fn assert_no_marker(layout: &ServiceLayout) -> [Op; 2] {
+    let path = marker_path(layout);
+    [
+        Op::Create {
+            path: path.clone(),
+            data: Vec::new(),
+        },
+        Op::Delete {
+            path,
+            version: Some(0),
+        },
+    ]
+}
+
+/// The materializer bound to one service.
+#[derive(Debug)]
+pub(crate) struct Writer<'a> {
+    pub zk: &'a Zk,
+    pub layout: &'a ServiceLayout,
+    pub limits: &'a Limits,
+}
+
+impl Writer<'_> {
+    /// Sets `env`'s conf and rewrites every view that changes.
+    pub(crate) async fn set_conf(
+        &self,
+        env: &EnvPath,
+        change: ConfChange,
+    ) -> Result<WriteOutcome, Error> {
+        let data = config_to_bytes(&change.config);
+        if data.len() > MAX_NODE_BYTES {
+            return Err(Error::TooLarge {
+                reason: format!(
+                    "the config is {} bytes, the limit is {MAX_NODE_BYTES}",
+                    data.len()
+                ),
+            });
+        }
+        let mut unknown = false;
+        let mut outcome = WriteOutcome::default();
+        for attempt in 1..=self.limits.max_attempts {
+            outcome.attempts = attempt;
+            let read = read_tree(self.zk, self.layout, env).await?;
+            if read.marker.is_some() {
+                let repaired = self.repair().await?;
+                outcome.transactions += repaired.transactions;
+                continue;
+            }
+            let top = &read.subtree[env];
+            let applied = unknown && top.config == change.config;
+            if applied {
+                // A previous attempt's transaction did commit: make the
+                // views agree (normally a no-op) and report it.
+                let rest = self.repair_views(env).await?;
+                outcome.version = rest.version;
+                outcome.views_written += rest.views_written;
+                outcome.transactions += rest.transactions;
+                return Ok(outcome);
+            }
+            if let Some(expected) = change.expected {
+                if top.version != expected {
+                    return Err(Error::Conflict {
+                        env: env.clone(),
+                        expected,
+                        current_version: top.version,
+                        current_config: top.config.clone(),
+                    });
+                }
+            }
+            let writes = changed_views(&read, Some(&change.config));
+            let set_conf = Op::Set {
+                path: self.layout.conf_path(env),
+                data: data.clone(),
+                version: Some(top.version),
+            };
+            let mut ops = checks_except_top(self.layout, &read);
+            ops.extend(assert_no_marker(self.layout));
+            ops.push(set_conf.clone());
+            ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
+            outcome.version = top.version + 1;
+            if ops_size(&ops) <= self.limits.multi_bytes {
+                match self.zk.multi(&ops).await {
+                    Ok(()) => {
+                        outcome.views_written += writes.len();
+                        outcome.transactions += 1;
+                        return Ok(outcome);
+                    }
+                    Err(e) => match classify(&ops, e) {
+                        Next::Retry => continue,
+                        Next::Unknown => {
+                            unknown = true;
+                            continue;
+                        }
+                        Next::Fail(e) => return Err(e),
+                    },
+                }
+            }
+            // Too large for one transaction: batch 1 = conf + marker.
+            let mut first: Vec<Op> = read
+                .ancestors
+                .iter()
+                .map(|(e, n)| Op::Check {
+                    path: self.layout.conf_path(e),
+                    version: n.version,
+                })
+                .collect();
+            first.push(Op::Create {
+                path: marker_path(self.layout),
+                data: serde_json::to_vec(&serde_json::json!({"env": env.as_str()})).expect("JSON"),
+            });
+            first.push(set_conf);
+            match self.zk.multi(&first).await {
+                Ok(()) => outcome.transactions += 1,
+                Err(e) => match classify(&first, e) {
+                    Next::Retry => continue,
+                    Next::Unknown => {
+                        unknown = true;
+                        continue;
+                    }
+                    Next::Fail(e) => return Err(e),
+                },
+            }
+            let versions = Versions {
+                read: &read,
+                top_after: Some(outcome.version),
+            };
+            let mut batches =
+                view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
+            self.append_marker_delete(&mut batches, 0);
+            for batch in &batches {
+                self.crash_hook(outcome.transactions)?;
+                match self.zk.multi(batch).await {
+                    Ok(()) => outcome.transactions += 1,
+                    Err(e) => {
+                        if let Next::Fail(e) = classify(batch, e) {
+                            return Err(e);
+                        }
+                        // Someone changed a conf or took over: the conf is
+                        // committed, finish by a repair of the service.
+                        let repaired = self.repair().await?;
+                        outcome.transactions += repaired.transactions;
+                        outcome.views_written = repaired.views_written;
+                        return Ok(outcome);
+                    }
+                }
+                outcome.views_written += batch
+                    .iter()
+                    .filter(|op| matches!(op, Op::Set { .. } | Op::Create { .. }))
+                    .count();
+            }
+            return Ok(outcome);
+        }
+        Err(Error::Contended {
+            attempts: self.limits.max_attempts,
+        })
+    }
+
+    fn crash_hook(&self, committed: usize) -> Result<(), Error> {
+        match self.limits.stop_after_batches {
+            Some(k) if committed >= k => Err(Error::Unavailable(format!(
+                "stopped after {committed} transactions (Limits::stop_after_batches)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn append_marker_delete(&self, batches: &mut Vec<Vec<Op>>, version: i32) {
+        let delete = Op::Delete {
+            path: marker_path(self.layout),
+            version: Some(version),
+        };
+        match batches.last_mut() {
+            Some(last) if ops_size(last) + delete.wire_size() <= self.limits.multi_bytes => {
+                last.push(delete)
+            }
+            _ => batches.push(vec![delete]),
+        }
+    }
+
+    /// Recomputes every view of the service from the confs and removes the
+    /// marker, if any.
+    pub(crate) async fn repair(&self) -> Result<WriteOutcome, Error> {
+        tracing::info!(service = %self.layout.service(), "repairing the service's views");
+        self.repair_views(&EnvPath::root()).await
+    }
+
+    /// Makes the views of `top`'s subtree agree with the confs; when the
+    /// service has a marker and `top` is the root, deletes it at the end.
+    pub(crate) async fn repair_views(&self, top: &EnvPath) -> Result<WriteOutcome, Error> {
+        let mut outcome = WriteOutcome::default();
+        'attempts: for attempt in 1..=self.limits.max_attempts {
+            outcome.attempts = attempt;
+            let read: TreeRead = read_tree(self.zk, self.layout, top).await?;
+            if read.marker.is_some() && !top.is_root() {
+                return Box::pin(self.repair()).await;
+            }
+            outcome.version = read.subtree[top].version;
+            let writes = changed_views(&read, None);
+            let versions = Versions {
+                read: &read,
+                top_after: None,
+            };
+            let mut batches =
+                view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
+            if let Some(marker) = &read.marker {
+                self.append_marker_delete(&mut batches, marker.version);
+            }
+            for batch in &batches {
+                if let Err(e) = self.zk.multi(batch).await {
+                    match classify(batch, e) {
+                        Next::Fail(e) => return Err(e),
+                        Next::Retry | Next::Unknown => continue 'attempts,
+                    }
+                }
+                outcome.transactions += 1;
+            }
+            outcome.views_written = writes.len();
+            return Ok(outcome);
+        }
+        Err(Error::Contended {
+            attempts: self.limits.max_attempts,
+        })
+    }
+}
+
+/// `check` ops on every conf read except the top's (whose `set` carries its
+/// own version check).
+pub(crate) fn checks_except_top(layout: &ServiceLayout, read: &TreeRead) -> Vec<Op> {
+    read.ancestors
+        .iter()
+        .map(|(e, n)| (e, n.version))
+        .chain(
+            read.subtree
+                .iter()
+                .filter(|(e, _)| **e != read.top)
+                .map(|(e, n)| (e, n.version)),
+        )
+        .map(|(e, version)| Op::Check {
+            path: layout.conf_path(e),
+            version,
+        })
+        .collect()
+}

@@ -1,0 +1,318 @@
+//! The server's ZooKeeper session: connect with a digest credential, create
+//! znodes with protective ACLs, count every request, and replace the session
+//! when ZooKeeper expires it.
+//!
+//! Every read and write of the crate goes through [`Zk`], so the operation
+//! counters in [`ZkStats`] are complete: the benchmark and `/metrics` read
+//! them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use zookeeper_client::{Acl, Acls, Client, CreateMode, Permission, SessionState, Stat};
+
+use crate::Error;
+
+/// world:anyone may read, the server's digest identity may do everything:
+/// original Jones' ACL, so that only servers write.
+static PROTECTED: [Acl; 2] = [
+    Acl::new_const(Permission::READ, "world", "anyone"),
+    Acl::new_const(Permission::ALL, "auth", ""),
+];
+
+/// How to reach ZooKeeper.
+#[derive(Debug, Clone)]
+pub struct ZkOptions {
+    /// `host:port[,host:port][/chroot]`.
+    pub connect: String,
+    /// Digest credential `user:password`. With it every znode the server
+    /// creates is world-readable and writable only by this identity; without
+    /// it znodes are open to anyone (a warning is logged).
+    pub digest: Option<String>,
+    /// Session timeout.
+    pub session_timeout: Duration,
+}
+
+impl ZkOptions {
+    /// Options for `connect` with no credential and a 10 s session timeout.
+    pub fn new(connect: impl Into<String>) -> Self {
+        Self {
+            connect: connect.into(),
+            digest: None,
+            session_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The same options with a digest credential `user:password`.
+    pub fn with_digest(mut self, credential: impl Into<String>) -> Self {
+        self.digest = Some(credential.into());
+        self
+    }
+}
+
+/// Counters of ZooKeeper requests made through a [`Zk`].
+#[derive(Debug, Default)]
+pub struct ZkStats {
+    requests: AtomicU64,
+    ops: AtomicU64,
+}
+
+/// A snapshot of [`ZkStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ZkCounts {
+    /// Round trips to ZooKeeper (a `multi` counts once).
+    pub requests: u64,
+    /// Operations (each op inside a `multi` counts).
+    pub ops: u64,
+}
+
+impl ZkCounts {
+    /// The counts since `earlier`.
+    pub fn since(self, earlier: ZkCounts) -> ZkCounts {
+        ZkCounts {
+            requests: self.requests - earlier.requests,
+            ops: self.ops - earlier.ops,
+        }
+    }
+}
+
+/// One operation of a transaction (`multi`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Fail unless `path` is at `version`.
+    Check { path: String, version: i32 },
+    /// Create `path` with `data` and the server's ACL.
+    Create { path: String, data: Vec<u8> },
+    /// Set `path`'s data, if at `version` (any version with `None`).
+    Set {
+        path: String,
+        data: Vec<u8>,
+        version: Option<i32>,
+    },
+    /// Delete `path`, if at `version`.
+    Delete { path: String, version: Option<i32> },
+}
+
+impl Op {
+    /// The znode this op touches.
+    pub(crate) fn path(&self) -> &str {
+        match self {
+            Op::Check { path, .. }
+            | Op::Create { path, .. }
+            | Op::Set { path, .. }
+            | Op::Delete { path, .. } => path,
+        }
+    }
+
+    /// An upper bound of this op's size on the wire, in bytes.
+    pub(crate) fn wire_size(&self) -> usize {
+        // Headers, lengths, version, flags and the two-entry ACL.
+        const OVERHEAD: usize = 96;
+        OVERHEAD
+            + self.path().len()
+            + match self {
+                Op::Create { data, .. } | Op::Set { data, .. } => data.len(),
+                _ => 0,
+            }
+    }
+}
+
+/// Why a transaction failed.
+#[derive(Debug)]
+pub(crate) struct MultiError {
+    /// The failing op, when one op failed (the others did nothing).
+    pub index: Option<usize>,
+    /// ZooKeeper's error.
+    pub source: zookeeper_client::Error,
+}
+
+/// The server's session to ZooKeeper. Cheap to clone; clones share the
+/// session and counters.
+#[derive(Debug, Clone)]
+pub struct Zk {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: ZkOptions,
+    /// The current session; replaced when ZooKeeper expires it.
+    client: ArcSwap<Client>,
+    /// Serializes reconnects so one expiry builds one new session.
+    reconnecting: tokio::sync::Mutex<()>,
+    stats: ZkStats,
+}
+
+impl Zk {
+    /// Connects (and authenticates, when a credential is given).
+    pub async fn connect(options: ZkOptions) -> Result<Self, Error> {
+        if options.digest.is_none() {
+            tracing::warn!("no ZooKeeper digest credential: znodes are created writable by anyone");
+        }
+        let client = new_client(&options).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                options,
+                client: ArcSwap::from_pointee(client),
+                reconnecting: tokio::sync::Mutex::new(()),
+                stats: ZkStats::default(),
+            }),
+        })
+    }
+
+    /// The current session, replaced first when it has expired.
+    pub async fn client(&self) -> Result<Client, Error> {
+        let current = self.inner.client.load_full();
+        if !is_terminal(current.state()) {
+            return Ok((*current).clone());
+        }
+        let _guard = self.inner.reconnecting.lock().await;
+        let current = self.inner.client.load_full();
+        if !is_terminal(current.state()) {
+            return Ok((*current).clone());
+        }
+        tracing::warn!(state = ?current.state(), "ZooKeeper session ended; starting a new one");
+        let client = new_client(&self.inner.options).await?;
+        self.inner.client.store(Arc::new(client.clone()));
+        Ok(client)
+    }
+
+    /// The state of the current session.
+    pub fn state(&self) -> SessionState {
+        self.inner.client.load().state()
+    }
+
+    /// The connection options.
+    pub fn options(&self) -> &ZkOptions {
+        &self.inner.options
+    }
+
+    /// Requests and ops made so far.
+    pub fn counts(&self) -> ZkCounts {
+        ZkCounts {
+            requests: self.inner.stats.requests.load(Ordering::Relaxed),
+            ops: self.inner.stats.ops.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, requests: u64, ops: u64) {
+        self.inner
+            .stats
+            .requests
+            .fetch_add(requests, Ordering::Relaxed);
+        self.inner.stats.ops.fetch_add(ops, Ordering::Relaxed);
+    }
+
+    /// The ACL of every znode the server creates.
+    pub(crate) fn acls(&self) -> Acls<'static> {
+        if self.inner.options.digest.is_some() {
+            Acls::new(&PROTECTED)
+        } else {
+            Acls::anyone_all()
+        }
+    }
+
+    /// Data and stat of `path`; `None` when it does not exist.
+    pub(crate) async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, Stat)>, Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        match client.get_data(path).await {
+            Ok(found) => Ok(Some(found)),
+            Err(zookeeper_client::Error::NoNode) => Ok(None),
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
+    /// Children of `path`, sorted; `None` when it does not exist.
+    pub(crate) async fn children(&self, path: &str) -> Result<Option<Vec<String>>, Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        match client.list_children(path).await {
+            Ok(mut children) => {
+                children.sort();
+                Ok(Some(children))
+            }
+            Err(zookeeper_client::Error::NoNode) => Ok(None),
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
+    /// Creates `path` (with the server's ACL) unless it exists.
+    pub(crate) async fn ensure(&self, path: &str) -> Result<(), Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        let options = CreateMode::Persistent.with_acls(self.acls());
+        match client.create(path, b"", &options).await {
+            Ok(_) | Err(zookeeper_client::Error::NodeExists) => Ok(()),
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
+    /// Commits `ops` as one transaction: all or nothing.
+    pub(crate) async fn multi(&self, ops: &[Op]) -> Result<(), MultiError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await.map_err(|_| MultiError {
+            index: None,
+            source: zookeeper_client::Error::ConnectionLoss,
+        })?;
+        self.count(1, ops.len() as u64);
+        let mut writer = client.new_multi_writer();
+        let options = CreateMode::Persistent.with_acls(self.acls());
+        for op in ops {
+            let added = match op {
+                Op::Check { path, version } => writer.add_check_version(path, *version),
+                Op::Create { path, data } => writer.add_create(path, data, &options),
+                Op::Set {
+                    path,
+                    data,
+                    version,
+                } => writer.add_set_data(path, data, *version),
+                Op::Delete { path, version } => writer.add_delete(path, *version),
+            };
+            added.map_err(|source| MultiError {
+                index: None,
+                source,
+            })?;
+        }
+        match writer.commit().await {
+            Ok(_) => Ok(()),
+            Err(zookeeper_client::MultiWriteError::OperationFailed { index, source }) => {
+                Err(MultiError {
+                    index: Some(index),
+                    source,
+                })
+            }
+            Err(zookeeper_client::MultiWriteError::RequestFailed { source }) => Err(MultiError {
+                index: None,
+                source,
+            }),
+        }
+    }
+}
+
+fn is_terminal(state: SessionState) -> bool {
+    matches!(
+        state,
+        SessionState::Expired | SessionState::Closed | SessionState::AuthFailed
+    )
+}
+
+async fn new_client(options: &ZkOptions) -> Result<Client, Error> {
+    let mut connector = Client::connector().with_session_timeout(options.session_timeout);
+    if let Some(digest) = &options.digest {
+        if !digest.contains(':') {
+            return Err(Error::invalid(
+                "the ZooKeeper digest credential must look like `user:password`",
+            ));
+        }
+        connector = connector.with_auth("digest", digest.as_bytes());
+    }
+    connector
+        .connect(&options.connect)
+        .await
+        .map_err(|e| Error::Unavailable(format!("cannot connect to {}: {e}", options.connect)))
+}

@@ -1,0 +1,315 @@
+//! Admin operations on the original Jones fixture: services, environments,
+//! associations, MVCC, delete rules, bad input.
+
+use jones_server::Error;
+use serde_json::json;
+
+use crate::harness::{admin, assert_consistent, env, fixture, obj, service, snapshot, view};
+
+#[tokio::test]
+async fn services_lifecycle() {
+    let admin = admin().await;
+    let svc = service();
+    assert!(!admin.service_exists(&svc).await.unwrap());
+    admin.create_service(&svc).await.unwrap();
+    assert!(admin.service_exists(&svc).await.unwrap());
+    assert!(admin.list_services().await.unwrap().contains(&svc));
+    let nodes = snapshot(&admin, &svc).await;
+    let p = format!("/services/{svc}");
+    assert_eq!(nodes[&format!("{p}/conf")], "{}");
+    assert_eq!(nodes[&format!("{p}/views")], "{}");
+    assert_eq!(nodes[&format!("{p}/nodemaps")], "");
+    let err = admin.create_service(&svc).await.unwrap_err();
+    assert!(matches!(err, Error::ServiceExists(_)), "{err}");
+    fixture(&admin, &service()).await;
+    admin
+        .create_env(&svc, &env("a"), obj(json!({"k": 1})))
+        .await
+        .unwrap();
+    admin
+        .create_env(&svc, &env("a/b"), obj(json!({"k": 2})))
+        .await
+        .unwrap();
+    admin.delete_service(&svc).await.unwrap();
+    assert!(!admin.service_exists(&svc).await.unwrap());
+    assert!(!admin.list_services().await.unwrap().contains(&svc));
+    let err = admin.delete_service(&svc).await.unwrap_err();
+    assert!(matches!(err, Error::ServiceNotFound(_)), "{err}");
+}
+
+#[tokio::test]
+async fn original_jones_fixture_views_and_resolution() {
+    let admin = admin().await;
+    let svc = service();
+    fixture(&admin, &svc).await;
+    assert_eq!(view(&admin, &svc, "").await, json!({"foo": "bar"}));
+    assert_eq!(
+        view(&admin, &svc, "parent").await,
+        json!({"foo": "bar", "a": 1, "b": [1, 2, 3], "c": {"x": 0}})
+    );
+    assert_eq!(
+        view(&admin, &svc, "parent/child1").await,
+        json!({"foo": "bar", "a": 2, "b": [1, 2, 3], "c": {"x": 0}})
+    );
+    assert_eq!(
+        view(&admin, &svc, "parent/child2/subchild1").await,
+        json!({"foo": "bar", "a": 3, "b": "abc", "c": {"x": 0}})
+    );
+    let r = admin.resolve(&svc, "127.0.0.1").await.unwrap();
+    assert_eq!(r.env.as_deref(), Some("parent"));
+    assert_eq!(r.config["a"], 1);
+    let r = admin.resolve(&svc, "127.0.0.2").await.unwrap();
+    assert_eq!(r.config["a"], 2);
+    let r = admin.resolve(&svc, "127.0.0.3").await.unwrap();
+    assert_eq!(serde_json::Value::Object(r.config), json!({"foo": "bar"}));
+    let r = admin.resolve(&svc, "unknown-host").await.unwrap();
+    assert!(!r.associated);
+    assert_eq!(r.view_path, format!("/services/{svc}/views"));
+    // The nodemap is original Jones' line format.
+    let nodes = snapshot(&admin, &svc).await;
+    assert_eq!(
+        nodes[&format!("/services/{svc}/nodemaps")],
+        format!(
+            "127.0.0.1 -> /services/{svc}/views/parent\n127.0.0.2 -> /services/{svc}/views/parent/child1\n127.0.0.3 -> /services/{svc}/views"
+        )
+    );
+    // Details of an environment, with origins and overrides.
+    let d = admin.get_env(&svc, &env("parent/child1")).await.unwrap();
+    assert_eq!(d.config, obj(json!({"a": 2})));
+    assert_eq!(d.associations, ["127.0.0.2"]);
+    assert!(d.children.is_empty());
+    assert_eq!(
+        serde_json::Value::Object(d.origins),
+        json!({"foo": "", "a": "parent/child1", "b": "parent", "c": "parent"})
+    );
+    assert_eq!(d.overrides, ["a"]);
+    let d = admin.get_env(&svc, &env("parent")).await.unwrap();
+    assert_eq!(d.children, ["child1", "child2"]);
+    let tree = admin.env_tree(&svc).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&tree).unwrap(),
+        json!({"env": "", "name": "", "children": [{"env": "parent", "name": "parent", "children": [
+            {"env": "parent/child1", "name": "child1", "children": []},
+            {"env": "parent/child2", "name": "child2", "children": [
+                {"env": "parent/child2/subchild1", "name": "subchild1", "children": []}]}]}]})
+    );
+    assert_consistent(&admin, &svc).await;
+}
+
+#[tokio::test]
+async fn changing_parent_updates_every_descendant_and_only_changed_views() {
+    let admin = admin().await;
+    let svc = service();
+    fixture(&admin, &svc).await;
+    let v = admin.get_env(&svc, &env("parent")).await.unwrap().version;
+    let out = admin
+        .set_env(
+            &svc,
+            &env("parent"),
+            obj(json!({"a": 10, "b": [1], "c": {"x": 1}, "d": true})),
+            Some(v),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.version, v + 1);
+    assert_eq!(out.transactions, 1);
+    assert_eq!(out.views_written, 4);
+    assert_eq!(
+        view(&admin, &svc, "parent/child2/subchild1").await,
+        json!({"foo": "bar", "a": 3, "b": "abc", "c": {"x": 1}, "d": true})
+    );
+    assert_eq!(view(&admin, &svc, "parent/child1").await["a"], 2);
+    // A change that only touches a key every child overrides rewrites one view.
+    let out = admin
+        .set_env(
+            &svc,
+            &env("parent"),
+            obj(json!({"a": 11, "b": [1], "c": {"x": 1}, "d": true})),
+            Some(v + 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.views_written, 1);
+    // Writing the same config again writes no view.
+    let out = admin
+        .set_env(
+            &svc,
+            &env("parent"),
+            obj(json!({"a": 11, "b": [1], "c": {"x": 1}, "d": true})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.views_written, 0);
+    assert_consistent(&admin, &svc).await;
+}
+
+#[tokio::test]
+async fn stale_version_is_a_conflict_carrying_the_current_config() {
+    let admin = admin().await;
+    let svc = service();
+    fixture(&admin, &svc).await;
+    let d = admin.get_env(&svc, &env("parent/child1")).await.unwrap();
+    admin
+        .set_env(
+            &svc,
+            &env("parent/child1"),
+            obj(json!({"a": 5})),
+            Some(d.version),
+        )
+        .await
+        .unwrap();
+    let before = snapshot(&admin, &svc).await;
+    let err = admin
+        .set_env(
+            &svc,
+            &env("parent/child1"),
+            obj(json!({"a": 6})),
+            Some(d.version),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Error::Conflict {
+            current_version,
+            current_config,
+            expected,
+            ..
+        } => {
+            assert_eq!(expected, d.version);
+            assert_eq!(current_version, d.version + 1);
+            assert_eq!(current_config, obj(json!({"a": 5})));
+        }
+        other => panic!("expected a conflict, got {other}"),
+    }
+    assert_eq!(snapshot(&admin, &svc).await, before, "nothing written");
+    assert_eq!(admin.write_counts().conflicts, 1);
+}
+
+#[tokio::test]
+async fn delete_rules() {
+    let admin = admin().await;
+    let svc = service();
+    fixture(&admin, &svc).await;
+    let before = snapshot(&admin, &svc).await;
+    let err = admin
+        .delete_env(&svc, &env("parent"), false)
+        .await
+        .unwrap_err();
+    match &err {
+        Error::HasChildren { children, .. } => assert_eq!(children, &["child1", "child2"]),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("recursive"), "{err}");
+    let err = admin.delete_env(&svc, &env(""), true).await.unwrap_err();
+    assert!(err.to_string().contains("root"), "{err}");
+    let err = admin
+        .delete_env(&svc, &env("nope"), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EnvNotFound { .. }), "{err}");
+    assert_eq!(snapshot(&admin, &svc).await, before, "nothing written");
+    // A leaf goes alone.
+    admin
+        .delete_env(&svc, &env("parent/child2/subchild1"), false)
+        .await
+        .unwrap();
+    // A subtree goes recursively, with the associations into it.
+    admin.delete_env(&svc, &env("parent"), true).await.unwrap();
+    let tree = admin.env_tree(&svc).await.unwrap();
+    assert!(tree.children.is_empty());
+    let names: Vec<String> = admin
+        .associations(&svc)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, ["127.0.0.3"]);
+    assert_eq!(assert_consistent(&admin, &svc).await, 1);
+    // The deleted environment can be created again.
+    admin
+        .create_env(&svc, &env("parent"), obj(json!({"z": 1})))
+        .await
+        .unwrap();
+    assert_eq!(
+        view(&admin, &svc, "parent").await,
+        json!({"foo": "bar", "z": 1})
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_leaves_the_tree_unchanged() {
+    let admin = admin().await;
+    let svc = service();
+    fixture(&admin, &svc).await;
+    let before = snapshot(&admin, &svc).await;
+    let err = admin
+        .create_env(&svc, &env("missing/child"), obj(json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::EnvNotFound { ref env, .. } if env.as_str() == "missing"),
+        "{err}"
+    );
+    let err = admin
+        .create_env(&svc, &env("parent"), obj(json!({})))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EnvExists { .. }), "{err}");
+    let big = obj(json!({"blob": "x".repeat(1_100_000)}));
+    let err = admin
+        .set_env(&svc, &env("parent"), big.clone(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    let err = admin
+        .create_env(&svc, &env("parent/big"), big)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    let err = admin
+        .set_association(&svc, "bad -> name", &env("parent"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidName(_)), "{err}");
+    let err = admin
+        .set_association(&svc, "host", &env("nope"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EnvNotFound { .. }), "{err}");
+    let err = admin.delete_association(&svc, "host").await.unwrap_err();
+    assert!(matches!(err, Error::AssociationNotFound { .. }), "{err}");
+    let other = service();
+    let err = admin.get_env(&other, &env("")).await.unwrap_err();
+    assert!(matches!(err, Error::ServiceNotFound(_)), "{err}");
+    let err = admin
+        .set_env(&other, &env(""), obj(json!({})), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ServiceNotFound(_)), "{err}");
+    assert_eq!(snapshot(&admin, &svc).await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn associations_set_move_and_delete() {
+    let admin = admin().await;
+    let svc = service();
+    fixture(&admin, &svc).await;
+    admin
+        .set_association(&svc, "127.0.0.1", &env("parent/child2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.resolve(&svc, "127.0.0.1").await.unwrap().config["a"],
+        3
+    );
+    admin.delete_association(&svc, "127.0.0.1").await.unwrap();
+    let list = admin.associations(&svc).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].name, "127.0.0.2");
+    assert_eq!(list[0].env.as_deref(), Some("parent/child1"));
+    let r = admin.resolve(&svc, "127.0.0.1").await.unwrap();
+    assert!(!r.associated);
+    assert_eq!(serde_json::Value::Object(r.config), json!({"foo": "bar"}));
+}

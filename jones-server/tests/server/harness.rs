@@ -1,0 +1,126 @@
+//! Shared helpers: the test ZooKeeper, admins, the original Jones fixture,
+//! and a consistency check of a whole service.
+
+use std::collections::BTreeMap;
+
+use jones_client::{Config, EnvPath, ServiceName, merge_view, parse_config};
+use jones_server::{Admin, ZkOptions};
+use jones_testkit::{ZooKeeper, unique_name};
+use serde_json::Value;
+
+/// The digest credential every test server uses.
+pub const CREDENTIAL: &str = "jones:test-secret";
+
+pub fn zookeeper() -> &'static ZooKeeper {
+    ZooKeeper::shared()
+}
+
+/// An admin on the shared ZooKeeper with the test credential.
+pub async fn admin() -> Admin {
+    Admin::connect(ZkOptions::new(zookeeper().connect_string()).with_digest(CREDENTIAL))
+        .await
+        .expect("connect")
+}
+
+/// A fresh service name.
+pub fn service() -> ServiceName {
+    ServiceName::new(&unique_name("svc")).unwrap()
+}
+
+pub fn obj(v: Value) -> Config {
+    v.as_object().expect("an object").clone()
+}
+
+pub fn env(s: &str) -> EnvPath {
+    EnvPath::new(s).unwrap()
+}
+
+/// Creates `svc` with the original Jones fixture tree and associations.
+pub async fn fixture(admin: &Admin, svc: &ServiceName) {
+    use serde_json::json;
+    admin.create_service(svc).await.unwrap();
+    admin
+        .set_env(svc, &env(""), obj(json!({"foo": "bar"})), Some(0))
+        .await
+        .unwrap();
+    for (e, c) in [
+        ("parent", json!({"a": 1, "b": [1, 2, 3], "c": {"x": 0}})),
+        ("parent/child1", json!({"a": 2})),
+        ("parent/child2", json!({"a": 3})),
+        ("parent/child2/subchild1", json!({"b": "abc"})),
+    ] {
+        admin.create_env(svc, &env(e), obj(c)).await.unwrap();
+    }
+    admin
+        .set_association(svc, "127.0.0.1", &env("parent"))
+        .await
+        .unwrap();
+    admin
+        .set_association(svc, "127.0.0.2", &env("parent/child1"))
+        .await
+        .unwrap();
+    admin
+        .set_association(svc, "127.0.0.3", &env(""))
+        .await
+        .unwrap();
+}
+
+/// Every znode of the service: path → data.
+pub async fn snapshot(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, String> {
+    admin
+        .dump(svc)
+        .await
+        .unwrap()
+        .nodes
+        .into_iter()
+        .map(|n| (n.path, n.data))
+        .collect()
+}
+
+/// Asserts every view of `svc` equals the merge of its lineage's confs,
+/// that every conf has a view and no view lacks a conf, and that no
+/// rewrite is pending. Returns the number of environments.
+pub async fn assert_consistent(admin: &Admin, svc: &ServiceName) -> usize {
+    let nodes = snapshot(admin, svc).await;
+    let conf_prefix = format!("/services/{svc}/conf");
+    let view_prefix = format!("/services/{svc}/views");
+    let confs: BTreeMap<String, Config> = nodes
+        .iter()
+        .filter_map(|(p, d)| {
+            let rest = p.strip_prefix(&conf_prefix)?;
+            Some((
+                rest.trim_start_matches('/').to_owned(),
+                parse_config(d.as_bytes()).unwrap(),
+            ))
+        })
+        .collect();
+    let views: BTreeMap<String, Config> = nodes
+        .iter()
+        .filter_map(|(p, d)| {
+            let rest = p.strip_prefix(&view_prefix)?;
+            Some((
+                rest.trim_start_matches('/').to_owned(),
+                parse_config(d.as_bytes()).unwrap(),
+            ))
+        })
+        .collect();
+    assert_eq!(
+        confs.keys().collect::<Vec<_>>(),
+        views.keys().collect::<Vec<_>>(),
+        "confs and views name the same environments"
+    );
+    for (e, view) in &views {
+        let chain: Vec<&Config> = env(e).lineage().map(|l| &confs[l.as_str()]).collect();
+        assert_eq!(view, &merge_view(chain), "view of {e:?}");
+    }
+    assert!(
+        !nodes.contains_key(&format!("/services/{svc}/jones-pending")),
+        "no rewrite pending"
+    );
+    confs.len()
+}
+
+/// The view of `e` as stored.
+pub async fn view(admin: &Admin, svc: &ServiceName, e: &str) -> Value {
+    Value::Object(admin.get_env(svc, &env(e)).await.unwrap().view)
+}

@@ -1,0 +1,6 @@
+//! Integration tests of jones-server on a real ZooKeeper (one per binary,
+//! shared; every test works in its own service).
+
+mod admin;
+mod harness;
+mod materialize;

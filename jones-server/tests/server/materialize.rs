@@ -1,0 +1,1 @@
+//! The materializer under stress: batching, crashes, concurrent servers.
