@@ -32,8 +32,9 @@ pub const DEFAULT_MULTI_BYTES: usize = 900 * 1024;
 pub(crate) struct ViewWrite {
     pub env: EnvPath,
     pub data: Vec<u8>,
-    /// The view znode is missing and must be created.
-    pub create: bool,
+    /// The stored view's version; `None` when the znode is missing and
+    /// must be created.
+    pub version: Option<i32>,
 }
 
 /// Computes the views of `read`'s subtree, with `new_top` replacing the top
@@ -55,11 +56,11 @@ pub(crate) fn changed_views(read: &TreeRead, new_top: Option<&Config>) -> Vec<Vi
         merge_into(&mut view, conf);
         let data = config_to_bytes(&view);
         match read.views.get(env) {
-            Some(Some(stored)) if *stored == data => {}
+            Some(Some(stored)) if stored.data == data => {}
             stored => writes.push(ViewWrite {
                 env: env.clone(),
                 data,
-                create: !matches!(stored, Some(Some(_))),
+                version: stored.and_then(|s| s.as_ref().map(|s| s.version)),
             }),
         }
         computed.insert(env, view);
@@ -92,20 +93,41 @@ impl Versions<'_> {
     }
 }
 
+/// `check` ops on the views of `read` that are not rewritten: creating or
+/// deleting a child environment rewrites its parent's view (same content,
+/// new version), so these checks make a transaction fail when the subtree's
+/// shape changed since it was read.
+pub(crate) fn unchanged_view_checks(
+    layout: &ServiceLayout,
+    read: &TreeRead,
+    writes: &[ViewWrite],
+) -> Vec<Op> {
+    let written: HashSet<&EnvPath> = writes.iter().map(|w| &w.env).collect();
+    read.views
+        .iter()
+        .filter(|(e, _)| !written.contains(e))
+        .filter_map(|(e, stored)| {
+            stored.as_ref().map(|s| Op::Check {
+                path: layout.view_path(e),
+                version: s.version,
+            })
+        })
+        .collect()
+}
+
 /// The view write as an op.
 pub(crate) fn view_op(layout: &ServiceLayout, write: &ViewWrite) -> Op {
     let path = layout.view_path(&write.env);
-    if write.create {
-        Op::Create {
+    match write.version {
+        None => Op::Create {
             path,
             data: write.data.clone(),
-        }
-    } else {
-        Op::Set {
+        },
+        Some(version) => Op::Set {
             path,
             data: write.data.clone(),
-            version: None,
-        }
+            version: Some(version),
+        },
     }
 }
 
@@ -240,7 +262,7 @@ mod tests {
     fn computes_original_jones_views() {
         let writes = changed_views(&fixture(), None);
         assert_eq!(writes.len(), 5);
-        assert!(writes.iter().all(|w| w.create));
+        assert!(writes.iter().all(|w| w.version.is_none()));
         assert_eq!(view_of(&writes, ""), json!({"foo": "bar"}));
         assert_eq!(
             view_of(&writes, "parent/child1"),
@@ -256,7 +278,13 @@ mod tests {
     fn writes_only_changed_views() {
         let mut read = fixture();
         for w in changed_views(&read.clone(), None) {
-            read.views.insert(w.env, Some(w.data));
+            read.views.insert(
+                w.env,
+                Some(crate::tree::StoredView {
+                    data: w.data,
+                    version: 0,
+                }),
+            );
         }
         assert!(changed_views(&read, None).is_empty());
         // Changing a key child1 overrides touches every view but child1's.
@@ -268,7 +296,7 @@ mod tests {
         let writes = changed_views(&read, Some(new_parent.as_object().unwrap()));
         let envs: Vec<&str> = writes.iter().map(|w| w.env.as_str()).collect();
         assert_eq!(envs, ["parent"]);
-        assert!(!writes[0].create);
+        assert_eq!(writes[0].version, Some(0));
     }
 
     #[test]

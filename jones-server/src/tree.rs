@@ -19,6 +19,13 @@ pub(crate) struct ConfNode {
     pub children: Vec<String>,
 }
 
+/// A view as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredView {
+    pub data: Vec<u8>,
+    pub version: i32,
+}
+
 /// The rewrite-in-progress marker of a service (see `writer`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Marker {
@@ -34,9 +41,9 @@ pub(crate) struct TreeRead {
     pub ancestors: Vec<(EnvPath, ConfNode)>,
     /// `top` and every environment below it; parents sort before children.
     pub subtree: BTreeMap<EnvPath, ConfNode>,
-    /// The current view bytes of each environment of the subtree, `None`
-    /// when its view znode is missing.
-    pub views: BTreeMap<EnvPath, Option<Vec<u8>>>,
+    /// The current view of each environment of the subtree (bytes and
+    /// version), `None` when its view znode is missing.
+    pub views: BTreeMap<EnvPath, Option<StoredView>>,
     /// The service's marker, when a rewrite is pending.
     pub marker: Option<Marker>,
 }
@@ -167,7 +174,7 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
     })
 }
 
-type NodeRead = Option<(ConfNode, Option<Vec<u8>>)>;
+type NodeRead = Option<(ConfNode, Option<StoredView>)>;
 
 async fn read_node(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) -> Result<NodeRead> {
     let conf_path = layout.conf_path(env);
@@ -187,6 +194,9 @@ async fn read_node(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) -> Result<Nod
             version: stat.version,
             children,
         },
-        view.map(|(data, _)| data),
+        view.map(|(data, stat)| StoredView {
+            data,
+            version: stat.version,
+        }),
     )))
 }

@@ -13,10 +13,11 @@
 //! A check that fails (someone wrote meanwhile) fails the whole transaction;
 //! the loop re-reads and retries, a bounded number of times. A caller's stale
 //! version is not retried: it is a [`Error::Conflict`] carrying the current
-//! version and config. Environment creation and deletion also rewrite their
-//! parent's conf with its own content, which moves its version: so a
+//! version and config. The transaction also checks the version of every view
+//! it read and leaves unchanged; environment creation and deletion rewrite
+//! their parent's view with its own content, which moves its version: so a
 //! materialization that listed the parent's children before the change
-//! fails its check instead of missing the new child.
+//! fails instead of missing the new child.
 //!
 //! # Transactions over ZooKeeper's 1 MiB limit
 //!
@@ -50,7 +51,8 @@ use jones_client::{Config, EnvPath, ServiceLayout, config_to_bytes};
 
 use crate::Error;
 use crate::materialize::{
-    DEFAULT_MULTI_BYTES, MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
+    DEFAULT_MULTI_BYTES, MAX_NODE_BYTES, Versions, changed_views, ops_size, unchanged_view_checks,
+    view_batches, view_op,
 };
 use crate::tree::{TreeRead, marker_path, read_tree};
 use crate::zk::{MultiError, Op, Zk};
@@ -201,6 +203,7 @@ impl Writer<'_> {
             };
             let mut ops = checks_except_top(self.layout, &read);
             ops.extend(assert_no_marker(self.layout));
+            ops.extend(unchanged_view_checks(self.layout, &read, &writes));
             ops.push(set_conf.clone());
             ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
             outcome.version = top.version + 1;
@@ -246,34 +249,13 @@ impl Writer<'_> {
                     Next::Fail(e) => return Err(e),
                 },
             }
-            let versions = Versions {
-                read: &read,
-                top_after: Some(outcome.version),
-            };
-            let mut batches =
-                view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
-            self.append_marker_delete(&mut batches, 0);
-            for batch in &batches {
-                self.crash_hook(outcome.transactions)?;
-                match self.zk.multi(batch).await {
-                    Ok(()) => outcome.transactions += 1,
-                    Err(e) => {
-                        if let Next::Fail(e) = classify(batch, e) {
-                            return Err(e);
-                        }
-                        // Someone changed a conf or took over: the conf is
-                        // committed, finish by a repair of the service.
-                        let repaired = self.repair().await?;
-                        outcome.transactions += repaired.transactions;
-                        outcome.views_written = repaired.views_written;
-                        return Ok(outcome);
-                    }
-                }
-                outcome.views_written += batch
-                    .iter()
-                    .filter(|op| matches!(op, Op::Set { .. } | Op::Create { .. }))
-                    .count();
-            }
+            // The conf is committed and the marker holds off every other
+            // write: rewrite the views as a repair does, in checked batches,
+            // from a fresh read (which also covers any environment created
+            // between our read and batch 1), and delete the marker last.
+            let rest = self.repair_after(outcome.transactions).await?;
+            outcome.transactions += rest.transactions;
+            outcome.views_written += rest.views_written;
             return Ok(outcome);
         }
         Err(Error::Contended {
@@ -310,9 +292,23 @@ impl Writer<'_> {
         self.repair_views(&EnvPath::root()).await
     }
 
+    /// [`Self::repair`] as the rest of a batched write that has committed
+    /// `committed` transactions (for [`Limits::stop_after_batches`]).
+    async fn repair_after(&self, committed: usize) -> Result<WriteOutcome, Error> {
+        self.repair_views_from(&EnvPath::root(), committed).await
+    }
+
     /// Makes the views of `top`'s subtree agree with the confs; when the
     /// service has a marker and `top` is the root, deletes it at the end.
     pub(crate) async fn repair_views(&self, top: &EnvPath) -> Result<WriteOutcome, Error> {
+        self.repair_views_from(top, 0).await
+    }
+
+    async fn repair_views_from(
+        &self,
+        top: &EnvPath,
+        committed: usize,
+    ) -> Result<WriteOutcome, Error> {
         let mut outcome = WriteOutcome::default();
         'attempts: for attempt in 1..=self.limits.max_attempts {
             outcome.attempts = attempt;
@@ -332,6 +328,7 @@ impl Writer<'_> {
                 self.append_marker_delete(&mut batches, marker.version);
             }
             for batch in &batches {
+                self.crash_hook(committed + outcome.transactions)?;
                 if let Err(e) = self.zk.multi(batch).await {
                     match classify(batch, e) {
                         Next::Fail(e) => return Err(e),

@@ -64,10 +64,11 @@ impl Admin {
         check_size(&data)?;
         let writer = self.writer(&layout);
         for attempt in 1..=self.limits.max_attempts {
-            let (chain, existing, marker) = futures_util::future::try_join3(
+            let (chain, existing, marker, parent_view) = futures_util::future::try_join4(
                 read_chain(&self.zk, &layout, &parent),
                 self.zk.get(&layout.conf_path(env)),
                 self.zk.get(&crate::tree::marker_path(&layout)),
+                self.zk.get(&layout.view_path(&parent)),
             )
             .await?;
             if marker.is_some() {
@@ -84,15 +85,14 @@ impl Admin {
             merge_into(&mut view, &config);
             let view = config_to_bytes(&view);
             check_size(&view)?;
-            let (parent_env, parent_conf, parent_version) = chain.last().expect("lineage");
-            let mut ops: Vec<Op> = chain[..chain.len() - 1]
+            let mut ops: Vec<Op> = chain
                 .iter()
                 .map(|(e, _, v)| Op::Check {
                     path: layout.conf_path(e),
                     version: *v,
                 })
                 .collect();
-            ops.push(bump(&layout, parent_env, parent_conf, *parent_version));
+            ops.push(bump_view(&layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(&layout));
             ops.push(Op::Create {
                 path: layout.conf_path(env),
@@ -176,9 +176,11 @@ impl Admin {
         }
         let writer = self.writer(&layout);
         for _ in 0..self.limits.max_attempts {
-            let (read, nodemap) = futures_util::future::try_join(
+            let parent = env.parent().expect("not the root");
+            let (read, nodemap, parent_view) = futures_util::future::try_join3(
                 read_tree(&self.zk, &layout, env),
                 self.zk.get(layout.nodemap_path()),
+                self.zk.get(&layout.view_path(&parent)),
             )
             .await?;
             if read.marker.is_some() {
@@ -192,15 +194,15 @@ impl Admin {
                     children: top.children.clone(),
                 });
             }
-            let (parent_env, parent) = read.ancestors.last().expect("not the root");
-            let mut ops: Vec<Op> = read.ancestors[..read.ancestors.len() - 1]
+            let mut ops: Vec<Op> = read
+                .ancestors
                 .iter()
                 .map(|(e, n)| Op::Check {
                     path: layout.conf_path(e),
                     version: n.version,
                 })
                 .collect();
-            ops.push(bump(&layout, parent_env, &parent.config, parent.version));
+            ops.push(bump_view(&layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(&layout));
             for (e, node) in read.subtree.iter().rev() {
                 if matches!(read.views.get(e), Some(Some(_))) {
@@ -367,14 +369,28 @@ fn build_tree(env: EnvPath, all: &[EnvPath]) -> EnvTree {
     }
 }
 
-/// Rewrites the parent's conf with its own content: moves its version, so a
-/// concurrent materialization that listed its children fails its check.
-fn bump(layout: &ServiceLayout, env: &EnvPath, config: &Config, version: i32) -> Op {
-    Op::Set {
-        path: layout.conf_path(env),
-        data: config_to_bytes(config),
-        version: Some(version),
-    }
+/// Rewrites the parent's view with its own content: moves its version, so a
+/// concurrent materialization that listed the parent's children before this
+/// change fails its check on that view instead of missing a child. (The
+/// parent's conf is left alone: moving its version would make an editor who
+/// read it see a false conflict.)
+fn bump_view(
+    layout: &ServiceLayout,
+    parent: &EnvPath,
+    stored: Option<(Vec<u8>, zookeeper_client::Stat)>,
+) -> Result<Op> {
+    let path = layout.view_path(parent);
+    let Some((data, stat)) = stored else {
+        return Err(Error::Corrupt {
+            path,
+            reason: "the view of the parent environment is missing; repair the service".into(),
+        });
+    };
+    Ok(Op::Set {
+        path,
+        data,
+        version: Some(stat.version),
+    })
 }
 
 fn check_size(data: &[u8]) -> Result<()> {

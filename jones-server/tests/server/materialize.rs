@@ -1,1 +1,205 @@
-//! The materializer under stress: batching, crashes, concurrent servers.
+//! The materializer under stress: batches over the transaction budget,
+//! a writer dying between batches, two servers writing concurrently, and
+//! the number of ZooKeeper operations a write costs.
+
+use std::collections::BTreeMap;
+
+use jones_client::{Config, ServiceName, merge_view, parse_config};
+use jones_server::{Admin, Error, Limits};
+use serde_json::json;
+
+use crate::harness::{admin, assert_consistent, env, obj, service, snapshot};
+
+/// A service with `children` environments under each of `parents`
+/// top-level environments, each config carrying some payload.
+async fn wide_tree(admin: &Admin, svc: &ServiceName, parents: usize, children: usize) {
+    admin.create_service(svc).await.unwrap();
+    for p in 0..parents {
+        let pe = env(&format!("p{p}"));
+        admin
+            .create_env(svc, &pe, obj(json!({"level": "parent", "p": p})))
+            .await
+            .unwrap();
+        for c in 0..children {
+            admin
+                .create_env(
+                    svc,
+                    &pe.child(&format!("c{c}")).unwrap(),
+                    obj(json!({"c": c, "pad": "x".repeat(64)})),
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn small_batches(stop_after: Option<usize>) -> Limits {
+    let mut limits = Limits::default();
+    limits.multi_bytes = 2048;
+    limits.stop_after_batches = stop_after;
+    limits
+}
+
+/// Every view: env → config.
+async fn views(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, Config> {
+    let prefix = format!("/services/{svc}/views");
+    snapshot(admin, svc)
+        .await
+        .into_iter()
+        .filter_map(|(p, d)| {
+            let rest = p.strip_prefix(&prefix)?.trim_start_matches('/').to_owned();
+            Some((rest, parse_config(d.as_bytes()).unwrap()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_change_over_the_budget_is_batched_and_stays_consistent() {
+    let svc = service();
+    let admin = admin().await.with_limits(small_batches(None));
+    wide_tree(&admin, &svc, 3, 8).await;
+    let out = admin
+        .set_env(&svc, &env(""), obj(json!({"root": "new"})), Some(0))
+        .await
+        .unwrap();
+    assert!(out.transactions > 3, "{out:?}");
+    assert_eq!(out.views_written, 1 + 3 + 24);
+    assert_eq!(assert_consistent(&admin, &svc).await, 28);
+    assert_eq!(
+        admin.resolve(&svc, "anyone").await.unwrap().config,
+        obj(json!({"root": "new"}))
+    );
+}
+
+#[tokio::test]
+async fn a_writer_dying_between_batches_leaves_no_half_written_view() {
+    let svc = service();
+    let setup = admin().await;
+    wide_tree(&setup, &svc, 3, 8).await;
+    let old_views = views(&setup, &svc).await;
+    let crashing = admin().await.with_limits(small_batches(Some(2)));
+    let err = crashing
+        .set_env(&svc, &env(""), obj(json!({"root": "new"})), Some(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    // The conf is the truth and a marker says views are being rewritten.
+    let nodes = snapshot(&setup, &svc).await;
+    assert_eq!(nodes[&format!("/services/{svc}/conf")], r#"{"root":"new"}"#);
+    assert!(nodes.contains_key(&format!("/services/{svc}/jones-pending")));
+    // Each view is either the old merge or the new one, never a mix.
+    let confs: BTreeMap<String, Config> = nodes
+        .iter()
+        .filter_map(|(p, d)| {
+            let rest = p
+                .strip_prefix(&format!("/services/{svc}/conf"))?
+                .trim_start_matches('/')
+                .to_owned();
+            Some((rest, parse_config(d.as_bytes()).unwrap()))
+        })
+        .collect();
+    let (mut new, mut old) = (0, 0);
+    for (e, view) in views(&setup, &svc).await {
+        let merged = merge_view(env(&e).lineage().map(|l| &confs[l.as_str()]));
+        if view == merged {
+            new += 1;
+        } else {
+            assert_eq!(view, old_views[&e], "view of {e:?} is neither new nor old");
+            old += 1;
+        }
+    }
+    assert!(new > 0 && old > 0, "stopped midway: {new} new, {old} old");
+    // Another server's write finds the marker, repairs, then writes.
+    let other = admin().await;
+    other
+        .set_env(&svc, &env("p1/c3"), obj(json!({"c": "changed"})), None)
+        .await
+        .unwrap();
+    assert_consistent(&other, &svc).await;
+    assert_eq!(
+        views(&other, &svc).await["p1/c3"],
+        obj(json!({"root": "new", "level": "parent", "p": 1, "c": "changed"}))
+    );
+
+    // A crash again; this time the startup repair converges the views.
+    let crashing = admin().await.with_limits(small_batches(Some(1)));
+    crashing
+        .set_env(&svc, &env(""), obj(json!({"root": "newer"})), None)
+        .await
+        .unwrap_err();
+    let repaired = other.repair_pending().await.unwrap();
+    assert!(repaired.contains(&svc), "{repaired:?}");
+    assert_consistent(&other, &svc).await;
+    assert_eq!(views(&other, &svc).await["p2/c7"]["root"], "newer");
+}
+
+#[tokio::test]
+async fn two_servers_with_200_concurrent_writes_along_one_path() {
+    let svc = service();
+    let mut limits = Limits::default();
+    limits.max_attempts = 1000;
+    let servers = [
+        admin().await.with_limits(limits.clone()),
+        admin().await.with_limits(limits),
+    ];
+    let path = ["", "a", "a/b", "a/b/c"];
+    servers[0].create_service(&svc).await.unwrap();
+    for e in &path[1..] {
+        servers[0]
+            .create_env(&svc, &env(e), obj(json!({})))
+            .await
+            .unwrap();
+    }
+    servers[0]
+        .create_env(&svc, &env("a/side"), obj(json!({"side": true})))
+        .await
+        .unwrap();
+    let writes = (0..200).map(|i| {
+        let server = &servers[i % 2];
+        let e = env(path[i % path.len()]);
+        let svc = &svc;
+        async move {
+            let config = obj(json!({ format!("k{}", i % path.len()): i, "last": i }));
+            if i % 3 == 0 {
+                // A careful editor: read, write with the version, re-read
+                // on conflict.
+                loop {
+                    let v = server.get_env(svc, &e).await.unwrap().version;
+                    match server.set_env(svc, &e, config.clone(), Some(v)).await {
+                        Ok(_) => break,
+                        Err(Error::Conflict { .. }) => continue,
+                        Err(other) => panic!("write {i}: {other}"),
+                    }
+                }
+            } else {
+                server.set_env(svc, &e, config, None).await.unwrap();
+            }
+        }
+    });
+    futures_util::future::join_all(writes).await;
+    assert_eq!(assert_consistent(&servers[0], &svc).await, 5);
+    let counts: u64 = servers
+        .iter()
+        .map(|s| s.write_counts().materializations)
+        .sum();
+    assert!(counts >= 200, "{counts}");
+}
+
+#[tokio::test]
+async fn a_root_change_costs_operations_linear_in_environments() {
+    let svc = service();
+    let admin = admin().await;
+    wide_tree(&admin, &svc, 5, 19).await; // 1 + 5 + 95 = 101 environments
+    let before = admin.zk().counts();
+    let out = admin
+        .set_env(&svc, &env(""), obj(json!({"r": 1})), Some(0))
+        .await
+        .unwrap();
+    let cost = admin.zk().counts().since(before);
+    assert_eq!(out.transactions, 1);
+    assert_eq!(out.views_written, 101);
+    // Per environment: conf, children and view reads; plus the marker read
+    // and one transaction.
+    assert_eq!(cost.requests, 3 * 101 + 1 + 1, "{cost:?}");
+    assert_consistent(&admin, &svc).await;
+}
