@@ -34,10 +34,11 @@ async fn wide_tree(admin: &Admin, svc: &ServiceName, parents: usize, children: u
 }
 
 fn small_batches(stop_after: Option<usize>) -> Limits {
-    let mut limits = Limits::default();
-    limits.multi_bytes = 2048;
-    limits.stop_after_batches = stop_after;
-    limits
+    Limits {
+        multi_bytes: 2048,
+        stop_after_batches: stop_after,
+        ..Limits::default()
+    }
 }
 
 /// Every view: env → config.
@@ -136,8 +137,10 @@ async fn a_writer_dying_between_batches_leaves_no_half_written_view() {
 #[tokio::test]
 async fn two_servers_with_200_concurrent_writes_along_one_path() {
     let svc = service();
-    let mut limits = Limits::default();
-    limits.max_attempts = 1000;
+    let limits = Limits {
+        max_attempts: 1000,
+        ..Limits::default()
+    };
     let servers = [
         admin().await.with_limits(limits.clone()),
         admin().await.with_limits(limits),
