@@ -63,6 +63,9 @@ pub struct SessionState {
 #[derive(Debug)]
 pub struct Session {
     state: watch::Receiver<SessionState>,
+    /// Kept to take the client out of the state when the session is
+    /// dropped: receivers may outlive it, the session must not.
+    sender: watch::Sender<SessionState>,
     task: JoinHandle<()>,
     description: Arc<str>,
 }
@@ -98,9 +101,10 @@ impl Session {
             last_error: None,
             ended: false,
         });
-        let task = tokio::spawn(keep(source, client, tx));
+        let task = tokio::spawn(keep(source, client, tx.clone()));
         Self {
             state,
+            sender: tx,
             task,
             description,
         }
@@ -161,14 +165,26 @@ impl Session {
     pub async fn stop(mut self) {
         self.task.abort();
         let _ = (&mut self.task).await;
+        self.release();
+    }
+
+    /// Drops the client held in the state (closing the session once the
+    /// keeper task is gone too).
+    fn release(&self) {
+        self.sender.send_modify(|s| {
+            s.client = None;
+            s.connected = false;
+            s.ended = true;
+        });
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // The task owns the client; aborting it drops the last clone, which
-        // closes the session.
+        // The task and the state hold the client; dropping both drops the
+        // last clone, which closes the session.
         self.task.abort();
+        self.release();
     }
 }
 
