@@ -1,0 +1,238 @@
+//! The Jones server's HTTP API (`/api/v1`), as the admin commands use it.
+
+use std::time::Duration;
+
+use jones_client::EnvPath;
+use serde_json::{Value, json};
+
+use crate::error::CliError;
+
+/// A failed API call: the HTTP status (0 when the server was not reached),
+/// the server's message, and its JSON body.
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub message: String,
+    pub body: Value,
+}
+
+impl From<ApiFailure> for CliError {
+    fn from(f: ApiFailure) -> Self {
+        let message = f.message;
+        match f.status {
+            0 | 502..=504 => CliError::Unavailable(message),
+            400 | 413 | 422 => CliError::Invalid(message),
+            401 | 403 => CliError::Unauthorized(message),
+            404 => CliError::NotFound(message),
+            409 => CliError::Conflict(message),
+            _ => CliError::Failed(message),
+        }
+    }
+}
+
+/// A client of one Jones server.
+#[derive(Debug)]
+pub struct Api {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+fn seg(s: &str) -> String {
+    // Percent-encode everything but unreserved characters.
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn env_suffix(env: &EnvPath) -> String {
+    env.segments().map(|s| format!("/{}", seg(s))).collect()
+}
+
+impl Api {
+    /// A client of the server at `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            agent,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiFailure> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let unreachable = |e: ureq::Error| ApiFailure {
+            status: 0,
+            message: format!("cannot reach the Jones server at {}: {e}", self.base),
+            body: Value::Null,
+        };
+        let builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Accept", "application/json");
+        let builder = match &self.token {
+            Some(token) => builder.header("Authorization", format!("Bearer {token}")),
+            None => builder,
+        };
+        let request = match body {
+            Some(body) => builder
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(body).expect("JSON serializes")),
+            None => builder.body(Vec::new()),
+        }
+        .map_err(|e| ApiFailure {
+            status: 0,
+            message: format!("invalid request to {url}: {e}"),
+            body: Value::Null,
+        })?;
+        let mut response = self.agent.run(request).map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().map_err(unreachable)?;
+        let body: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let message = body
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| body.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("HTTP {status} from {url}"));
+        Err(ApiFailure {
+            status,
+            message,
+            body,
+        })
+    }
+
+    pub fn services(&self) -> Result<Value, ApiFailure> {
+        self.call("GET", "/services", None)
+    }
+
+    pub fn create_service(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("POST", &format!("/services/{}", seg(svc)), None)
+    }
+
+    pub fn delete_service(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("DELETE", &format!("/services/{}", seg(svc)), None)
+    }
+
+    pub fn tree(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("GET", &format!("/services/{}/envs", seg(svc)), None)
+    }
+
+    pub fn env(&self, svc: &str, env: &EnvPath) -> Result<Value, ApiFailure> {
+        self.call(
+            "GET",
+            &format!("/services/{}/config{}", seg(svc), env_suffix(env)),
+            None,
+        )
+    }
+
+    pub fn create_env(
+        &self,
+        svc: &str,
+        env: &EnvPath,
+        config: &Value,
+    ) -> Result<Value, ApiFailure> {
+        let path = format!("/services/{}/config{}", seg(svc), env_suffix(env));
+        self.call("POST", &path, Some(&json!({ "config": config })))
+    }
+
+    pub fn set_env(
+        &self,
+        svc: &str,
+        env: &EnvPath,
+        config: &Value,
+        version: i64,
+    ) -> Result<Value, ApiFailure> {
+        let path = format!("/services/{}/config{}", seg(svc), env_suffix(env));
+        self.call(
+            "PUT",
+            &path,
+            Some(&json!({ "config": config, "version": version })),
+        )
+    }
+
+    pub fn delete_env(
+        &self,
+        svc: &str,
+        env: &EnvPath,
+        recursive: bool,
+    ) -> Result<Value, ApiFailure> {
+        let query = if recursive { "?recursive=true" } else { "" };
+        let path = format!("/services/{}/config{}{query}", seg(svc), env_suffix(env));
+        self.call("DELETE", &path, None)
+    }
+
+    pub fn associations(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("GET", &format!("/services/{}/associations", seg(svc)), None)
+    }
+
+    pub fn associate(&self, svc: &str, name: &str, env: &EnvPath) -> Result<Value, ApiFailure> {
+        let path = format!("/services/{}/associations/{}", seg(svc), seg(name));
+        self.call("PUT", &path, Some(&json!({ "env": env.as_str() })))
+    }
+
+    pub fn dissociate(&self, svc: &str, name: &str) -> Result<Value, ApiFailure> {
+        let path = format!("/services/{}/associations/{}", seg(svc), seg(name));
+        self.call("DELETE", &path, None)
+    }
+
+    pub fn resolve(&self, svc: &str, name: &str) -> Result<Value, ApiFailure> {
+        self.call(
+            "GET",
+            &format!("/services/{}/resolve/{}", seg(svc), seg(name)),
+            None,
+        )
+    }
+
+    pub fn dump(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("GET", &format!("/services/{}/dump", seg(svc)), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(seg("web-01.example.com"), "web-01.example.com");
+        assert_eq!(seg("a b/c?d"), "a%20b%2Fc%3Fd");
+        assert_eq!(seg("ü"), "%C3%BC");
+        assert_eq!(env_suffix(&EnvPath::new("a/b c").unwrap()), "/a/b%20c");
+        assert_eq!(env_suffix(&EnvPath::root()), "");
+    }
+
+    #[test]
+    fn statuses_map_to_exit_codes() {
+        let failure = |status| ApiFailure {
+            status,
+            message: String::new(),
+            body: Value::Null,
+        };
+        assert_eq!(CliError::from(failure(0)).exit_code(), 5);
+        assert_eq!(CliError::from(failure(503)).exit_code(), 5);
+        assert_eq!(CliError::from(failure(400)).exit_code(), 2);
+        assert_eq!(CliError::from(failure(404)).exit_code(), 3);
+        assert_eq!(CliError::from(failure(409)).exit_code(), 4);
+        assert_eq!(CliError::from(failure(401)).exit_code(), 6);
+        assert_eq!(CliError::from(failure(500)).exit_code(), 1);
+    }
+}
