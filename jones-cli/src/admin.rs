@@ -115,7 +115,7 @@ pub fn env(api: &Api, command: EnvCommand, json: bool) -> Result<()> {
             key,
             value,
         } => {
-            let value = parse_value(&value);
+            let value = parse_value(&value)?;
             let result = update_key(api, &service, &env, |config| {
                 set_dotted(config, &key, value.clone())
             })?;

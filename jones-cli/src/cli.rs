@@ -46,6 +46,15 @@ pub struct Cli {
     /// The server's admin token, sent as a bearer token with writes.
     #[arg(long, env = "JONES_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// ZooKeeper session timeout in seconds, for the commands that read ZooKeeper.
+    #[arg(
+        long,
+        env = "JONES_SESSION_TIMEOUT",
+        default_value_t = 10.0,
+        global = true,
+        value_name = "SECS"
+    )]
+    pub session_timeout: f64,
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     pub json: bool,

@@ -9,9 +9,17 @@ use crate::error::{CliError, Result};
 /// Parses a command-line value: JSON if it is valid JSON, else the string.
 ///
 /// `true`, `42`, `[1,2]`, `{"a":1}` and `"quoted"` are JSON; `hello` and
-/// `1.2.3` are strings.
-pub fn parse_value(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+/// `1.2.3` are strings. A value that starts like a JSON object, array or
+/// string (`{`, `[`, `"`) must be valid JSON: a typo there is an error, not
+/// a string stored by surprise.
+pub fn parse_value(text: &str) -> Result<Value> {
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(e) if text.trim_start().starts_with(['{', '[', '"']) => Err(CliError::Invalid(
+            format!("VALUE {text:?} looks like JSON but is not valid JSON: {e}"),
+        )),
+        Err(_) => Ok(Value::String(text.to_owned())),
+    }
 }
 
 /// Sets `key` (dotted: `a.b.c`) to `value` in `config`, creating objects on
@@ -53,14 +61,26 @@ mod tests {
 
     #[test]
     fn values_are_json_or_strings() {
-        assert_eq!(parse_value("true"), json!(true));
-        assert_eq!(parse_value("42"), json!(42));
-        assert_eq!(parse_value("[1, 2]"), json!([1, 2]));
-        assert_eq!(parse_value(r#"{"a": 1}"#), json!({"a": 1}));
-        assert_eq!(parse_value(r#""quoted""#), json!("quoted"));
-        assert_eq!(parse_value("hello"), json!("hello"));
-        assert_eq!(parse_value("1.2.3"), json!("1.2.3"));
-        assert_eq!(parse_value(""), json!(""));
+        let parse = |s| parse_value(s).unwrap();
+        assert_eq!(parse("true"), json!(true));
+        assert_eq!(parse("42"), json!(42));
+        assert_eq!(parse("[1, 2]"), json!([1, 2]));
+        assert_eq!(parse(r#"{"a": 1}"#), json!({"a": 1}));
+        assert_eq!(parse(r#""quoted""#), json!("quoted"));
+        assert_eq!(parse("hello"), json!("hello"));
+        assert_eq!(parse("1.2.3"), json!("1.2.3"));
+        assert_eq!(parse(""), json!(""));
+    }
+
+    #[test]
+    fn broken_json_is_an_error_not_a_string() {
+        for bad in [r#"{"a": 1"#, "[1, 2", r#""unterminated"#] {
+            let err = parse_value(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("looks like JSON but is not valid JSON"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -33,19 +33,31 @@ async fn shutdown_signal() -> Result<()> {
     Ok(())
 }
 
-fn require_zk(zk: Option<String>) -> Result<String> {
-    zk.ok_or_else(|| {
-        CliError::Invalid(
-            "this command reads ZooKeeper directly: give --zk HOST:PORT or set JONES_ZK".into(),
-        )
-    })
+/// Where and how the live commands reach ZooKeeper.
+#[derive(Debug, Clone)]
+pub struct ZkTarget {
+    /// `host:port[,host:port][/chroot]`, from `--zk` or `JONES_ZK`.
+    pub connect: Option<String>,
+    /// The session timeout.
+    pub session_timeout: Duration,
 }
 
-async fn connect(zk: &str, service: &str, association: &str) -> Result<JonesClient> {
+impl ZkTarget {
+    fn connect_string(&self) -> Result<&str> {
+        self.connect.as_deref().ok_or_else(|| {
+            CliError::Invalid(
+                "this command reads ZooKeeper directly: give --zk HOST:PORT or set JONES_ZK".into(),
+            )
+        })
+    }
+}
+
+async fn connect(zk: &ZkTarget, service: &str, association: &str) -> Result<JonesClient> {
     ServiceName::new(service)?;
     jones_client::validate_association(association)?;
     Ok(JonesClient::builder(service)
-        .zk(zk)
+        .zk(zk.connect_string()?)
+        .session_timeout(zk.session_timeout)
         .association(association)
         .build()
         .await?)
@@ -107,9 +119,8 @@ fn snapshot_update(service: &str, association: &str, snapshot: &Snapshot) -> Upd
 }
 
 /// `jones export`: keeps a file equal to an association's config.
-pub async fn export(args: ExportArgs, zk: Option<String>) -> Result<()> {
-    let zk = require_zk(zk)?;
-    let client = connect(&zk, &args.service, &args.association).await?;
+pub async fn export(args: ExportArgs, zk: &ZkTarget) -> Result<()> {
+    let client = connect(zk, &args.service, &args.association).await?;
     let mut snapshots = client.subscribe();
     let mut runner = args.exec.as_ref().map(|command| {
         Runner::new(RunnerOptions {
@@ -181,8 +192,7 @@ fn write_export(args: &ExportArgs, snapshot: &Snapshot) -> Result<bool> {
 }
 
 /// `jones watch`: runs a command for each change.
-pub async fn watch(args: WatchArgs, zk: Option<String>) -> Result<()> {
-    let zk = require_zk(zk)?;
+pub async fn watch(args: WatchArgs, zk: &ZkTarget) -> Result<()> {
     let notify_signal = args
         .notify_signal
         .as_deref()
@@ -205,7 +215,7 @@ pub async fn watch(args: WatchArgs, zk: Option<String>) -> Result<()> {
         notify_signal,
     });
     match &args.znode {
-        Some(path) => watch_znode(&zk, path, args.on_load, runner).await,
+        Some(path) => watch_znode(zk, path, args.on_load, runner).await,
         None => {
             let service = args
                 .service
@@ -215,13 +225,13 @@ pub async fn watch(args: WatchArgs, zk: Option<String>) -> Result<()> {
                 .association
                 .as_deref()
                 .expect("clap requires it without --znode");
-            watch_config(&zk, service, association, args.on_load, runner).await
+            watch_config(zk, service, association, args.on_load, runner).await
         }
     }
 }
 
 async fn watch_config(
-    zk: &str,
+    zk: &ZkTarget,
     service: &str,
     association: &str,
     on_load: bool,
@@ -255,13 +265,13 @@ async fn watch_config(
     outcome
 }
 
-async fn watch_znode(zk: &str, path: &str, on_load: bool, mut runner: Runner) -> Result<()> {
+async fn watch_znode(zk: &ZkTarget, path: &str, on_load: bool, mut runner: Runner) -> Result<()> {
     if !path.starts_with('/') {
         return Err(CliError::Invalid(format!(
             "--znode must be an absolute path, not {path:?}"
         )));
     }
-    let session = Session::connect(zk, jones_client::DEFAULT_SESSION_TIMEOUT);
+    let session = Session::connect(zk.connect_string()?, zk.session_timeout);
     let mut states = session.subscribe();
     let mut watcher = ZnodeWatcher::new(&session, path);
     let shutdown = shutdown_signal();
@@ -315,7 +325,7 @@ async fn watch_znode(zk: &str, path: &str, on_load: bool, mut runner: Runner) ->
 
 /// `jones view --zk`: the config an association reads, straight from
 /// ZooKeeper as an app would read it.
-pub async fn view(zk: &str, service: &str, association: &str, json: bool) -> Result<()> {
+pub async fn view(zk: &ZkTarget, service: &str, association: &str, json: bool) -> Result<()> {
     let client = connect(zk, service, association).await?;
     let snapshot = client.snapshot();
     client.close().await;

@@ -49,6 +49,16 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let api = api::Api::new(&cli.server, cli.token.clone());
     let json = cli.json;
+    if !(cli.session_timeout.is_finite() && cli.session_timeout > 0.0) {
+        return Err(CliError::Invalid(format!(
+            "--session-timeout must be a positive number of seconds, not {}",
+            cli.session_timeout
+        )));
+    }
+    let zk = live::ZkTarget {
+        connect: cli.zk.clone(),
+        session_timeout: std::time::Duration::from_secs_f64(cli.session_timeout),
+    };
     match cli.command {
         Command::Services => admin::services(&api, json),
         Command::Service(command) => admin::service(&api, command, json),
@@ -58,12 +68,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::View {
             service,
             association,
-        } => match cli.zk {
-            Some(zk) => runtime()?.block_on(live::view(&zk, &service, &association, json)),
+        } => match zk.connect {
+            Some(_) => runtime()?.block_on(live::view(&zk, &service, &association, json)),
             None => admin::view_via_server(&api, &service, &association, json),
         },
-        Command::Export(args) => runtime()?.block_on(live::export(args, cli.zk)),
-        Command::Watch(args) => runtime()?.block_on(live::watch(args, cli.zk)),
+        Command::Export(args) => runtime()?.block_on(live::export(args, &zk)),
+        Command::Watch(args) => runtime()?.block_on(live::watch(args, &zk)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "jones", &mut std::io::stdout());
             Ok(())
