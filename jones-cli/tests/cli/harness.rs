@@ -1,0 +1,152 @@
+//! Shared test kit: one ZooKeeper per test binary, services written by the
+//! real admin library, the `jones` binary run as a child process that is
+//! always stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use jones_client::{Config, EnvPath, ServiceName};
+use jones_server::{Admin, ZkOptions};
+use jones_testkit::{ZooKeeper, unique_name};
+use serde_json::{Value, json};
+
+pub fn obj(value: Value) -> Config {
+    value.as_object().expect("an object").clone()
+}
+
+pub async fn admin(zk: &str) -> Admin {
+    Admin::connect(ZkOptions::new(zk))
+        .await
+        .expect("admin connects")
+}
+
+/// A new service with the original Jones fixture tree and associations
+/// `127.0.0.1` → parent and `127.0.0.2` → parent/child1.
+pub async fn fixture(admin: &Admin) -> ServiceName {
+    let svc = ServiceName::new(&unique_name("cli")).unwrap();
+    admin.create_service(&svc).await.unwrap();
+    admin
+        .set_env(&svc, &EnvPath::root(), obj(json!({"foo": "bar"})), None)
+        .await
+        .unwrap();
+    for (env, config) in [
+        ("parent", json!({"a": 1, "b": [1, 2, 3], "c": {"x": 0}})),
+        ("parent/child1", json!({"a": 2})),
+        ("parent/child2", json!({"a": 3})),
+    ] {
+        admin
+            .create_env(&svc, &EnvPath::new(env).unwrap(), obj(config))
+            .await
+            .unwrap();
+    }
+    admin
+        .set_association(&svc, "127.0.0.1", &EnvPath::new("parent").unwrap())
+        .await
+        .unwrap();
+    admin
+        .set_association(&svc, "127.0.0.2", &EnvPath::new("parent/child1").unwrap())
+        .await
+        .unwrap();
+    svc
+}
+
+/// Replaces `env`'s config.
+pub async fn set(admin: &Admin, svc: &ServiceName, env: &str, config: Value) {
+    admin
+        .set_env(svc, &EnvPath::new(env).unwrap(), obj(config), None)
+        .await
+        .unwrap();
+}
+
+pub fn shared_zk() -> String {
+    ZooKeeper::shared().connect_string()
+}
+
+/// The `jones` binary with `--zk` pointing at `zk`.
+pub fn jones(zk: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jones"));
+    command
+        .env_remove("JONES_SERVER")
+        .env_remove("JONES_TOKEN")
+        .env("JONES_ZK", zk)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` to completion.
+pub fn run(command: &mut Command) -> Output {
+    command.output().expect("jones runs")
+}
+
+/// A long-running `jones`, stopped with SIGTERM (then SIGKILL) on drop; its
+/// log goes to a file for assertions.
+pub struct Running {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Running {
+    pub fn spawn(mut command: Command, dir: &Path) -> Self {
+        let log = dir.join(format!("jones-{}.log", unique_name("log")));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = command
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("jones starts");
+        Self {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+    }
+}
+
+/// Polls `check` until it holds or `timeout` passes; panics with `what`.
+pub async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The lines of a file, empty when it does not exist yet.
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
