@@ -23,13 +23,13 @@ pub enum Error {
         reason: String,
     },
     /// The service does not exist.
-    #[error("service {0:?} does not exist")]
+    #[error("service {:?} does not exist", .0.as_str())]
     ServiceNotFound(ServiceName),
     /// The service already exists.
-    #[error("service {0:?} already exists")]
+    #[error("service {:?} already exists", .0.as_str())]
     ServiceExists(ServiceName),
     /// The environment does not exist.
-    #[error("environment {env:?} of service {service:?} does not exist")]
+    #[error("environment {:?} of service {:?} does not exist", .env.as_str(), .service.as_str())]
     EnvNotFound {
         /// The service.
         service: ServiceName,
@@ -37,7 +37,7 @@ pub enum Error {
         env: EnvPath,
     },
     /// The environment already exists.
-    #[error("environment {env:?} of service {service:?} already exists")]
+    #[error("environment {:?} of service {:?} already exists", .env.as_str(), .service.as_str())]
     EnvExists {
         /// The service.
         service: ServiceName,
@@ -46,7 +46,8 @@ pub enum Error {
     },
     /// The environment has children and the delete was not recursive.
     #[error(
-        "environment {env:?} has children {children:?}; delete them first or delete recursively"
+        "environment {:?} has children {children:?}; delete them first or delete recursively",
+        .env.as_str()
     )]
     HasChildren {
         /// The environment.
@@ -55,7 +56,7 @@ pub enum Error {
         children: Vec<String>,
     },
     /// The association does not exist.
-    #[error("association {name:?} of service {service:?} does not exist")]
+    #[error("association {name:?} of service {:?} does not exist", .service.as_str())]
     AssociationNotFound {
         /// The service.
         service: ServiceName,
@@ -65,7 +66,8 @@ pub enum Error {
     /// The caller's version is stale: someone changed the environment since
     /// it was read. Carries what is stored now.
     #[error(
-        "version conflict on environment {env:?}: you sent version {expected}, the current version is {current_version}"
+        "version conflict on environment {:?}: you sent version {expected}, the current version is {current_version}",
+        .env.as_str()
     )]
     Conflict {
         /// The environment.

@@ -1,1 +1,142 @@
-fn main() {}
+//! `jones-server`: the Jones admin server (HTTP API and web editor).
+//!
+//! Without `--zk` it runs in dev mode with its own local ZooKeeper.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use jones_server::devmode::{DEV_DIGEST, DevZooKeeper};
+use jones_server::http::{ServerState, serve};
+use jones_server::{Admin, ZkOptions};
+
+/// The Jones server: writes configuration to ZooKeeper, serves the HTTP API
+/// under /api/v1 and the web editor at /.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// ZooKeeper to use: host:port[,host:port][/chroot]. Without it the
+    /// server starts its own local ZooKeeper (dev mode).
+    #[arg(long, env = "JONES_ZK")]
+    zk: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "JONES_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// ZooKeeper digest credential `user:password`; znodes are created
+    /// world-readable and writable only by it. Dev mode defaults to
+    /// `jones:jones-dev`.
+    #[arg(long, env = "JONES_ZK_DIGEST", hide_env_values = true)]
+    digest: Option<String>,
+    /// Admin token every HTTP write must carry as `Authorization: Bearer`.
+    #[arg(long, env = "JONES_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Allow listening on a non-loopback address without an admin token.
+    #[arg(long)]
+    insecure: bool,
+    /// Dev mode's state directory (ZooKeeper's data lives below it).
+    #[arg(long, env = "JONES_STATE_DIR", default_value = ".jones")]
+    state_dir: PathBuf,
+    /// Log filter, e.g. `info` or `jones_server=debug`.
+    #[arg(long, env = "JONES_LOG", default_value = "info")]
+    log: String,
+    /// ZooKeeper session timeout, in milliseconds.
+    #[arg(long, env = "JONES_ZK_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    session_timeout_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    if let Err(refusal) =
+        jones_server::http::check_listen(args.listen, args.admin_token.is_some(), args.insecure)
+    {
+        eprintln!("jones-server: {refusal}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jones-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jones-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let (dev, connect, digest) = match &args.zk {
+        Some(zk) => (None, zk.clone(), args.digest.clone()),
+        None => {
+            tracing::info!(state_dir = %args.state_dir.display(), "dev mode: starting a local ZooKeeper");
+            let dev = DevZooKeeper::start(&args.state_dir)
+                .await
+                .map_err(|e| format!("dev mode: {e}"))?;
+            tracing::info!(zk = %dev.connect_string(), data = %dev.data_dir().display(), "dev mode: ZooKeeper is serving");
+            let connect = dev.connect_string();
+            let digest = args.digest.clone().or_else(|| Some(DEV_DIGEST.to_owned()));
+            (Some(dev), connect, digest)
+        }
+    };
+    let mut options = ZkOptions::new(&connect);
+    options.digest = digest;
+    options.session_timeout = Duration::from_millis(args.session_timeout_ms);
+    let admin = Admin::connect(options).await.map_err(|e| e.to_string())?;
+    match admin.repair_pending().await {
+        Ok(repaired) if !repaired.is_empty() => {
+            tracing::warn!(
+                ?repaired,
+                "repaired services left mid-write by an earlier server"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not check for interrupted writes"),
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, zk = %connect, token = args.admin_token.is_some(), "jones-server listening on http://{addr}/");
+    let state = ServerState::new(admin, args.admin_token.clone());
+    serve(listener, state, shutdown_signal()).await;
+    tracing::info!("jones-server stopped");
+    drop(dev);
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

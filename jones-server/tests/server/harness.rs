@@ -124,3 +124,94 @@ pub async fn assert_consistent(admin: &Admin, svc: &ServiceName) -> usize {
 pub async fn view(admin: &Admin, svc: &ServiceName, e: &str) -> Value {
     Value::Object(admin.get_env(svc, &env(e)).await.unwrap().view)
 }
+
+/// The server's routes over `admin`, with an optional admin token.
+pub fn routes(
+    admin: &Admin,
+    token: Option<&str>,
+) -> impl warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
++ Clone
++ 'static {
+    jones_server::http::routes(jones_server::http::ServerState::new(
+        admin.clone(),
+        token.map(str::to_owned),
+    ))
+}
+
+/// A response's status and JSON body.
+pub fn json_of(response: &warp::http::Response<bytes::Bytes>) -> (u16, Value) {
+    let body = serde_json::from_slice(response.body()).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(response.body())
+        )
+    });
+    (response.status().as_u16(), body)
+}
+
+/// A running server on a real loopback socket; stops on drop of `stop`.
+pub struct RunningServer {
+    pub addr: std::net::SocketAddr,
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn serve_on_socket(admin: &Admin, token: Option<&str>) -> RunningServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = jones_server::http::ServerState::new(admin.clone(), token.map(str::to_owned));
+    let task = tokio::spawn(jones_server::http::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    RunningServer {
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection; returns status and body
+/// (the body de-chunked when needed).
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a response head");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+    out
+}

@@ -3,4 +3,6 @@
 
 mod admin;
 mod harness;
+mod http;
 mod materialize;
+mod security;

@@ -1,0 +1,109 @@
+//! Errors as HTTP responses: a status a client can act on and a JSON body
+//! `{"error": "<what was wrong>", "kind": "<machine-readable kind>", ...}`.
+
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::Error;
+
+/// A failed request: status, kind and message, plus extra fields.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: json!({"error": message.into(), "kind": kind}),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub(crate) fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+    }
+
+    pub(crate) fn into_response(self) -> Response {
+        let mut response = warp::reply::json(&self.body).into_response();
+        *response.status_mut() = self.status;
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                warp::http::header::WWW_AUTHENTICATE,
+                warp::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+use warp::Reply as _;
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        match e {
+            Error::InvalidName(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_name", message),
+            Error::InvalidInput { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+            }
+            Error::TooLarge { .. } => Self::new(StatusCode::BAD_REQUEST, "too_large", message),
+            Error::ServiceNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "service_not_found", message)
+            }
+            Error::EnvNotFound { .. } => Self::new(StatusCode::NOT_FOUND, "env_not_found", message),
+            Error::AssociationNotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "association_not_found", message)
+            }
+            Error::ServiceExists(_) => Self::new(StatusCode::CONFLICT, "service_exists", message),
+            Error::EnvExists { .. } => Self::new(StatusCode::CONFLICT, "env_exists", message),
+            Error::HasChildren { ref children, .. } => {
+                let mut err = Self::new(StatusCode::CONFLICT, "has_children", message);
+                err.body["children"] = json!(children);
+                err
+            }
+            Error::Conflict {
+                ref env,
+                current_version,
+                ref current_config,
+                ..
+            } => {
+                let mut err = Self::new(StatusCode::CONFLICT, "version_conflict", message);
+                err.body["env"] = json!(env.as_str());
+                err.body["current_version"] = json!(current_version);
+                err.body["current_config"] = Value::Object(current_config.clone());
+                err
+            }
+            Error::Contended { .. } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "contended", message)
+            }
+            Error::Unavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "zookeeper_unavailable",
+                message,
+            ),
+            Error::NoAuth { .. } => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "zookeeper_no_auth",
+                message,
+            ),
+            Error::Corrupt { .. } => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", message)
+            }
+        }
+    }
+}

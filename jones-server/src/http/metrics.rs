@@ -1,0 +1,130 @@
+//! `/metrics` in Prometheus' text format: requests by route and status,
+//! request latency, ZooKeeper requests and ops, materializations, conflicts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::Admin;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+/// Counters of the HTTP server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// (method, route template, status) → count. A short lock per request.
+    requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn record(&self, method: &str, route: &'static str, status: u16, took: Duration) {
+        *self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .entry((method.to_owned(), route, status))
+            .or_default() += 1;
+        let secs = took.as_secs_f64();
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus exposition of these metrics and `admin`'s counters.
+    pub(crate) fn render(&self, admin: &Admin) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP jones_http_requests_total HTTP requests by method, route and status.\n",
+        );
+        out.push_str("# TYPE jones_http_requests_total counter\n");
+        for ((method, route, status), n) in self.requests.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "jones_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP jones_http_request_duration_seconds HTTP request latency.\n");
+        out.push_str("# TYPE jones_http_request_duration_seconds histogram\n");
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "jones_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "jones_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+             jones_http_request_duration_seconds_sum {}\n\
+             jones_http_request_duration_seconds_count {count}",
+            self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let zk = admin.zk().counts();
+        let writes = admin.write_counts();
+        for (name, help, value) in [
+            (
+                "jones_zookeeper_requests_total",
+                "ZooKeeper round trips (a multi counts once).",
+                zk.requests,
+            ),
+            (
+                "jones_zookeeper_ops_total",
+                "ZooKeeper operations (each op of a multi counts).",
+                zk.ops,
+            ),
+            (
+                "jones_materializations_total",
+                "Conf writes that materialized views.",
+                writes.materializations,
+            ),
+            (
+                "jones_views_written_total",
+                "Views written.",
+                writes.views_written,
+            ),
+            (
+                "jones_transactions_total",
+                "ZooKeeper transactions committed by writes.",
+                writes.transactions,
+            ),
+            (
+                "jones_conflicts_total",
+                "Writes refused for a stale version.",
+                writes.conflicts,
+            ),
+            (
+                "jones_repairs_total",
+                "Services repaired after an interrupted write.",
+                writes.repairs,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let connected = matches!(
+            admin.zk().state(),
+            zookeeper_client::SessionState::SyncConnected
+        );
+        let _ = writeln!(
+            out,
+            "# HELP jones_zookeeper_connected Whether the ZooKeeper session is connected.\n\
+             # TYPE jones_zookeeper_connected gauge\njones_zookeeper_connected {}",
+            u8::from(connected)
+        );
+        out
+    }
+}
