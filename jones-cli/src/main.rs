@@ -56,7 +56,8 @@ fn run(cli: Cli) -> Result<()> {
         )));
     }
     let zk = live::ZkTarget {
-        connect: cli.zk.clone(),
+        // An empty JONES_ZK means none, as an unset one does.
+        connect: cli.zk.clone().filter(|zk| !zk.trim().is_empty()),
         session_timeout: std::time::Duration::from_secs_f64(cli.session_timeout),
     };
     match cli.command {

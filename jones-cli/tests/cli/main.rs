@@ -1,6 +1,7 @@
 //! The `jones` command end to end: the real binary against a real
 //! ZooKeeper (and, for the admin commands, a real server over HTTP).
 
+mod admin;
 mod export;
 mod harness;
 mod watch;

@@ -1,0 +1,370 @@
+//! The admin commands against a real server over HTTP.
+
+use jones_testkit::unique_name;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_environments_and_keys_end_to_end() {
+    let zk = shared_zk();
+    let server = TestServer::start(&zk, None).await;
+    let svc = unique_name("admin");
+    let jones = |args: Vec<&str>| {
+        let (zk, url) = (zk.clone(), server.url.clone());
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        async move {
+            jones_at(
+                &zk,
+                &url,
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                &[],
+            )
+            .await
+        }
+    };
+
+    assert!(ok(&jones(vec!["service", "create", &svc]).await).contains("created service"));
+    assert!(ok(&jones(vec!["services"]).await).lines().any(|l| l == svc));
+    ok(&jones(vec![
+        "env",
+        "create",
+        &svc,
+        "parent",
+        "--config",
+        r#"{"a": 1}"#,
+    ])
+    .await);
+    ok(&jones(vec!["env", "create", &svc, "/parent/child1"]).await);
+    ok(&jones(vec!["env", "set", &svc, "/", "foo", r#""bar""#]).await);
+    ok(&jones(vec!["env", "set", &svc, "parent", "db.pool.size", "20"]).await);
+    ok(&jones(vec!["env", "set", &svc, "parent", "name", "plain words"]).await);
+    ok(&jones(vec!["env", "set", &svc, "parent/child1", "a", "2"]).await);
+
+    let parent = parse(&ok(
+        &jones(vec!["--json", "env", "get", &svc, "parent"]).await
+    ));
+    assert_eq!(
+        parent["config"],
+        json!({"a": 1, "db": {"pool": {"size": 20}}, "name": "plain words"})
+    );
+    let child = parse(&ok(&jones(vec![
+        "--json",
+        "env",
+        "get",
+        &svc,
+        "parent/child1",
+    ])
+    .await));
+    assert_eq!(
+        child["view"],
+        json!({"foo": "bar", "a": 2, "db": {"pool": {"size": 20}}, "name": "plain words"})
+    );
+
+    let text = ok(&jones(vec!["env", "get", &svc, "parent/child1"]).await);
+    assert!(text.contains("environment: parent/child1"), "{text}");
+    assert!(text.contains("foo = \"bar\"    from /"), "{text}");
+    assert!(text.contains("a = 2    own"), "{text}");
+    assert_eq!(
+        ok(&jones(vec!["env", "ls", &svc]).await),
+        "/ (root)\n└── parent\n    └── child1\n"
+    );
+
+    ok(&jones(vec!["env", "unset", &svc, "parent", "db.pool"]).await);
+    let parent = parse(&ok(
+        &jones(vec!["--json", "env", "get", &svc, "parent"]).await
+    ));
+    assert_eq!(
+        parent["config"],
+        json!({"a": 1, "db": {}, "name": "plain words"})
+    );
+
+    let refused = jones(vec!["env", "rm", &svc, "parent"]).await;
+    assert_ne!(
+        refused.status.code(),
+        Some(0),
+        "a parent with children is not deleted"
+    );
+    assert!(stderr(&refused).contains("child"), "{}", stderr(&refused));
+    ok(&jones(vec!["env", "rm", &svc, "parent", "--recursive"]).await);
+    let gone = jones(vec!["env", "get", &svc, "parent"]).await;
+    assert_eq!(gone.status.code(), Some(3), "{}", stderr(&gone));
+
+    let dump = ok(&jones(vec!["dump", &svc]).await);
+    assert!(
+        dump.contains(&format!("/services/{svc}/nodemaps")),
+        "{dump}"
+    );
+    assert!(
+        dump.contains(&format!("/services/{svc}/conf\n    {{\"foo\":\"bar\"}}")),
+        "{dump}"
+    );
+
+    ok(&jones(vec!["service", "delete", &svc]).await);
+    assert!(!ok(&jones(vec!["services"]).await).lines().any(|l| l == svc));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn associations_and_the_view_a_host_reads() {
+    let zk = shared_zk();
+    let admin = admin(&zk).await;
+    let svc = fixture(&admin).await;
+    let server = TestServer::start(&zk, None).await;
+    let (zk, url, svc) = (zk.as_str(), server.url.as_str(), svc.as_str());
+
+    ok(&jones_at(
+        zk,
+        url,
+        &["assoc", "set", svc, "web-01", "parent/child2"],
+        &[],
+    )
+    .await);
+    let list = ok(&jones_at(zk, url, &["assoc", "ls", svc], &[]).await);
+    assert!(list.contains("web-01 -> parent/child2\n"), "{list}");
+    assert!(list.contains("127.0.0.2 -> parent/child1\n"), "{list}");
+
+    let expected = json!({"foo": "bar", "a": 3, "b": [1, 2, 3], "c": {"x": 0}});
+    let view = ["view", svc, "--association", "web-01"];
+    // From ZooKeeper, as an app reads it...
+    assert_eq!(parse(&ok(&jones_at(zk, url, &view, &[]).await)), expected);
+    // ...and through the server when no ZooKeeper is given (an empty
+    // JONES_ZK counts as none).
+    assert_eq!(parse(&ok(&jones_at("", url, &view, &[]).await)), expected);
+
+    ok(&jones_at(zk, url, &["assoc", "rm", svc, "web-01"], &[]).await);
+    assert_eq!(
+        parse(&ok(&jones_at(zk, url, &view, &[]).await)),
+        json!({"foo": "bar"})
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
+    let zk = shared_zk();
+    let admin = admin(&zk).await;
+    let svc = fixture(&admin).await;
+    let server = TestServer::start(&zk, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let editor = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&path)
+            .status()
+            .unwrap();
+        path.display().to_string()
+    };
+    let svc = svc.as_str();
+
+    let simple = editor("simple", r#"printf '{"a": 5, "added": true}\n' > "$1""#);
+    ok(&jones_at(
+        &zk,
+        &server.url,
+        &["env", "edit", svc, "parent"],
+        &[("EDITOR", &simple), ("VISUAL", &simple)],
+    )
+    .await);
+    let parent = parse(&ok(&jones_at(
+        &zk,
+        &server.url,
+        &["--json", "env", "get", svc, "parent"],
+        &[],
+    )
+    .await));
+    assert_eq!(parent["config"], json!({"a": 5, "added": true}));
+
+    // Someone else saves while the editor is open.
+    let racing = editor(
+        "racing",
+        &format!(
+            "JONES_SERVER='{}' '{}' env set {svc} parent a 99 >/dev/null\nprintf '{{\"a\": 6}}\\n' > \"$1\"",
+            server.url,
+            env!("CARGO_BIN_EXE_jones")
+        ),
+    );
+    let conflict = jones_at(
+        &zk,
+        &server.url,
+        &["env", "edit", svc, "parent"],
+        &[("VISUAL", &racing)],
+    )
+    .await;
+    assert_eq!(conflict.status.code(), Some(4), "{}", stderr(&conflict));
+    let err = stderr(&conflict);
+    assert!(
+        err.contains("- ")
+            && err.contains("\"a\": 99")
+            && err.contains("+ ")
+            && err.contains("\"a\": 6"),
+        "{err}"
+    );
+    let kept = err
+        .split("kept in ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        parse(&std::fs::read_to_string(&kept).unwrap()),
+        json!({"a": 6}),
+        "the edit is kept in {kept}"
+    );
+    let parent = parse(&ok(&jones_at(
+        &zk,
+        &server.url,
+        &["--json", "env", "get", svc, "parent"],
+        &[],
+    )
+    .await));
+    assert_eq!(
+        parent["config"]["a"], 99,
+        "the other writer's change stands"
+    );
+
+    let broken = editor("broken", r#"printf '{"a": ' > "$1""#);
+    let invalid = jones_at(
+        &zk,
+        &server.url,
+        &["env", "edit", svc, "parent"],
+        &[("VISUAL", &broken)],
+    )
+    .await;
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(
+        stderr(&invalid).contains("not valid JSON"),
+        "{}",
+        stderr(&invalid)
+    );
+    assert!(stderr(&invalid).contains("kept in"), "{}", stderr(&invalid));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_message_and_its_exit_code() {
+    let zk = shared_zk();
+    let admin = admin(&zk).await;
+    let svc = fixture(&admin).await;
+    let server = TestServer::start(&zk, None).await;
+    let svc = svc.as_str();
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["env", "ls", "no-such-service"], 3, "no-such-service"),
+        (&["env", "get", svc, "parent//x"], 2, "empty segment"),
+        (&["env", "get", svc, "parent/../x"], 2, "`..`"),
+        (
+            &["env", "set", svc, "parent", "k", "{\"broken\": "],
+            2,
+            "looks like JSON",
+        ),
+        (
+            &["env", "set", svc, "parent", "a.b", "1"],
+            2,
+            "is a number, not an object",
+        ),
+        (
+            &["env", "create", svc, "parent/new", "--config", "[1]"],
+            2,
+            "not an array",
+        ),
+        (&["env", "create", svc, "missing/child"], 3, "missing"),
+        (&["assoc", "set", svc, "host", "nowhere"], 3, "nowhere"),
+        (
+            &["service", "create", "bad/name"],
+            2,
+            "invalid service name",
+        ),
+    ];
+    for (args, code, words) in cases {
+        let output = jones_at(&zk, &server.url, args, &[]).await;
+        assert_eq!(
+            output.status.code(),
+            Some(*code),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(words),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let before = parse(&ok(&jones_at(
+        &zk,
+        &server.url,
+        &["--json", "dump", svc],
+        &[],
+    )
+    .await));
+    let unreachable = jones_at(
+        &zk,
+        "http://127.0.0.1:9",
+        &["env", "set", svc, "parent", "a", "7"],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        unreachable.status.code(),
+        Some(5),
+        "{}",
+        stderr(&unreachable)
+    );
+    assert!(stderr(&unreachable).contains("cannot reach the Jones server"));
+    let after = parse(&ok(&jones_at(
+        &zk,
+        &server.url,
+        &["--json", "dump", svc],
+        &[],
+    )
+    .await));
+    assert_eq!(before, after, "nothing was written by the refused commands");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_need_the_admin_token_when_the_server_has_one() {
+    let zk = shared_zk();
+    let server = TestServer::start(&zk, Some("s3cret")).await;
+    let svc = unique_name("token");
+    let denied = jones_at(&zk, &server.url, &["service", "create", &svc], &[]).await;
+    assert_eq!(denied.status.code(), Some(6), "{}", stderr(&denied));
+    ok(&jones_at(
+        &zk,
+        &server.url,
+        &["service", "create", &svc],
+        &[("JONES_TOKEN", "s3cret")],
+    )
+    .await);
+    ok(&jones_at(
+        &zk,
+        &server.url,
+        &["--token", "s3cret", "service", "delete", &svc],
+        &[],
+    )
+    .await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn completions_and_help_teach_the_commands() {
+    let bash = run(jones("").args(["completions", "bash"]));
+    assert!(ok(&bash).contains("_jones()"));
+    let help = ok(&run(jones("").arg("--help")));
+    for words in [
+        "Examples:",
+        "jones export",
+        "Exit codes",
+        "JONES_SERVER",
+        "JONES_ZK",
+    ] {
+        assert!(help.contains(words), "--help lacks {words}:\n{help}");
+    }
+}
