@@ -1,6 +1,293 @@
-//! Benchmark `client_get`; see the package README.
+//! Benchmark `client_get`: the read path of the live client.
+//!
+//! Measures ns/op of `JonesClient::get::<u64>` of a present key and of
+//! `JonesClient::enabled`, with 1 and 2 reader threads, while a writer
+//! thread replaces the whole config 1000 times a second, beside a plain
+//! `HashMap::get` (no writer possible) and an `RwLock<HashMap>` read (the
+//! writer replaces the map under the write lock) in the same run. The
+//! client is fed by `TestData`, which publishes into the same `ArcSwap`
+//! store the ZooKeeper driver publishes into, so what is measured is the
+//! production read path.
+//!
+//! A counting global allocator counts allocations made by the reader
+//! threads while they measure (expected: 0).
+//!
+//! Prints a table, then one JSON line of the figures.
+
+// The counting allocator implements `GlobalAlloc`, an unsafe trait; it
+// only forwards to the system allocator and bumps a thread-local counter.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Barrier, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use jones_client::{Config, JonesClient, TestData};
+use serde_json::{Value, json};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// How long each reader measures, per round.
+const MEASURE: Duration = Duration::from_millis(300);
+/// Rounds per case; the best round is reported, as the machine's two cores
+/// are shared with the writer thread and whatever else runs.
+const ROUNDS: usize = 3;
+/// Reads between clock checks.
+const BATCH: u64 = 10_000;
+/// Config replacements per second by the writer.
+const WRITES_PER_SEC: u64 = 1000;
+
+/// A config of realistic size: 40 keys, the read one in the middle.
+fn config(generation: u64) -> Config {
+    let mut map = Config::new();
+    for i in 0..20 {
+        map.insert(format!("key_{i:02}"), json!(format!("value {i}")));
+    }
+    map.insert("workers".into(), json!(8 + generation % 2));
+    map.insert("new_checkout".into(), json!(true));
+    for i in 20..38 {
+        map.insert(format!("key_{i:02}"), json!({"n": i, "list": [1, 2, 3]}));
+    }
+    map
+}
+
+fn plain_map(generation: u64) -> HashMap<String, Value> {
+    config(generation).into_iter().collect()
+}
+
+/// A name, a read, and the writer that runs beside it (if any).
+type Subject<'a> = (
+    &'static str,
+    Box<dyn Fn() -> bool + Sync + 'a>,
+    Option<&'a (dyn Fn(u64) + Sync)>,
+);
+
+/// One row of the table.
+struct Row {
+    subject: &'static str,
+    threads: usize,
+    ns_per_op: f64,
+    reads: u64,
+    allocations: u64,
+}
+
+/// Runs `read` in `threads` reader threads while `write` runs 1000×/s in a
+/// writer thread; returns mean ns/op per thread, reads measured, and
+/// allocations by the readers while measuring.
+fn measure(
+    threads: usize,
+    read: impl Fn() -> bool + Sync,
+    write: Option<&(dyn Fn(u64) + Sync)>,
+) -> (f64, u64, u64) {
+    let stop = AtomicBool::new(false);
+    let start = Barrier::new(threads + 1);
+    thread::scope(|s| {
+        if let Some(write) = write {
+            s.spawn(|| {
+                let period = Duration::from_nanos(1_000_000_000 / WRITES_PER_SEC);
+                let mut next = Instant::now();
+                let mut generation = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    generation += 1;
+                    write(generation);
+                    next += period;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        thread::sleep(wait);
+                    }
+                }
+            });
+        }
+        let readers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    // Warm up: thread-local state of arc-swap is set up here.
+                    for _ in 0..BATCH {
+                        black_box(read());
+                    }
+                    start.wait();
+                    let before = allocations();
+                    let began = Instant::now();
+                    let mut ops = 0u64;
+                    while began.elapsed() < MEASURE {
+                        for _ in 0..BATCH {
+                            black_box(read());
+                        }
+                        ops += BATCH;
+                    }
+                    let elapsed = began.elapsed();
+                    let allocated = allocations() - before;
+                    (elapsed.as_nanos() as f64 / ops as f64, ops, allocated)
+                })
+            })
+            .collect();
+        start.wait();
+        let results: Vec<(f64, u64, u64)> =
+            readers.into_iter().map(|r| r.join().unwrap()).collect();
+        stop.store(true, Ordering::Relaxed);
+        let ns = results.iter().map(|r| r.0).sum::<f64>() / results.len() as f64;
+        let reads = results.iter().map(|r| r.1).sum();
+        let allocated = results.iter().map(|r| r.2).sum();
+        (ns, reads, allocated)
+    })
+}
 
 fn main() {
-    eprintln!("client_get: not written yet");
-    std::process::exit(1);
+    let data = TestData::new(config(0));
+    let client: JonesClient = data.client();
+    let write_client = |g: u64| data.update(config(g));
+    let plain = plain_map(0);
+    let locked = RwLock::new(plain_map(0));
+    let write_locked = |g: u64| {
+        let map = plain_map(g);
+        *locked.write().unwrap() = map;
+    };
+    let locked = &locked;
+    let client = &client;
+    let plain = &plain;
+    // Every subject reads the same key and checks its type, as `get` does.
+    let subjects: Vec<Subject<'_>> = vec![
+        (
+            "HashMap::get (no writer)",
+            Box::new(move || {
+                plain
+                    .get(black_box("workers"))
+                    .and_then(Value::as_u64)
+                    .is_some()
+            }),
+            None,
+        ),
+        (
+            "RwLock<HashMap> read",
+            Box::new(move || {
+                let map = locked.read().unwrap();
+                map.get(black_box("workers"))
+                    .and_then(Value::as_u64)
+                    .is_some()
+            }),
+            Some(&write_locked),
+        ),
+        (
+            "JonesClient::get::<u64>",
+            Box::new(move || client.get::<u64>(black_box("workers")).is_some()),
+            Some(&write_client),
+        ),
+        (
+            "JonesClient::enabled",
+            Box::new(move || client.enabled(black_box("new_checkout"))),
+            Some(&write_client),
+        ),
+        (
+            // A control: a `String` is allocated per read, so the counter
+            // must show one allocation per op here.
+            "get::<String> (control)",
+            Box::new(move || client.get::<String>(black_box("key_05")).is_some()),
+            Some(&write_client),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (subject, read, write) in &subjects {
+        let thread_counts: &[usize] = if subject.contains("control") {
+            &[1]
+        } else {
+            &[1, 2]
+        };
+        for &threads in thread_counts {
+            let mut best = (f64::INFINITY, 0, 0);
+            let (mut reads, mut allocations) = (0, 0);
+            for _ in 0..ROUNDS {
+                let round = measure(threads, read, *write);
+                reads += round.1;
+                allocations += round.2;
+                if round.0 < best.0 {
+                    best = round;
+                }
+            }
+            let ns_per_op = best.0;
+            rows.push(Row {
+                subject,
+                threads,
+                ns_per_op,
+                reads,
+                allocations,
+            });
+        }
+    }
+    let updates = client.snapshot().revision.map_or(0, |r| r.version);
+
+    println!(
+        "client_get: ns per read per thread, best of {ROUNDS} rounds of {MEASURE:?}; \
+         a writer replaces the config {WRITES_PER_SEC}×/s (not for HashMap); \
+         reads and allocations summed over the rounds"
+    );
+    println!(
+        "{:<28} {:>8} {:>10} {:>12} {:>12}",
+        "subject", "threads", "ns/op", "reads", "allocations"
+    );
+    for row in &rows {
+        println!(
+            "{:<28} {:>8} {:>10.2} {:>12} {:>12}",
+            row.subject, row.threads, row.ns_per_op, row.reads, row.allocations
+        );
+    }
+    let find = |subject: &str, threads: usize| {
+        rows.iter()
+            .find(|r| r.subject == subject && r.threads == threads)
+            .map_or(f64::NAN, |r| r.ns_per_op)
+    };
+    let base = find("HashMap::get (no writer)", 1);
+    let get1 = find("JonesClient::get::<u64>", 1);
+    let get2 = find("JonesClient::get::<u64>", 2);
+    println!(
+        "get vs HashMap::get: {:.2}x (1 thread), {:.2}x (2 threads); get with 2 threads vs 1: {:.2}x; \
+         config replaced {updates} times",
+        get1 / base,
+        get2 / find("HashMap::get (no writer)", 2),
+        get2 / get1,
+    );
+    let figures: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "subject": r.subject,
+                "threads": r.threads,
+                "ns_per_op": (r.ns_per_op * 100.0).round() / 100.0,
+                "reads": r.reads,
+                "allocations": r.allocations,
+            })
+        })
+        .collect();
+    println!(
+        "{}",
+        json!({"bench": "client_get", "writes_per_sec": WRITES_PER_SEC, "config_updates": updates, "results": figures})
+    );
 }
