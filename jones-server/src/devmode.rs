@@ -39,3 +39,48 @@ impl DevZooKeeper {
         &self.data
     }
 }
+
+/// The demo service's name.
+pub const DEMO_SERVICE: &str = "demo";
+
+/// Creates the demo service (`demo`) with the original Jones fixture —
+/// root `{"foo":"bar"}`, `parent`, `parent/child1`, `parent/child2`,
+/// `parent/child2/subchild1`, associations `127.0.0.1` → `parent` and
+/// `127.0.0.2` → `parent/child1` — creating only what is missing, so a
+/// second run changes nothing and keeps edits made since. Returns whether
+/// anything was created.
+pub async fn seed_demo(admin: &crate::Admin) -> crate::Result<bool> {
+    use jones_client::{EnvPath, ServiceName};
+    use serde_json::json;
+    let svc = ServiceName::new(DEMO_SERVICE).expect("a valid name");
+    let env = |s: &str| EnvPath::new(s).expect("a valid path");
+    let obj = |v: serde_json::Value| v.as_object().expect("an object").clone();
+    let mut created = false;
+    if !admin.service_exists(&svc).await? {
+        admin.create_service(&svc).await?;
+        admin
+            .set_env(&svc, &EnvPath::root(), obj(json!({"foo": "bar"})), Some(0))
+            .await?;
+        created = true;
+    }
+    for (path, config) in [
+        ("parent", json!({"a": 1, "b": [1, 2, 3], "c": {"x": 0}})),
+        ("parent/child1", json!({"a": 2})),
+        ("parent/child2", json!({"a": 3})),
+        ("parent/child2/subchild1", json!({"b": "abc"})),
+    ] {
+        match admin.create_env(&svc, &env(path), obj(config)).await {
+            Ok(_) => created = true,
+            Err(crate::Error::EnvExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let existing = admin.associations(&svc).await?;
+    for (name, path) in [("127.0.0.1", "parent"), ("127.0.0.2", "parent/child1")] {
+        if !existing.iter().any(|a| a.name == name) {
+            admin.set_association(&svc, name, &env(path)).await?;
+            created = true;
+        }
+    }
+    Ok(created)
+}

@@ -41,6 +41,10 @@ struct Args {
     /// Log filter, e.g. `info` or `jones_server=debug`.
     #[arg(long, env = "JONES_LOG", default_value = "info")]
     log: String,
+    /// Create the demo service `demo` (the original Jones fixture) when it is
+    /// missing.
+    #[arg(long)]
+    demo: bool,
     /// ZooKeeper session timeout, in milliseconds.
     #[arg(long, env = "JONES_ZK_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     session_timeout_ms: u64,
@@ -106,6 +110,13 @@ async fn run(args: Args) -> Result<(), String> {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not check for interrupted writes"),
+    }
+    if args.demo {
+        match jones_server::devmode::seed_demo(&admin).await {
+            Ok(true) => tracing::info!("created the demo service `demo`"),
+            Ok(false) => tracing::info!("the demo service `demo` is already there"),
+            Err(e) => return Err(format!("cannot create the demo service: {e}")),
+        }
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -313,3 +313,50 @@ async fn associations_set_move_and_delete() {
     assert!(!r.associated);
     assert_eq!(serde_json::Value::Object(r.config), json!({"foo": "bar"}));
 }
+
+#[tokio::test]
+async fn the_demo_seed_is_idempotent_and_keeps_edits() {
+    // The demo service has a fixed name: use a private ZooKeeper chroot so
+    // the shared server's other tests are not involved.
+    let admin = admin().await;
+    let root = format!("/{}", jones_testkit::unique_name("demo-chroot"));
+    admin
+        .zk()
+        .client()
+        .await
+        .unwrap()
+        .create(
+            &root,
+            b"",
+            &zookeeper_client::CreateMode::Persistent
+                .with_acls(zookeeper_client::Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    let admin = jones_server::Admin::connect(
+        jones_server::ZkOptions::new(format!(
+            "{}{root}",
+            crate::harness::zookeeper().connect_string()
+        ))
+        .with_digest(crate::harness::CREDENTIAL),
+    )
+    .await
+    .unwrap();
+    assert!(jones_server::devmode::seed_demo(&admin).await.unwrap());
+    let demo = jones_client::ServiceName::new("demo").unwrap();
+    assert_eq!(
+        view(&admin, &demo, "parent/child2/subchild1").await,
+        json!({"foo": "bar", "a": 3, "b": "abc", "c": {"x": 0}})
+    );
+    assert_eq!(
+        admin.resolve(&demo, "127.0.0.2").await.unwrap().config["a"],
+        2
+    );
+    admin
+        .set_env(&demo, &env("parent/child1"), obj(json!({"a": 20})), Some(0))
+        .await
+        .unwrap();
+    assert!(!jones_server::devmode::seed_demo(&admin).await.unwrap());
+    assert_eq!(view(&admin, &demo, "parent/child1").await["a"], 20);
+    assert_consistent(&admin, &demo).await;
+}
