@@ -117,7 +117,10 @@ impl Driver {
                     let error = self.missing_view_error(path).await;
                     self.fail_start(Part::View, error);
                 } else {
-                    let message = format!("view {path} was deleted; serving the last config");
+                    let message = format!(
+                        "view {path} does not exist (deleted, or the nodemap points to a missing \
+                         environment); serving the last config"
+                    );
                     tracing::warn!("{message}");
                     self.health.problem(Part::View, message);
                 }
@@ -140,8 +143,9 @@ impl Driver {
                             view_path: path.to_owned(),
                             from_cache: false,
                         };
-                        self.write_cache(&snapshot).await;
+                        // The app first, the file after.
                         self.store.publish(snapshot);
+                        self.write_cache().await;
                     }
                     if let Some(started) = self.started.take() {
                         let _ = started.send(Ok(()));
@@ -188,11 +192,12 @@ impl Driver {
         }
     }
 
-    async fn write_cache(&self, snapshot: &Snapshot) {
+    /// Writes the current snapshot to the cache file, if there is one.
+    async fn write_cache(&self) {
         let Some(path) = self.cache_file.clone() else {
             return;
         };
-        let snapshot = snapshot.clone();
+        let snapshot = self.store.load_full();
         let written =
             tokio::task::spawn_blocking(move || crate::cache::write(&path, &snapshot)).await;
         match written {

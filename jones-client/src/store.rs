@@ -114,7 +114,12 @@ impl Store {
             .map(|(_, c)| c.clone())
             .collect();
         for callback in callbacks {
-            callback(&snapshot);
+            // A panicking callback must not take the client down with it.
+            let called =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&snapshot)));
+            if called.is_err() {
+                tracing::error!("a change callback panicked; the client goes on");
+            }
         }
     }
 

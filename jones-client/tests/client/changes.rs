@@ -125,3 +125,39 @@ async fn a_snapshot_is_one_consistent_config() {
     assert!(now.revision > before.revision);
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_panicking_callback_does_not_stop_the_client() {
+    let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
+    let client = tree.client("127.0.0.3").await;
+    let _bad = client.on_change(|_| panic!("a buggy app callback"));
+    tree.set_view("", json!({"n": 1})).await;
+    eventually("the first update", || client.get::<i64>("n") == Some(1)).await;
+    tree.set_view("", json!({"n": 2})).await;
+    eventually("the second update", || client.get::<i64>("n") == Some(2)).await;
+    client.close().await;
+}
+
+#[tokio::test]
+async fn switches_read_the_live_config_and_count_misses() {
+    let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
+    let client = tree.client("127.0.0.3").await;
+    assert!(!client.enabled("new_checkout"));
+    assert_eq!(client.status().switch_misses, 1, "a missing key is a miss");
+    tree.set_view(
+        "",
+        json!({"new_checkout": true, "pct": 100, "buckets": 4, "enabled_for": [1]}),
+    )
+    .await;
+    eventually("the switches", || client.enabled("new_checkout")).await;
+    assert!(client.percentage("pct", "any-unit"));
+    assert!(client.in_buckets("buckets", "enabled_for", 5));
+    assert!(!client.in_buckets("buckets", "enabled_for", 6));
+    let misses = client.switch_misses();
+    assert!(
+        !client.percentage("new_checkout", 1),
+        "a boolean is no percentage"
+    );
+    assert_eq!(client.switch_misses(), misses + 1);
+    client.close().await;
+}

@@ -245,3 +245,25 @@ async fn close_stops_every_task() {
     tree.set_view("parent", json!({"a": 80})).await;
     assert_eq!(client.get::<i64>("a"), Some(1));
 }
+
+#[tokio::test]
+async fn a_host_moved_to_a_missing_view_keeps_its_config() {
+    let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
+    let client = tree.client("127.0.0.2").await;
+    tree.associate("127.0.0.2", "parent/not-yet").await;
+    eventually("the missing view in the status", || {
+        client
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("parent/not-yet") && e.contains("does not exist"))
+    })
+    .await;
+    assert_eq!(client.get::<i64>("a"), Some(2));
+    crate::harness::create_all(&tree.zk, &tree.view_path("parent/not-yet"), br#"{"a": 90}"#).await;
+    eventually("the view once created", || {
+        client.get::<i64>("a") == Some(90)
+    })
+    .await;
+    assert_eq!(client.status().last_error, None);
+    client.close().await;
+}

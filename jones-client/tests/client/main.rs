@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod blocking;
 mod cache;
 mod changes;
 mod failures;

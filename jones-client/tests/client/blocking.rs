@@ -1,0 +1,31 @@
+//! The blocking facade, used from plain threads without a runtime.
+
+use std::time::Duration;
+
+use jones_testkit::ZooKeeper;
+use serde_json::json;
+
+use crate::harness::Tree;
+
+#[test]
+fn blocking_client_reads_and_waits_for_changes() {
+    let writes = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tree = writes.block_on(Tree::original(&ZooKeeper::shared().connect_string()));
+    let builder = jones_client::JonesClient::builder(&tree.service)
+        .zk(&tree.connect_string)
+        .association("127.0.0.2");
+    let mut client = jones_client::blocking::JonesClient::build(builder).unwrap();
+    assert_eq!(client.get::<i64>("a"), Some(2));
+    assert!(client.status().connected);
+    assert_eq!(client.wait_for_change(Duration::from_millis(50)), None);
+    writes.block_on(tree.set_view("parent/child1", json!({"a": 3})));
+    let snapshot = client
+        .wait_for_change(crate::harness::PATIENCE)
+        .expect("the change");
+    assert_eq!(snapshot.config["a"], 3);
+    assert_eq!(client.get::<i64>("a"), Some(3));
+    client.close();
+}
