@@ -140,7 +140,14 @@ impl JonesClient {
     }
 
     fn shutdown(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Dropped inside async code, where blocking would panic: stop
+            // the runtime's tasks without waiting for them.
+            runtime.shutdown_background();
+        } else {
             runtime.block_on(self.client.close());
             runtime.shutdown_timeout(Duration::from_secs(1));
         }

@@ -50,6 +50,23 @@ impl Snapshot {
         }
     }
 
+    /// The environment whose view this is, when it came from a view znode.
+    ///
+    /// ```
+    /// let mut snapshot = jones_client::Snapshot::detached(Default::default());
+    /// snapshot.view_path = "/services/web/views/prod/eu".into();
+    /// assert_eq!(snapshot.env().unwrap().as_str(), "prod/eu");
+    /// ```
+    pub fn env(&self) -> Option<crate::EnvPath> {
+        let rest = self
+            .view_path
+            .strip_prefix(crate::SERVICES_ROOT)?
+            .strip_prefix('/')?;
+        let service = rest.split('/').next()?;
+        let layout = crate::ServiceLayout::new(crate::ServiceName::new(service).ok()?);
+        layout.env_of_view_path(&self.view_path).ok()
+    }
+
     /// The value of `key` deserialized as `T`; `None` when it is missing or
     /// of another type.
     pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {

@@ -19,6 +19,7 @@ async fn associated_host_sees_root_parent_and_child_merged() {
         json!({"foo": "bar", "a": 2, "b": [1, 2, 3], "c": {"x": 0}})
     );
     assert_eq!(snapshot.view_path, tree.view_path("parent/child1"));
+    assert_eq!(snapshot.env().unwrap().as_str(), "parent/child1");
     let (_, stat) = tree
         .zk
         .get_data(&tree.view_path("parent/child1"))
