@@ -70,3 +70,20 @@ pub use store::{CallbackGuard, Revision, Snapshot};
 pub use test_data::{TEST_DATA_VIEW, TestData};
 pub use znode::{Znode, ZnodeWatcher};
 pub use zookeeper_client;
+
+#[cfg(test)]
+mod tests {
+    /// What apps pass between threads and tasks must be `Send + Sync`.
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<crate::Error>();
+        send_sync::<crate::JonesClient>();
+        send_sync::<crate::blocking::JonesClient>();
+        send_sync::<crate::Snapshot>();
+        send_sync::<crate::Status>();
+        send_sync::<crate::Session>();
+        send_sync::<crate::ZnodeWatcher>();
+        send_sync::<crate::TestData>();
+    }
+}

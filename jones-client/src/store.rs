@@ -27,6 +27,7 @@ pub struct Revision {
 /// One config as the client holds it: the view's JSON object, with where it
 /// came from. Consistent multi-key reads take one snapshot and read it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// The config (the view's JSON object).
     pub config: Config,
