@@ -267,3 +267,32 @@ async fn a_host_moved_to_a_missing_view_keeps_its_config() {
     assert_eq!(client.status().last_error, None);
     client.close().await;
 }
+
+#[tokio::test]
+async fn an_expired_supplied_client_keeps_the_last_config_and_says_why() {
+    let zk = ZooKeeper::start().unwrap();
+    let tree = Tree::original(&zk.connect_string()).await;
+    let supplied = zookeeper_client::Client::connector()
+        .with_session_timeout(Duration::from_secs(1))
+        .connect(&zk.connect_string())
+        .await
+        .unwrap();
+    let client = JonesClient::builder(&tree.service)
+        .zk_client(supplied)
+        .association("127.0.0.1")
+        .build()
+        .await
+        .unwrap();
+    zk.pause().unwrap();
+    eventually("the session to end", || {
+        client
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("cannot be rebuilt"))
+    })
+    .await;
+    zk.resume().unwrap();
+    assert_eq!(client.get::<i64>("a"), Some(1));
+    assert!(!client.status().connected);
+    client.close().await;
+}

@@ -166,3 +166,29 @@ async fn the_default_association_is_this_hosts_name() {
     assert_eq!(client.get::<String>("b").as_deref(), Some("abc"));
     client.close().await;
 }
+
+#[tokio::test]
+async fn unreadable_data_at_start_is_an_error_naming_it() {
+    let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
+    tree.set_view_bytes("parent", b"{\"a\": ").await;
+    let err = JonesClient::builder(&tree.service)
+        .zk(&tree.connect_string)
+        .association("127.0.0.1")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+    assert!(err.to_string().contains(&tree.view_path("parent")), "{err}");
+
+    tree.zk
+        .set_data(tree.layout.nodemap_path(), b"garbage", None)
+        .await
+        .unwrap();
+    let err = JonesClient::builder(&tree.service)
+        .zk(&tree.connect_string)
+        .association("127.0.0.2")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidNodemap { .. }), "{err}");
+}
