@@ -1,13 +1,14 @@
-//! Reading a service's environment tree from ZooKeeper, pipelined: every
-//! request of a level is in flight at once, so reading a subtree costs one
-//! round trip per level, not one per environment.
+//! Reading a service's environment tree from ZooKeeper, pipelined: a
+//! level of the subtree is read with multi-reads (conf, children and view
+//! of many environments per request, every request in flight at once), so a
+//! subtree costs about one round trip per level, not one per environment.
 
 use std::collections::BTreeMap;
 
 use futures_util::future::{join_all, try_join};
 use jones_client::{Config, EnvPath, ServiceLayout, parse_config};
 
-use crate::zk::Zk;
+use crate::zk::{Read, ReadResult, Zk};
 use crate::{Error, Result};
 
 /// One environment's own config as read, with the version it was read at.
@@ -141,25 +142,33 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
     let mut views = BTreeMap::new();
     let mut level = vec![top.clone()];
     while !level.is_empty() {
-        let reads = join_all(level.iter().map(|env| read_node(zk, layout, env))).await;
+        // Each level in multi-reads of NODES_PER_READ environments, all in
+        // flight at once: one round trip per level.
+        let reads = join_all(
+            level
+                .chunks(NODES_PER_READ)
+                .map(|chunk| read_nodes(zk, layout, chunk)),
+        )
+        .await;
         let mut next = Vec::new();
-        for (env, read) in level.into_iter().zip(reads) {
-            let Some((node, view)) = read? else {
-                if env == *top {
-                    return Err(not_found(zk, layout, &env).await);
+        let nodes = reads.into_iter().collect::<Result<Vec<_>>>()?;
+        for (env, read) in level.iter().zip(nodes.into_iter().flatten()) {
+            let Some((node, view)) = read else {
+                if env == top {
+                    return Err(not_found(zk, layout, env).await);
                 }
                 // Deleted between listing and reading: the version checks
-                // of the commit catch it (the parent's version moved).
+                // of the commit catch it (the parent's view version moved).
                 continue;
             };
             for child in &node.children {
                 next.push(env.child(child).map_err(|e| Error::Corrupt {
-                    path: layout.conf_path(&env),
+                    path: layout.conf_path(env),
                     reason: format!("child {child:?}: {e}"),
                 })?);
             }
             subtree.insert(env.clone(), node);
-            views.insert(env, view);
+            views.insert(env.clone(), view);
         }
         level = next;
     }
@@ -176,27 +185,53 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
 
 type NodeRead = Option<(ConfNode, Option<StoredView>)>;
 
-async fn read_node(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) -> Result<NodeRead> {
-    let conf_path = layout.conf_path(env);
-    let view_path = layout.view_path(env);
-    let (conf, children, view) = futures_util::future::try_join3(
-        zk.get(&conf_path),
-        zk.children(&conf_path),
-        zk.get(&view_path),
-    )
-    .await?;
-    let (Some((data, stat)), Some(children)) = (conf, children) else {
-        return Ok(None);
-    };
-    Ok(Some((
-        ConfNode {
-            config: parse_stored(&conf_path, &data)?,
-            version: stat.version,
-            children,
-        },
-        view.map(|(data, stat)| StoredView {
-            data,
-            version: stat.version,
-        }),
-    )))
+/// Environments per multi-read: three small reads each, so an answer stays
+/// far below ZooKeeper's 1 MiB packet limit for ordinary configs.
+const NODES_PER_READ: usize = 128;
+
+/// Reads conf, children and view of each of `envs` in one request.
+async fn read_nodes(zk: &Zk, layout: &ServiceLayout, envs: &[EnvPath]) -> Result<Vec<NodeRead>> {
+    let reads: Vec<Read> = envs
+        .iter()
+        .flat_map(|env| {
+            let conf = layout.conf_path(env);
+            [
+                Read::Data(conf.clone()),
+                Read::Children(conf),
+                Read::Data(layout.view_path(env)),
+            ]
+        })
+        .collect();
+    let results = zk.multi_read(&reads).await?;
+    let mut results = results.into_iter();
+    let mut nodes = Vec::with_capacity(envs.len());
+    for env in envs {
+        let (
+            Some(ReadResult::Data(conf)),
+            Some(ReadResult::Children(children)),
+            Some(ReadResult::Data(view)),
+        ) = (results.next(), results.next(), results.next())
+        else {
+            return Err(Error::Unavailable(
+                "a multi-read answered out of order".into(),
+            ));
+        };
+        let (Some((data, stat)), Some(children)) = (conf, children) else {
+            nodes.push(None);
+            continue;
+        };
+        let conf_path = layout.conf_path(env);
+        nodes.push(Some((
+            ConfNode {
+                config: parse_stored(&conf_path, &data)?,
+                version: stat.version,
+                children,
+            },
+            view.map(|(data, stat)| StoredView {
+                data,
+                version: stat.version,
+            }),
+        )));
+    }
+    Ok(nodes)
 }

@@ -119,6 +119,22 @@ impl Op {
     }
 }
 
+/// One read of a batched read ([`Zk::multi_read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// Data and stat of a znode.
+    Data(String),
+    /// Children of a znode.
+    Children(String),
+}
+
+/// The answer to one [`Read`]; `None` when the znode does not exist.
+#[derive(Debug)]
+pub(crate) enum ReadResult {
+    Data(Option<(Vec<u8>, Stat)>),
+    Children(Option<Vec<String>>),
+}
+
 /// Why a transaction failed.
 #[derive(Debug)]
 pub(crate) struct MultiError {
@@ -248,6 +264,63 @@ impl Zk {
             Ok(_) | Err(zookeeper_client::Error::NodeExists) => Ok(()),
             Err(e) => Err(crate::error::zk_error(path, e)),
         }
+    }
+
+    /// Performs `reads` in one request (ZooKeeper's multi-read): one round
+    /// trip, results in order. Keep batches small enough for the answer to
+    /// stay well below ZooKeeper's 1 MiB packet limit.
+    pub(crate) async fn multi_read(&self, reads: &[Read]) -> Result<Vec<ReadResult>, Error> {
+        use zookeeper_client::MultiReadResult as R;
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        self.count(1, reads.len() as u64);
+        let mut reader = client.new_multi_reader();
+        for read in reads {
+            let (Read::Data(path) | Read::Children(path)) = read;
+            let added = match read {
+                Read::Data(_) => reader.add_get_data(path),
+                Read::Children(_) => reader.add_get_children(path),
+            };
+            added.map_err(|e| crate::error::zk_error(path, e))?;
+        }
+        let results = reader
+            .commit()
+            .await
+            .map_err(|e| crate::error::zk_error("(multi-read)", e))?;
+        reads
+            .iter()
+            .zip(results)
+            .map(|(read, result)| {
+                let (Read::Data(path) | Read::Children(path)) = read;
+                Ok(match (read, result) {
+                    (Read::Data(_), R::Data { data, stat }) => ReadResult::Data(Some((data, stat))),
+                    (Read::Children(_), R::Children { mut children }) => {
+                        children.sort();
+                        ReadResult::Children(Some(children))
+                    }
+                    (
+                        Read::Data(_),
+                        R::Error {
+                            err: zookeeper_client::Error::NoNode,
+                        },
+                    ) => ReadResult::Data(None),
+                    (
+                        Read::Children(_),
+                        R::Error {
+                            err: zookeeper_client::Error::NoNode,
+                        },
+                    ) => ReadResult::Children(None),
+                    (_, R::Error { err }) => return Err(crate::error::zk_error(path, err)),
+                    (_, other) => {
+                        return Err(Error::Unavailable(format!(
+                            "{path}: unexpected multi-read answer {other:?}"
+                        )));
+                    }
+                })
+            })
+            .collect()
     }
 
     /// Commits `ops` as one transaction: all or nothing.

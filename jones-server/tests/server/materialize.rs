@@ -201,8 +201,11 @@ async fn a_root_change_costs_operations_linear_in_environments() {
     let cost = admin.zk().counts().since(before);
     assert_eq!(out.transactions, 1);
     assert_eq!(out.views_written, 101);
-    // Per environment: conf, children and view reads; plus the marker read
-    // and one transaction.
-    assert_eq!(cost.requests, 3 * 101 + 1 + 1, "{cost:?}");
+    // Round trips: the marker read, one multi-read per level (3 levels),
+    // one transaction.
+    assert_eq!(cost.requests, 1 + 3 + 1, "{cost:?}");
+    // Operations: conf, children and view reads per environment, then
+    // 100 conf checks, 2 marker ops, the conf set and 101 view sets.
+    assert_eq!(cost.ops, 1 + 3 * 101 + 100 + 2 + 1 + 101, "{cost:?}");
     assert_consistent(&admin, &svc).await;
 }
