@@ -40,11 +40,10 @@ async function route() {
 }
 
 function renderCrumbs(target) {
-  crumbs.replaceChildren(
-    h('a', { href: '#/' }, 'Services'),
-    target ? h('span', {}, ' / ', h('a', { href: `#/services/${encodeURIComponent(target.svc)}` }, target.svc)) : null,
-    target && target.env ? h('span', {}, ' / ', target.env) : null,
-  );
+  const parts = [h('a', { href: '#/' }, 'Services')];
+  if (target) parts.push(h('span', {}, ' / ', h('a', { href: `#/services/${encodeURIComponent(target.svc)}` }, target.svc)));
+  if (target && target.env) parts.push(h('span', {}, ' / ', target.env));
+  crumbs.replaceChildren(...parts);
 }
 
 window.addEventListener('hashchange', route);

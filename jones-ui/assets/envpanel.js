@@ -22,6 +22,11 @@ export class EnvPanel {
     this.conflict = null; // {version, config} on the server after a 409
     this.staleVersion = null; // newer version seen on the server while editing
     this.problem = null; // why the edit cannot be saved
+    // Whether the user typed into the editor since it was loaded. Read
+    // from raw input events, which arrive at once, unlike the editor's own
+    // change notifications (debounced in text mode): a change made
+    // elsewhere never replaces or rebases an edit in progress.
+    this.touched = false;
     this.root = h('section.env-panel', { 'aria-label': `Environment ${envLabel(env)}` });
   }
 
@@ -103,6 +108,10 @@ export class EnvPanel {
       h('section.card', {}, h('h2', {}, 'Associations'), this.assocHost),
       h('section.card', {}, h('h2', {}, 'Raw JSON'), this.rawHost),
     );
+    for (const type of ['keydown', 'paste', 'cut', 'drop']) {
+      editorHost.addEventListener(type, () => (this.touched = true), true);
+    }
+    this.touched = false;
     this.editor = createJSONEditor({
       target: editorHost,
       props: {
@@ -306,6 +315,7 @@ export class EnvPanel {
 
   revert() {
     this.editor.set({ json: this.base.config });
+    this.touched = false;
     this.updateStatus();
   }
 
@@ -346,9 +356,10 @@ export class EnvPanel {
       return;
     }
     this.data = data;
-    if (reloadEditor || !this.isDirty()) {
+    if (reloadEditor || (!this.touched && !this.isDirty())) {
       this.base = { version: data.version, config: data.config };
       this.editor.set({ json: data.config });
+      this.touched = false;
       this.staleVersion = null;
     } else if (data.version !== this.base.version) {
       this.staleVersion = data.version;
@@ -364,7 +375,7 @@ export class EnvPanel {
   /** A change made elsewhere: refresh what it touched. */
   async onRemoteChange() {
     const before = this.base.version;
-    const dirty = this.isDirty();
+    const dirty = this.touched || this.isDirty();
     await this.refresh();
     if (this.data.version !== before) {
       notify(dirty ? `${envLabel(this.env)} changed elsewhere while you were editing.` : `${envLabel(this.env)} was updated elsewhere; showing version ${this.data.version}.`);

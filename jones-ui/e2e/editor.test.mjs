@@ -53,7 +53,7 @@ async function putConfig(svc, env, config) {
 /** Replaces the JSON editor's content by typing into its text mode. */
 async function setEditorText(page, text) {
   const editor = page.locator('#config-editor');
-  const textMode = editor.locator('button', { hasText: /^text$/ });
+  const textMode = editor.locator('button[title^="Switch to text mode"]');
   if (await textMode.count()) await textMode.first().click();
   const content = editor.locator('.cm-content');
   await content.click();
@@ -112,6 +112,7 @@ test('a conflicting edit keeps the user’s text and saves after re-apply', asyn
   await createTree(svc, [['parent', { a: 1 }]]);
   await withPage(`#/services/${svc}/parent`, async (page) => {
     await page.locator('h1', { hasText: 'parent' }).waitFor();
+    await page.locator('#live', { hasText: '● live' }).waitFor();
     await setEditorText(page, '{"a": 10, "mine": true}');
 
     const other = await putConfig(svc, 'parent', { a: 99 });
@@ -186,7 +187,7 @@ test('a change made through the API appears on the open page without reload', as
   await createTree(svc, [['parent', { a: 1 }], ['parent/child1', { a: 2 }]]);
   await withPage(`#/services/${svc}/parent/child1`, async (page) => {
     await page.locator('#view-table tr[data-key="a"]').waitFor();
-    await page.locator('#live', { hasText: 'live' }).waitFor();
+    await page.locator('#live', { hasText: '● live' }).waitFor();
     await page.evaluate(() => (window.__notReloaded = true));
 
     const res = await putConfig(svc, 'parent', { a: 1, rollout: 'live' });
