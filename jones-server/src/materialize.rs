@@ -93,28 +93,6 @@ impl Versions<'_> {
     }
 }
 
-/// `check` ops on the views of `read` that are not rewritten: creating or
-/// deleting a child environment rewrites its parent's view (same content,
-/// new version), so these checks make a transaction fail when the subtree's
-/// shape changed since it was read.
-pub(crate) fn unchanged_view_checks(
-    layout: &ServiceLayout,
-    read: &TreeRead,
-    writes: &[ViewWrite],
-) -> Vec<Op> {
-    let written: HashSet<&EnvPath> = writes.iter().map(|w| &w.env).collect();
-    read.views
-        .iter()
-        .filter(|(e, _)| !written.contains(e))
-        .filter_map(|(e, stored)| {
-            stored.as_ref().map(|s| Op::Check {
-                path: layout.view_path(e),
-                version: s.version,
-            })
-        })
-        .collect()
-}
-
 /// The view write as an op.
 pub(crate) fn view_op(layout: &ServiceLayout, write: &ViewWrite) -> Op {
     let path = layout.view_path(&write.env);

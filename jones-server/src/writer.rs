@@ -13,11 +13,15 @@
 //! A check that fails (someone wrote meanwhile) fails the whole transaction;
 //! the loop re-reads and retries, a bounded number of times. A caller's stale
 //! version is not retried: it is a [`Error::Conflict`] carrying the current
-//! version and config. The transaction also checks the version of every view
-//! it read and leaves unchanged; environment creation and deletion rewrite
-//! their parent's view with its own content, which moves its version: so a
+//! version and config.
+//!
+//! The subtree's shape is guarded too: every view is written at the version
+//! it was read at, and creating or deleting an environment rewrites its
+//! parent's view with its own content, which moves that version. A
 //! materialization that listed the parent's children before the change
-//! fails instead of missing the new child.
+//! either rewrites the parent's view (and fails on its version) or leaves
+//! it unchanged — and then the new child's view, the parent's view plus the
+//! child's conf, is unchanged too, so nothing is missed.
 //!
 //! # Transactions over ZooKeeper's 1 MiB limit
 //!
@@ -51,8 +55,7 @@ use jones_client::{Config, EnvPath, ServiceLayout, config_to_bytes};
 
 use crate::Error;
 use crate::materialize::{
-    DEFAULT_MULTI_BYTES, MAX_NODE_BYTES, Versions, changed_views, ops_size, unchanged_view_checks,
-    view_batches, view_op,
+    DEFAULT_MULTI_BYTES, MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
 };
 use crate::tree::{TreeRead, marker_path, read_tree};
 use crate::zk::{MultiError, Op, Zk};
@@ -203,7 +206,6 @@ impl Writer<'_> {
             };
             let mut ops = checks_except_top(self.layout, &read);
             ops.extend(assert_no_marker(self.layout));
-            ops.extend(unchanged_view_checks(self.layout, &read, &writes));
             ops.push(set_conf.clone());
             ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
             outcome.version = top.version + 1;

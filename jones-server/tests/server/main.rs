@@ -6,3 +6,4 @@ mod harness;
 mod http;
 mod materialize;
 mod security;
+mod sessions;

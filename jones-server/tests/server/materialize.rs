@@ -209,3 +209,34 @@ async fn a_root_change_costs_operations_linear_in_environments() {
     assert_eq!(cost.ops, 1 + 3 * 101 + 100 + 2 + 1 + 101, "{cost:?}");
     assert_consistent(&admin, &svc).await;
 }
+
+#[tokio::test]
+async fn children_created_during_ancestor_rewrites_get_current_views() {
+    // Regression guard for the subtree's shape: a materialization of the
+    // root that listed `a`'s children before a new child appeared must not
+    // commit (it checks `a`'s view version, which the creation moves).
+    let svc = service();
+    let limits = Limits {
+        max_attempts: 1000,
+        ..Limits::default()
+    };
+    let writer = admin().await.with_limits(limits.clone());
+    let creator = admin().await.with_limits(limits);
+    writer.create_service(&svc).await.unwrap();
+    writer
+        .create_env(&svc, &env("a"), obj(json!({"a": true})))
+        .await
+        .unwrap();
+    // Start a root rewrite and a child creation together, many times: the
+    // creation often commits between the rewrite's read and its commit.
+    for i in 0..40 {
+        let (root, child) = (env(""), env(&format!("a/c{i}")));
+        let (rewrite, create) = tokio::join!(
+            writer.set_env(&svc, &root, obj(json!({"root": i})), None),
+            creator.create_env(&svc, &child, obj(json!({"c": i}))),
+        );
+        rewrite.unwrap();
+        create.unwrap();
+        assert_eq!(assert_consistent(&writer, &svc).await, i + 3);
+    }
+}
