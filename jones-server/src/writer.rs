@@ -51,6 +51,8 @@
 //! moved past the one we expected), the write happened and only the views
 //! are made to agree; otherwise it is retried or reported as a conflict.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use jones_client::{Config, EnvPath, ServiceLayout, config_to_bytes};
 
 use crate::Error;
@@ -70,6 +72,10 @@ pub struct Limits {
     /// For crash tests: stop a batched write after this many batches, as if
     /// the server died there.
     pub stop_after_batches: Option<usize>,
+    /// For tests of unknown outcomes: report the first N transactions that
+    /// commit conf writes (set or create) as lost — `ConnectionLoss` after
+    /// ZooKeeper applied them, as when a connection drops before the answer.
+    pub lose_answers: u32,
 }
 
 impl Default for Limits {
@@ -78,6 +84,7 @@ impl Default for Limits {
             multi_bytes: DEFAULT_MULTI_BYTES,
             max_attempts: 50,
             stop_after_batches: None,
+            lose_answers: 0,
         }
     }
 }
@@ -149,9 +156,23 @@ pub(crate) struct Writer<'a> {
     pub zk: &'a Zk,
     pub layout: &'a ServiceLayout,
     pub limits: &'a Limits,
+    /// Answers lost so far (see [`Limits::lose_answers`]).
+    pub lost: &'a AtomicU32,
 }
 
 impl Writer<'_> {
+    /// Commits a transaction that writes a conf; see [`Limits::lose_answers`].
+    pub(crate) async fn commit_conf(&self, ops: &[Op]) -> Result<(), MultiError> {
+        self.zk.multi(ops).await?;
+        if self.lost.fetch_add(1, Ordering::Relaxed) < self.limits.lose_answers {
+            return Err(MultiError {
+                index: None,
+                source: zookeeper_client::Error::ConnectionLoss,
+            });
+        }
+        Ok(())
+    }
+
     /// Sets `env`'s conf and rewrites every view that changes.
     pub(crate) async fn set_conf(
         &self,
@@ -210,7 +231,7 @@ impl Writer<'_> {
             ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
             outcome.version = top.version + 1;
             if ops_size(&ops) <= self.limits.multi_bytes {
-                match self.zk.multi(&ops).await {
+                match self.commit_conf(&ops).await {
                     Ok(()) => {
                         outcome.views_written += writes.len();
                         outcome.transactions += 1;
@@ -240,7 +261,7 @@ impl Writer<'_> {
                 data: serde_json::to_vec(&serde_json::json!({"env": env.as_str()})).expect("JSON"),
             });
             first.push(set_conf);
-            match self.zk.multi(&first).await {
+            match self.commit_conf(&first).await {
                 Ok(()) => outcome.transactions += 1,
                 Err(e) => match classify(&first, e) {
                     Next::Retry => continue,

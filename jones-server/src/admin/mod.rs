@@ -57,6 +57,8 @@ struct AdminStats {
     transactions: AtomicU64,
     conflicts: AtomicU64,
     repairs: AtomicU64,
+    /// Answers dropped so far by the `Limits::lose_answers` test hook.
+    lost_answers: std::sync::atomic::AtomicU32,
 }
 
 /// A snapshot of the write path's counters.
@@ -118,6 +120,7 @@ impl Admin {
             zk: &self.zk,
             layout,
             limits: &self.limits,
+            lost: &self.stats.lost_answers,
         }
     }
 

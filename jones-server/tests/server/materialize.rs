@@ -240,3 +240,47 @@ async fn children_created_during_ancestor_rewrites_get_current_views() {
         assert_eq!(assert_consistent(&writer, &svc).await, i + 3);
     }
 }
+
+#[tokio::test]
+async fn a_lost_answer_is_settled_by_rereading_not_reported_as_a_conflict() {
+    let svc = service();
+    let setup = admin().await;
+    crate::harness::fixture(&setup, &svc).await;
+    // Every conf write commits, but its answer is reported lost: the
+    // writer must find out from the tree that it did commit.
+    let lossy = admin().await.with_limits(Limits {
+        lose_answers: u32::MAX,
+        ..Limits::default()
+    });
+    let v = lossy.get_env(&svc, &env("parent")).await.unwrap().version;
+    let out = lossy
+        .set_env(&svc, &env("parent"), obj(json!({"a": 100})), Some(v))
+        .await
+        .unwrap();
+    assert_eq!(out.version, v + 1);
+    assert_eq!(out.attempts, 2, "{out:?}");
+    lossy
+        .create_env(&svc, &env("parent/new"), obj(json!({"n": 1})))
+        .await
+        .unwrap();
+    assert_eq!(
+        views(&setup, &svc).await["parent/new"],
+        obj(json!({"foo": "bar", "a": 100, "n": 1}))
+    );
+    assert_consistent(&setup, &svc).await;
+
+    // The same with a batched write: the lost batch 1 left a marker.
+    let wide = service();
+    wide_tree(&setup, &wide, 2, 8).await;
+    let lossy = admin().await.with_limits(Limits {
+        lose_answers: 1,
+        ..small_batches(None)
+    });
+    let out = lossy
+        .set_env(&wide, &env(""), obj(json!({"root": "lost"})), Some(0))
+        .await
+        .unwrap();
+    assert_eq!(out.version, 1);
+    assert_eq!(assert_consistent(&setup, &wide).await, 19);
+    assert_eq!(views(&setup, &wide).await["p1/c7"]["root"], "lost");
+}
