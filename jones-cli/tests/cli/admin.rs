@@ -5,6 +5,14 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+/// The shared ZooKeeper, a fixture service and a server without a token.
+async fn fixture_with_server() -> (String, jones_client::ServiceName, TestServer) {
+    let zk = shared_zk();
+    let svc = fixture(&admin(&zk).await).await;
+    let server = TestServer::start(&zk, None).await;
+    (zk, svc, server)
+}
+
 fn parse(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
@@ -111,10 +119,7 @@ async fn services_environments_and_keys_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn associations_and_the_view_a_host_reads() {
-    let zk = shared_zk();
-    let admin = admin(&zk).await;
-    let svc = fixture(&admin).await;
-    let server = TestServer::start(&zk, None).await;
+    let (zk, svc, server) = fixture_with_server().await;
     let (zk, url, svc) = (zk.as_str(), server.url.as_str(), svc.as_str());
 
     ok(&jones_at(
@@ -146,10 +151,7 @@ async fn associations_and_the_view_a_host_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
-    let zk = shared_zk();
-    let admin = admin(&zk).await;
-    let svc = fixture(&admin).await;
-    let server = TestServer::start(&zk, None).await;
+    let (zk, svc, server) = fixture_with_server().await;
     let dir = tempfile::tempdir().unwrap();
     let editor = |name: &str, body: &str| {
         let path = dir.path().join(name);
@@ -251,10 +253,7 @@ async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_message_and_its_exit_code() {
-    let zk = shared_zk();
-    let admin = admin(&zk).await;
-    let svc = fixture(&admin).await;
-    let server = TestServer::start(&zk, None).await;
+    let (zk, svc, server) = fixture_with_server().await;
     let svc = svc.as_str();
     let cases: &[(&[&str], i32, &str)] = &[
         (&["env", "ls", "no-such-service"], 3, "no-such-service"),

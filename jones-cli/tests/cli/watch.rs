@@ -2,7 +2,7 @@
 //! timeouts, notify signals, any znode, and surviving ZooKeeper restarts and
 //! session expiry.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jones_testkit::ZooKeeper;
@@ -25,6 +25,50 @@ fn watch_command(zk: &str, svc: &str, exec: &str, extra: &[&str]) -> std::proces
         .args(["watch", svc, "--association", "127.0.0.2", "--exec", exec])
         .args(extra);
     command
+}
+
+/// A fixture service, a temporary directory with a `runs.log`, and a way to
+/// start `jones watch` on them.
+struct Scene {
+    zk: String,
+    admin: jones_server::Admin,
+    svc: jones_client::ServiceName,
+    dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Scene {
+    async fn new() -> Self {
+        let zk = shared_zk();
+        let admin = admin(&zk).await;
+        let svc = fixture(&admin).await;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("runs.log");
+        Self {
+            zk,
+            admin,
+            svc,
+            dir,
+            log,
+        }
+    }
+
+    /// `jones watch` of 127.0.0.2 running `exec` (`{log}` stands for the log path).
+    fn watch(&self, exec: &str, extra: &[&str]) -> Running {
+        let exec = exec.replace("{log}", &self.log.display().to_string());
+        Running::spawn(
+            watch_command(&self.zk, self.svc.as_str(), &exec, extra),
+            self.dir.path(),
+        )
+    }
+
+    fn log(&self) -> Vec<String> {
+        lines(&self.log)
+    }
+
+    async fn set_child1(&self, a: i64) {
+        set(&self.admin, &self.svc, "parent/child1", json!({"a": a})).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,49 +117,29 @@ async fn the_command_gets_the_config_on_stdin_and_jones_variables() {
 }
 
 /// Starts a watch in `mode` with a slow command, waits for its on-load run to
-/// start, makes three updates while it runs, and returns the watch and log.
-async fn three_updates_during_a_slow_run(
-    mode: &str,
-) -> (
-    Running,
-    std::path::PathBuf,
-    tempfile::TempDir,
-    jones_server::Admin,
-    jones_client::ServiceName,
-) {
-    let zk = shared_zk();
-    let admin = admin(&zk).await;
-    let svc = fixture(&admin).await;
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("runs.log");
-    let watch = Running::spawn(
-        watch_command(
-            &zk,
-            svc.as_str(),
-            &slow_command(&log, 2.5),
-            &["--mode", mode],
-        ),
-        dir.path(),
-    );
+/// start, and makes three updates while it runs.
+async fn three_updates_during_a_slow_run(mode: &str) -> (Scene, Running) {
+    let scene = Scene::new().await;
+    let watch = scene.watch(&slow_command(&scene.log, 2.5), &["--mode", mode]);
     wait_until("the on-load run starts", Duration::from_secs(20), || {
-        lines(&log) == ["start 2"]
+        scene.log() == ["start 2"]
     })
     .await;
     for a in [11, 12, 13] {
-        set(&admin, &svc, "parent/child1", json!({"a": a})).await;
+        scene.set_child1(a).await;
     }
-    (watch, log, dir, admin, svc)
+    (scene, watch)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_mode_runs_only_the_newest_waiting_update() {
-    let (mut watch, log, _dir, ..) = three_updates_during_a_slow_run("queue").await;
+    let (scene, mut watch) = three_updates_during_a_slow_run("queue").await;
     wait_until("the queued run ends", Duration::from_secs(20), || {
-        lines(&log).len() >= 4
+        scene.log().len() >= 4
     })
     .await;
     assert_eq!(
-        lines(&log),
+        scene.log(),
         ["start 2", "end 2", "start 13", "end 13"],
         "{}",
         watch.log_text()
@@ -125,19 +149,19 @@ async fn queue_mode_runs_only_the_newest_waiting_update() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discard_mode_drops_updates_that_arrive_during_a_run() {
-    let (mut watch, log, _dir, admin, svc) = three_updates_during_a_slow_run("discard").await;
+    let (scene, mut watch) = three_updates_during_a_slow_run("discard").await;
     wait_until("the first run ends", Duration::from_secs(20), || {
-        lines(&log).len() >= 2
+        scene.log().len() >= 2
     })
     .await;
     // The next update after the run is taken again.
-    set(&admin, &svc, "parent/child1", json!({"a": 14})).await;
+    scene.set_child1(14).await;
     wait_until("the next run ends", Duration::from_secs(20), || {
-        lines(&log).len() >= 4
+        scene.log().len() >= 4
     })
     .await;
     assert_eq!(
-        lines(&log),
+        scene.log(),
         ["start 2", "end 2", "start 14", "end 14"],
         "{}",
         watch.log_text()
@@ -148,12 +172,12 @@ async fn discard_mode_drops_updates_that_arrive_during_a_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_mode_overlaps_runs() {
-    let (mut watch, log, _dir, ..) = three_updates_during_a_slow_run("parallel").await;
+    let (scene, mut watch) = three_updates_during_a_slow_run("parallel").await;
     wait_until("every run ends", Duration::from_secs(20), || {
-        lines(&log).len() >= 8
+        scene.log().len() >= 8
     })
     .await;
-    let log = lines(&log);
+    let log = scene.log();
     let first_end = log.iter().position(|l| l == "end 2").unwrap();
     let later_starts = log[..first_end]
         .iter()
@@ -169,18 +193,10 @@ async fn parallel_mode_overlaps_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_over_its_timeout_gets_sigterm_then_sigkill() {
-    let zk = shared_zk();
-    let admin = admin(&zk).await;
-    let svc = fixture(&admin).await;
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("runs.log");
-    let exec = format!(
+    let scene = Scene::new().await;
+    let mut watch = scene.watch(
         "trap 'echo term >> \"{log}\"' TERM; echo start >> '{log}'; while :; do sleep 0.1; done",
-        log = log.display()
-    );
-    let mut watch = Running::spawn(
-        watch_command(&zk, svc.as_str(), &exec, &["--timeout", "0.5"]),
-        dir.path(),
+        &["--timeout", "0.5"],
     );
     wait_until(
         "the timed-out run is killed",
@@ -188,38 +204,25 @@ async fn a_run_over_its_timeout_gets_sigterm_then_sigkill() {
         || watch.log_text().contains("exited with signal: 9"),
     )
     .await;
-    assert_eq!(lines(&log)[..2], ["start", "term"], "{}", watch.log_text());
+    assert_eq!(scene.log()[..2], ["start", "term"], "{}", watch.log_text());
     assert!(watch.log_text().contains("SIGKILL"));
     assert!(watch.stop().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_update_signals_the_running_command() {
-    let zk = shared_zk();
-    let admin = admin(&zk).await;
-    let svc = fixture(&admin).await;
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("runs.log");
-    let exec = format!(
+    let scene = Scene::new().await;
+    let mut watch = scene.watch(
         "trap 'echo usr1 >> \"{log}\"' USR1; echo start >> '{log}'; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done",
-        log = log.display()
-    );
-    let mut watch = Running::spawn(
-        watch_command(
-            &zk,
-            svc.as_str(),
-            &exec,
-            &["--notify-signal", "USR1", "--mode", "discard"],
-        ),
-        dir.path(),
+        &["--notify-signal", "USR1", "--mode", "discard"],
     );
     wait_until("the run starts", Duration::from_secs(20), || {
-        lines(&log) == ["start"]
+        scene.log() == ["start"]
     })
     .await;
-    set(&admin, &svc, "parent/child1", json!({"a": 5})).await;
+    scene.set_child1(5).await;
     wait_until("the signal arrives", Duration::from_secs(20), || {
-        lines(&log).contains(&"usr1".to_owned())
+        scene.log().contains(&"usr1".to_owned())
     })
     .await;
     // Stopping the watch stops the run too.
