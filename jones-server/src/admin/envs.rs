@@ -350,23 +350,32 @@ impl Admin {
             }
             level = next;
         }
-        all.sort();
         Ok(build_tree(EnvPath::root(), &all))
     }
 }
 
+/// Nests `all` (sorted, parents before children) under `env`.
 fn build_tree(env: EnvPath, all: &[EnvPath]) -> EnvTree {
-    let mut children: Vec<EnvTree> = all
-        .iter()
-        .filter(|e| e.parent().as_ref() == Some(&env))
-        .map(|e| build_tree(e.clone(), all))
-        .collect();
-    children.sort_by(|a, b| a.name.cmp(&b.name));
-    EnvTree {
-        name: env.name().unwrap_or("").to_owned(),
-        env: env.to_string(),
-        children,
+    let mut children: std::collections::HashMap<EnvPath, Vec<EnvPath>> =
+        std::collections::HashMap::new();
+    for e in all {
+        if let Some(parent) = e.parent() {
+            children.entry(parent).or_default().push(e.clone());
+        }
     }
+    fn nest(
+        env: EnvPath,
+        children: &mut std::collections::HashMap<EnvPath, Vec<EnvPath>>,
+    ) -> EnvTree {
+        let mut kids = children.remove(&env).unwrap_or_default();
+        kids.sort_by(|a, b| a.name().cmp(&b.name()));
+        EnvTree {
+            name: env.name().unwrap_or("").to_owned(),
+            env: env.to_string(),
+            children: kids.into_iter().map(|k| nest(k, children)).collect(),
+        }
+    }
+    nest(env, &mut children)
 }
 
 /// Rewrites the parent's view with its own content: moves its version, so a
