@@ -3,7 +3,7 @@
 //! when ZooKeeper expires it.
 //!
 //! Every read and write of the crate goes through [`Zk`], so the operation
-//! counters in [`ZkStats`] are complete: the benchmark and `/metrics` read
+//! counters (`ZkCounts`) are complete: the benchmark and `/metrics` read
 //! them.
 
 use std::sync::Arc;
@@ -54,12 +54,12 @@ impl ZkOptions {
 
 /// Counters of ZooKeeper requests made through a [`Zk`].
 #[derive(Debug, Default)]
-pub struct ZkStats {
+pub(crate) struct ZkStats {
     requests: AtomicU64,
     ops: AtomicU64,
 }
 
-/// A snapshot of [`ZkStats`].
+/// Counts of ZooKeeper requests made through a [`Zk`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ZkCounts {
     /// Round trips to ZooKeeper (a `multi` counts once).
