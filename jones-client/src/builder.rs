@@ -130,6 +130,11 @@ impl JonesClientBuilder {
         let association = self.association.unwrap_or_else(crate::host::fqdn);
         validate_association(&association)?;
         let session = match self.zk {
+            Some(Zk::ConnectString(s)) if s.trim().is_empty() => {
+                return Err(Error::InvalidSettings(
+                    "the ZooKeeper connect string is empty".into(),
+                ));
+            }
             Some(Zk::ConnectString(s)) => Session::connect(&s, self.session_timeout),
             Some(Zk::Client(c)) => Session::from_client(c),
             None => {

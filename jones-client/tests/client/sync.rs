@@ -127,6 +127,16 @@ async fn bad_settings_are_refused_before_connecting() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidName { .. }), "{err}");
+    let err = JonesClient::builder("svc")
+        .zk(" ")
+        .association("h")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidSettings(ref m) if m.contains("empty")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
