@@ -11,6 +11,7 @@ use clap::Parser;
 use jones_server::devmode::{DEV_DIGEST, DevZooKeeper};
 use jones_server::http::{ServerState, serve};
 use jones_server::{Admin, ZkOptions};
+use zookeeper_client::SessionState;
 
 /// The Jones server: writes configuration to ZooKeeper, serves the HTTP API
 /// under /api/v1 and the web editor at /.
@@ -123,8 +124,26 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, zk = %connect, token = args.admin_token.is_some(), "jones-server listening on http://{addr}/");
+    // Watch the session so it can be seen closing once the server (the
+    // last holder of the client) is gone, before dev mode's ZooKeeper stops.
+    let mut session = admin
+        .zk()
+        .client()
+        .await
+        .map_err(|e| e.to_string())?
+        .state_watcher();
     let state = ServerState::new(admin, args.admin_token.clone());
     serve(listener, state, shutdown_signal()).await;
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        while !matches!(
+            session.changed().await,
+            SessionState::Closed | SessionState::Expired | SessionState::AuthFailed
+        ) {}
+    })
+    .await;
+    if closed.is_err() {
+        tracing::debug!("the ZooKeeper session did not report closing in time");
+    }
     tracing::info!("jones-server stopped");
     drop(dev);
     Ok(())
