@@ -2,7 +2,7 @@
 //! at every other path. See `jones-server/README.md` for the API.
 //!
 //! One catch-all warp filter hands each request to a small router
-//! (`handlers`), so every route, error and status code is in one readable
+//! (`router`, which calls `handlers`), so every route, error and status code is in one readable
 //! place and every failure becomes a JSON body naming what was wrong.
 //!
 //! ```no_run
@@ -19,6 +19,7 @@ mod errors;
 mod events;
 mod handlers;
 mod metrics;
+mod router;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -98,14 +99,14 @@ pub fn routes(
              body,
              state: ServerState| async move {
                 let body = read_body(body).await;
-                let request = handlers::Request {
+                let request = router::Request {
                     method,
                     path: path.as_str().to_owned(),
                     query,
                     authorization,
                     body,
                 };
-                handlers::handle(state, request).await
+                router::handle(state, request).await
             },
         )
         .recover(|rejection: warp::Rejection| async move {
