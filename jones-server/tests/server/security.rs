@@ -160,3 +160,55 @@ fn the_binary_refuses_a_public_address_without_a_token() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_binary_in_dev_mode_serves_the_demo_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let state = tempfile::tempdir().unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_jones-server"))
+        .args(["--listen", "127.0.0.1:0", "--demo", "--state-dir"])
+        .arg(state.path())
+        .env_remove("JONES_ZK")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut log = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "exited early:\n{log}"
+        );
+        log.push_str(&line);
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split('/').next().unwrap().to_owned();
+        }
+    };
+    assert!(log.contains("dev mode: ZooKeeper is serving"), "{log}");
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(get("/healthz").contains(r#""status":"ok""#));
+    let resolved = get("/api/v1/services/demo/resolve/127.0.0.1");
+    assert!(
+        resolved.contains(r#""config":{"foo":"bar","a":1,"b":[1,2,3],"c":{"x":0}}"#),
+        "{resolved}"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("jones-server stopped"), "{rest}");
+    // ZooKeeper's data stays in the state dir for the next run.
+    assert!(state.path().join("zookeeper").is_dir());
+}
