@@ -31,6 +31,9 @@ pub(crate) struct StoredView {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Marker {
     pub version: i32,
+    /// The version of the service znode `/services/{svc}` when the marker
+    /// was read: every batched write moves it when it creates a marker.
+    pub service_version: i32,
 }
 
 /// What a write below `top` depends on.
@@ -124,6 +127,19 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
         zk.get(&marker_path),
     )
     .await?;
+    // Read before the subtree: a batched write that starts after this read
+    // moves the service znode's version, which the repair's last
+    // transaction checks.
+    let marker = match marker {
+        None => None,
+        Some((_, stat)) => zk
+            .get(layout.service_path())
+            .await?
+            .map(|(_, service)| Marker {
+                version: stat.version,
+                service_version: service.version,
+            }),
+    };
     let mut ancestors = Vec::with_capacity(ancestors_of_top.len());
     for (env, read) in ancestors_of_top.into_iter().zip(ancestor_reads) {
         match read? {
@@ -177,9 +193,7 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
         ancestors,
         subtree,
         views,
-        marker: marker.map(|(_, stat)| Marker {
-            version: stat.version,
-        }),
+        marker,
     })
 }
 

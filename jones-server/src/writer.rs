@@ -34,7 +34,10 @@
 //!   every conf of those views' lineages, at the versions they were computed
 //!   from: a view written by any batch always equals the merge of the confs
 //!   stored when it was written;
-//! - the last batch deletes the marker.
+//! - the last batch deletes the marker, guarded by the version of the
+//!   service znode, which batch 1 moves (by rewriting its data): so a
+//!   repair never deletes the marker of a batched write that started after
+//!   the repair read the tree.
 //!
 //! While the marker exists every other write fails its marker op, and the
 //! writer that sees the marker first *repairs* the service: recomputes every
@@ -59,7 +62,7 @@ use crate::Error;
 use crate::materialize::{
     DEFAULT_MULTI_BYTES, MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
 };
-use crate::tree::{TreeRead, marker_path, read_tree};
+use crate::tree::{Marker, TreeRead, marker_path, read_tree};
 use crate::zk::{MultiError, Op, Zk};
 
 /// Bounds of the write path.
@@ -247,7 +250,14 @@ impl Writer<'_> {
                     },
                 }
             }
-            // Too large for one transaction: batch 1 = conf + marker.
+            // Too large for one transaction: batch 1 = conf + marker, and
+            // the service znode rewritten with its own data to move its
+            // version (see `append_marker_delete`).
+            let Some((service_data, service_stat)) =
+                self.zk.get(self.layout.service_path()).await?
+            else {
+                return Err(Error::ServiceNotFound(self.layout.service().clone()));
+            };
             let mut first: Vec<Op> = read
                 .ancestors
                 .iter()
@@ -259,6 +269,11 @@ impl Writer<'_> {
             first.push(Op::Create {
                 path: marker_path(self.layout),
                 data: serde_json::to_vec(&serde_json::json!({"env": env.as_str()})).expect("JSON"),
+            });
+            first.push(Op::Set {
+                path: self.layout.service_path().to_owned(),
+                data: service_data,
+                version: Some(service_stat.version),
             });
             first.push(set_conf);
             match self.commit_conf(&first).await {
@@ -295,16 +310,25 @@ impl Writer<'_> {
         }
     }
 
-    fn append_marker_delete(&self, batches: &mut Vec<Vec<Op>>, version: i32) {
-        let delete = Op::Delete {
-            path: marker_path(self.layout),
-            version: Some(version),
-        };
+    /// Appends the marker's deletion to the last batch, guarded by the
+    /// service znode's version: if another batched write started after the
+    /// repair's read (and so may not be covered by it), the deletion fails
+    /// and the repair starts over instead of removing that write's marker.
+    fn append_marker_delete(&self, batches: &mut Vec<Vec<Op>>, marker: &Marker) {
+        let ops = [
+            Op::Check {
+                path: self.layout.service_path().to_owned(),
+                version: marker.service_version,
+            },
+            Op::Delete {
+                path: marker_path(self.layout),
+                version: Some(marker.version),
+            },
+        ];
+        let size = ops_size(&ops);
         match batches.last_mut() {
-            Some(last) if ops_size(last) + delete.wire_size() <= self.limits.multi_bytes => {
-                last.push(delete)
-            }
-            _ => batches.push(vec![delete]),
+            Some(last) if ops_size(last) + size <= self.limits.multi_bytes => last.extend(ops),
+            _ => batches.push(ops.to_vec()),
         }
     }
 
@@ -348,7 +372,7 @@ impl Writer<'_> {
             let mut batches =
                 view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
             if let Some(marker) = &read.marker {
-                self.append_marker_delete(&mut batches, marker.version);
+                self.append_marker_delete(&mut batches, marker);
             }
             for batch in &batches {
                 self.crash_hook(committed + outcome.transactions)?;
