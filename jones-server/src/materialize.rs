@@ -322,4 +322,112 @@ mod tests {
         let err = view_batches(&layout, &versions, &writes, 100).unwrap_err();
         assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     }
+
+    /// A random tree: each environment's parent is an earlier one.
+    fn random_tree() -> impl proptest::strategy::Strategy<Value = TreeRead> {
+        use proptest::prelude::*;
+        let config = proptest::collection::btree_map("[a-d]", 0i64..4, 0..4).prop_map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect::<Config>()
+        });
+        proptest::collection::vec(
+            (any::<proptest::sample::Index>(), config, any::<bool>()),
+            1..25,
+        )
+        .prop_map(|nodes| {
+            let mut envs: Vec<EnvPath> = vec![EnvPath::root()];
+            let mut subtree = BTreeMap::new();
+            let mut views = BTreeMap::new();
+            for (i, (parent, config, stored)) in nodes.into_iter().enumerate() {
+                let env = if i == 0 {
+                    EnvPath::root()
+                } else {
+                    let parent = parent.get(&envs).clone();
+                    let child = parent.child(&format!("e{i}")).unwrap();
+                    envs.push(child.clone());
+                    subtree
+                        .get_mut(&parent)
+                        .map(|n: &mut ConfNode| n.children.push(format!("e{i}")));
+                    child
+                };
+                subtree.insert(
+                    env.clone(),
+                    ConfNode {
+                        config,
+                        version: i as i32,
+                        children: vec![],
+                    },
+                );
+                // Some views stored (stale or not), some missing.
+                views.insert(
+                    env,
+                    stored.then(|| crate::tree::StoredView {
+                        data: b"{}".to_vec(),
+                        version: 7,
+                    }),
+                );
+            }
+            TreeRead {
+                top: EnvPath::root(),
+                ancestors: vec![],
+                subtree,
+                views,
+                marker: None,
+            }
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn planned_writes_make_every_view_the_merge_of_its_lineage(read in random_tree(), budget in 300usize..3000) {
+            let writes = changed_views(&read, None);
+            // Apply the writes to the stored views.
+            let mut stored: BTreeMap<EnvPath, Vec<u8>> = read
+                .views
+                .iter()
+                .filter_map(|(e, v)| v.as_ref().map(|v| (e.clone(), v.data.clone())))
+                .collect();
+            for w in &writes {
+                proptest::prop_assert_eq!(w.version.is_some(), read.views[&w.env].is_some());
+                stored.insert(w.env.clone(), w.data.clone());
+            }
+            for env in read.subtree.keys() {
+                let chain = env.lineage().map(|e| &read.subtree[&e].config);
+                proptest::prop_assert_eq!(&stored[env], &config_to_bytes(&merge_view(chain)));
+            }
+            // Planning again after applying writes nothing.
+            let mut after = read.clone();
+            for (e, data) in stored {
+                after.views.insert(e, Some(crate::tree::StoredView { data, version: 8 }));
+            }
+            proptest::prop_assert!(changed_views(&after, None).is_empty());
+            // Batches: under budget (or one view alone), each view with its
+            // lineage's checks, every write exactly once.
+            let layout = ServiceLayout::new(ServiceName::new("svc").unwrap());
+            let versions = Versions { read: &read, top_after: None };
+            if let Ok(batches) = view_batches(&layout, &versions, &writes, budget) {
+                let mut written = 0;
+                for batch in &batches {
+                    proptest::prop_assert!(ops_size(batch) <= budget);
+                    for op in batch {
+                        let path = match op {
+                            Op::Set { path, .. } | Op::Create { path, .. } => path,
+                            _ => continue,
+                        };
+                        written += 1;
+                        let e = layout.env_of_view_path(path).unwrap();
+                        for ancestor in e.lineage() {
+                            let check = Op::Check {
+                                path: layout.conf_path(&ancestor),
+                                version: read.subtree[&ancestor].version,
+                            };
+                            proptest::prop_assert!(batch.contains(&check));
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(written, writes.len());
+            }
+        }
+    }
 }
