@@ -346,9 +346,10 @@ mod tests {
                     let parent = parent.get(&envs).clone();
                     let child = parent.child(&format!("e{i}")).unwrap();
                     envs.push(child.clone());
-                    subtree
-                        .get_mut(&parent)
-                        .map(|n: &mut ConfNode| n.children.push(format!("e{i}")));
+                    if let Some(node) = subtree.get_mut(&parent) {
+                        let node: &mut ConfNode = node;
+                        node.children.push(format!("e{i}"));
+                    }
                     child
                 };
                 subtree.insert(
