@@ -19,11 +19,11 @@ pub struct DevZooKeeper {
 
 impl DevZooKeeper {
     /// Starts ZooKeeper with its data in `state_dir/zookeeper` (kept across
-    /// runs) and waits until it serves.
-    pub async fn start(state_dir: &Path) -> Result<Self, jones_testkit::Error> {
+    /// runs), on loopback `port` or a free one, and waits until it serves.
+    pub async fn start(state_dir: &Path, port: Option<u16>) -> Result<Self, jones_testkit::Error> {
         let data = state_dir.join("zookeeper");
         let dir = data.clone();
-        let zookeeper = tokio::task::spawn_blocking(move || ZooKeeper::start_in(&dir, None))
+        let zookeeper = tokio::task::spawn_blocking(move || ZooKeeper::start_in(&dir, port))
             .await
             .map_err(|e| jones_testkit::Error::Start(format!("the start task failed: {e}")))??;
         Ok(Self { zookeeper, data })

@@ -36,6 +36,9 @@ struct Args {
     /// Allow listening on a non-loopback address without an admin token.
     #[arg(long)]
     insecure: bool,
+    /// Dev mode's ZooKeeper client port on 127.0.0.1 (default: a free one).
+    #[arg(long, env = "JONES_DEV_ZK_PORT")]
+    dev_zk_port: Option<u16>,
     /// Dev mode's state directory (ZooKeeper's data lives below it).
     #[arg(long, env = "JONES_STATE_DIR", default_value = ".jones")]
     state_dir: PathBuf,
@@ -90,7 +93,7 @@ async fn run(args: Args) -> Result<(), String> {
         Some(zk) => (None, zk.clone(), args.digest.clone()),
         None => {
             tracing::info!(state_dir = %args.state_dir.display(), "dev mode: starting a local ZooKeeper");
-            let dev = DevZooKeeper::start(&args.state_dir)
+            let dev = DevZooKeeper::start(&args.state_dir, args.dev_zk_port)
                 .await
                 .map_err(|e| format!("dev mode: {e}"))?;
             tracing::info!(zk = %dev.connect_string(), data = %dev.data_dir().display(), "dev mode: ZooKeeper is serving");

@@ -77,6 +77,7 @@ test('builds a tree through the page and shows where each key comes from', async
   const svc = uniqueService('ui-tree');
   await withPage('', async (page) => {
     await page.locator('#new-service').fill(svc);
+    await screenshot(page, 'services');
     await page.locator('button', { hasText: 'Create service' }).click();
     await page.locator('h1', { hasText: 'root' }).waitFor();
 
