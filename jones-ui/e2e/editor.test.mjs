@@ -199,3 +199,34 @@ test('a change made through the API appears on the open page without reload', as
     await screenshot(page, 'live-update');
   });
 });
+
+test('deletes ask first: a subtree only when asked for, a service only when its name is typed', async () => {
+  const svc = uniqueService('ui-delete');
+  await createTree(svc, [['parent', { a: 1 }], ['parent/child1', { a: 2 }], ['other', {}]]);
+  await withPage(`#/services/${svc}/parent`, async (page) => {
+    await page.locator('h1', { hasText: 'parent' }).waitFor();
+    await page.locator('button', { hasText: 'Delete…' }).click();
+    const dialog = page.locator('dialog.modal');
+    await dialog.waitFor();
+    const confirm = dialog.locator('button.danger', { hasText: /^Delete$/ });
+    assert.equal(await confirm.isDisabled(), true, 'a parent is not deleted without asking for its subtree');
+    await screenshot(page, 'delete-subtree');
+    await dialog.locator('#delete-subtree').check();
+    await confirm.click();
+    await page.locator('h1', { hasText: 'root' }).waitFor();
+    assert.equal(await page.locator('button.node', { hasText: 'parent' }).count(), 0);
+
+    await page.goto(`${server.url}/#/`);
+    const row = page.locator('.service-row', { hasText: svc });
+    await row.locator('button', { hasText: 'Delete' }).click();
+    const typed = page.locator('dialog.modal');
+    const remove = typed.locator('button.danger', { hasText: 'Delete service' });
+    await typed.locator('input').fill(svc.slice(0, -1));
+    assert.equal(await remove.isDisabled(), true, 'a wrong name does not delete');
+    await typed.locator('input').fill(svc);
+    await remove.click();
+    await page.locator('.message', { hasText: `Deleted service ${svc}` }).waitFor();
+  });
+  const gone = await server.api('GET', `/services/${svc}/envs`);
+  assert.equal(gone.status, 404);
+});
