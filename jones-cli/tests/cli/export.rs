@@ -233,7 +233,7 @@ async fn export_refuses_what_it_cannot_do_with_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_catches_up_after_a_zookeeper_restart_and_a_session_expiry() {
-    let mut zk = tokio::task::spawn_blocking(|| jones_testkit::ZooKeeper::start().unwrap())
+    let zk = tokio::task::spawn_blocking(|| jones_testkit::ZooKeeper::start().unwrap())
         .await
         .unwrap();
     let connect = zk.connect_string();
@@ -262,54 +262,6 @@ async fn export_catches_up_after_a_zookeeper_restart_and_a_session_expiry() {
     let mut export = Running::spawn(command, dir.path());
     wait_until("the first write", Duration::from_secs(20), shows(2)).await;
 
-    zk.stop();
-    wait_until("the loss is logged", Duration::from_secs(20), || {
-        export.log_text().contains("lost the ZooKeeper connection")
-    })
-    .await;
-    assert!(
-        shows(2)(),
-        "the file keeps the last config while ZooKeeper is down"
-    );
-    zk = tokio::task::spawn_blocking(move || {
-        zk.restart().unwrap();
-        zk
-    })
-    .await
-    .unwrap();
-    set(
-        &admin(&connect).await,
-        &svc,
-        "parent/child1",
-        json!({"a": 30}),
-    )
-    .await;
-    wait_until(
-        "the change after the restart",
-        Duration::from_secs(30),
-        shows(30),
-    )
-    .await;
-
-    zk.pause().unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    zk.resume().unwrap();
-    wait_until("a new session", Duration::from_secs(30), || {
-        export.log_text().contains("new ZooKeeper session")
-    })
-    .await;
-    set(
-        &admin(&connect).await,
-        &svc,
-        "parent/child1",
-        json!({"a": 31}),
-    )
-    .await;
-    wait_until(
-        "the change after the expiry",
-        Duration::from_secs(30),
-        shows(31),
-    )
-    .await;
+    let _zk = survive_restart_and_expiry(zk, &export, &svc, [2, 30, 31], |a| shows(a)()).await;
     assert!(export.stop().success(), "{}", export.log_text());
 }

@@ -224,3 +224,69 @@ pub fn ok(output: &Output) -> String {
     );
     stdout(output)
 }
+
+/// Crashes and restarts `zk`, then freezes it past a 1 s session timeout.
+/// `values[0]` is parent/child1's "a" before: `reached` must still hold for it
+/// while ZooKeeper is down. After the restart and after the expiry, "a" is
+/// set to `values[1]` and `values[2]` and each must be reached. `running`
+/// must log both the loss and the new session.
+pub async fn survive_restart_and_expiry(
+    mut zk: ZooKeeper,
+    running: &Running,
+    svc: &ServiceName,
+    values: [i64; 3],
+    reached: impl Fn(i64) -> bool,
+) -> ZooKeeper {
+    let connect = zk.connect_string();
+    zk.stop();
+    wait_until("the loss is logged", Duration::from_secs(20), || {
+        running.log_text().contains("lost the ZooKeeper connection")
+    })
+    .await;
+    assert!(
+        reached(values[0]),
+        "the last config is kept while ZooKeeper is down"
+    );
+    zk = tokio::task::spawn_blocking(move || {
+        zk.restart().unwrap();
+        zk
+    })
+    .await
+    .unwrap();
+    set(
+        &admin(&connect).await,
+        svc,
+        "parent/child1",
+        json!({"a": values[1]}),
+    )
+    .await;
+    wait_until(
+        "the change after the restart",
+        Duration::from_secs(30),
+        || reached(values[1]),
+    )
+    .await;
+
+    // Frozen longer than the session timeout: the session expires.
+    zk.pause().unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    zk.resume().unwrap();
+    wait_until("a new session", Duration::from_secs(30), || {
+        running.log_text().contains("new ZooKeeper session")
+    })
+    .await;
+    set(
+        &admin(&connect).await,
+        svc,
+        "parent/child1",
+        json!({"a": values[2]}),
+    )
+    .await;
+    wait_until(
+        "the change after the expiry",
+        Duration::from_secs(30),
+        || reached(values[2]),
+    )
+    .await;
+    zk
+}

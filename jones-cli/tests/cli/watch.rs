@@ -271,7 +271,7 @@ async fn any_znode_can_be_watched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_survives_a_zookeeper_restart_and_a_session_expiry() {
-    let mut zk = tokio::task::spawn_blocking(|| ZooKeeper::start().unwrap())
+    let zk = tokio::task::spawn_blocking(|| ZooKeeper::start().unwrap())
         .await
         .unwrap();
     let connect = zk.connect_string();
@@ -299,51 +299,9 @@ async fn watch_survives_a_zookeeper_restart_and_a_session_expiry() {
     })
     .await;
 
-    zk.stop();
-    wait_until("the loss is logged", Duration::from_secs(20), || {
-        watch.log_text().contains("lost the ZooKeeper connection")
+    let _zk = survive_restart_and_expiry(zk, &watch, &svc, [2, 20, 21], |a| {
+        lines(&log).contains(&a.to_string())
     })
-    .await;
-    zk = tokio::task::spawn_blocking(move || {
-        zk.restart().unwrap();
-        zk
-    })
-    .await
-    .unwrap();
-    set(
-        &admin(&connect).await,
-        &svc,
-        "parent/child1",
-        json!({"a": 20}),
-    )
-    .await;
-    wait_until(
-        "the change after the restart",
-        Duration::from_secs(30),
-        || lines(&log).contains(&"20".to_owned()),
-    )
-    .await;
-
-    // Frozen longer than the session timeout: the session expires.
-    zk.pause().unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    zk.resume().unwrap();
-    wait_until("a new session", Duration::from_secs(30), || {
-        watch.log_text().contains("new ZooKeeper session")
-    })
-    .await;
-    set(
-        &admin(&connect).await,
-        &svc,
-        "parent/child1",
-        json!({"a": 21}),
-    )
-    .await;
-    wait_until(
-        "the change after the expiry",
-        Duration::from_secs(30),
-        || lines(&log).contains(&"21".to_owned()),
-    )
     .await;
     assert!(watch.stop().success(), "{}", watch.log_text());
 }
