@@ -91,11 +91,8 @@ pub fn edit(api: &Api, service: &str, env: &EnvPath, json: bool) -> Result<()> {
                 env_label(env.as_str())
             ))))
         }
-        Err(failure) => Err(CliError::from(failure)).map_err(|e| match e {
-            CliError::Invalid(m) => CliError::Invalid(kept(m)),
-            CliError::Unavailable(m) => CliError::Unavailable(kept(m)),
-            other => other,
-        }),
+        // Whatever else went wrong, the edit stays in its file.
+        Err(failure) => Err(CliError::from(failure).map_message(kept)),
     }
 }
 

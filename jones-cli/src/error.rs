@@ -35,6 +35,18 @@ impl CliError {
             CliError::Unauthorized(_) => 6,
         }
     }
+
+    /// The same kind of error with its message passed through `f`.
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            CliError::Invalid(m) => CliError::Invalid(f(m)),
+            CliError::NotFound(m) => CliError::NotFound(f(m)),
+            CliError::Conflict(m) => CliError::Conflict(f(m)),
+            CliError::Unavailable(m) => CliError::Unavailable(f(m)),
+            CliError::Unauthorized(m) => CliError::Unauthorized(f(m)),
+            CliError::Failed(m) => CliError::Failed(f(m)),
+        }
+    }
 }
 
 impl From<jones_client::Error> for CliError {
