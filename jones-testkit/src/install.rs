@@ -46,7 +46,15 @@ impl Installation {
         path: Option<OsString>,
     ) -> Result<Self, Error> {
         let classpath = match classpath.filter(|c| !c.is_empty()) {
-            Some(classpath) => classpath,
+            Some(classpath) if env::split_paths(&classpath).any(|entry| entry.exists()) => {
+                classpath
+            }
+            Some(classpath) => {
+                return Err(Error::NotInstalled(format!(
+                    "ZooKeeper not found: ZOOKEEPER_CLASSPATH={} names nothing that exists; {INSTALL_HINT}",
+                    classpath.to_string_lossy()
+                )));
+            }
             None if default_jar.is_file() => {
                 let mut classpath = default_jar.as_os_str().to_owned();
                 if Path::new(SLF4J_SIMPLE_JAR).is_file() {
@@ -102,9 +110,26 @@ mod tests {
     }
 
     #[test]
+    fn a_classpath_naming_nothing_names_the_install_command() {
+        let err = Installation::locate_with(
+            Some("/nonexistent/zookeeper.jar:/nonexistent/lib".into()),
+            Path::new(DEBIAN_ZOOKEEPER_JAR),
+            None,
+            env::var_os("PATH"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ZOOKEEPER_CLASSPATH=/nonexistent/zookeeper.jar"),
+            "{err}"
+        );
+        assert!(err.contains("apt-get install -y zookeeper"), "{err}");
+    }
+
+    #[test]
     fn missing_java_names_the_install_command() {
         let err = Installation::locate_with(
-            Some("/some/zookeeper.jar".into()),
+            Some("/".into()),
             Path::new("/nonexistent"),
             None,
             Some("/nonexistent-bin".into()),
@@ -118,12 +143,12 @@ mod tests {
     #[test]
     fn classpath_override_wins() {
         let found = Installation::locate_with(
-            Some("/custom/zk.jar".into()),
+            Some("/nonexistent/zk.jar:/".into()),
             Path::new("/nonexistent"),
             None,
             env::var_os("PATH"),
         )
         .unwrap();
-        assert_eq!(found.classpath, "/custom/zk.jar");
+        assert_eq!(found.classpath, "/nonexistent/zk.jar:/");
     }
 }
