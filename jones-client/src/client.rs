@@ -136,7 +136,8 @@ impl JonesClient {
     }
 
     /// A receiver of snapshots: `changed()` fires once per new config (a
-    /// new revision of the view, or another view after the host moved).
+    /// new revision of the view with other content, or another view after
+    /// the host moved).
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.inner.store.subscribe()
     }

@@ -137,15 +137,25 @@ impl Driver {
                         || current.revision.is_none_or(|r| r.mzxid < revision.mzxid);
                     self.health.clear(Part::View);
                     if is_new {
+                        // A rewrite with the same content (the server moves a
+                        // parent's view version when a child is created or
+                        // deleted) is a new revision, not a new config.
+                        let same_config = !current.from_cache
+                            && current.view_path == path
+                            && current.config == config;
                         let snapshot = Snapshot {
                             config,
                             revision: Some(revision),
                             view_path: path.to_owned(),
                             from_cache: false,
                         };
-                        // The app first, the file after.
-                        self.store.publish(snapshot);
-                        self.write_cache().await;
+                        if same_config {
+                            self.store.replace_quietly(snapshot);
+                        } else {
+                            // The app first, the file after.
+                            self.store.publish(snapshot);
+                            self.write_cache().await;
+                        }
                     }
                     if let Some(started) = self.started.take() {
                         let _ = started.send(Ok(()));

@@ -119,6 +119,17 @@ impl Store {
         self.current.load_full()
     }
 
+    /// Makes `snapshot` current without telling anyone: for a new revision
+    /// whose config equals the current one.
+    pub(crate) fn replace_quietly(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        self.current.store(snapshot.clone());
+        self.changes.send_if_modified(|current| {
+            *current = snapshot;
+            false
+        });
+    }
+
     /// Makes `snapshot` current and tells subscribers and callbacks.
     pub(crate) fn publish(&self, snapshot: Snapshot) {
         let snapshot = Arc::new(snapshot);

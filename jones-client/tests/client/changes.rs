@@ -44,6 +44,28 @@ async fn each_update_fires_the_subscriber_and_callbacks_exactly_once() {
 }
 
 #[tokio::test]
+async fn a_rewrite_with_the_same_content_moves_the_revision_without_a_change() {
+    let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
+    let client = tree.client("127.0.0.3").await;
+    let mut changes = client.subscribe();
+    let before = client.snapshot();
+    let same = tree.set_view("", json!({"foo": "bar"})).await;
+    eventually("the new revision", || {
+        client
+            .status()
+            .revision
+            .is_some_and(|r| r.mzxid == same.mzxid)
+    })
+    .await;
+    assert_eq!(client.snapshot().config, before.config);
+    assert!(!changes.has_changed().unwrap(), "no change fired");
+    // A real change after it still fires, once.
+    tree.set_view("", json!({"foo": "baz"})).await;
+    assert_eq!(next_change(&mut changes).await.config["foo"], "baz");
+    client.close().await;
+}
+
+#[tokio::test]
 async fn a_thousand_rapid_updates_end_with_the_last_in_order() {
     let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
     let client = tree.client("127.0.0.1").await;
