@@ -459,3 +459,39 @@ async fn read_until(stream: &mut tokio::net::TcpStream, seen: &mut String, needl
     .await
     .unwrap_or_else(|_| panic!("no {needle:?} within {deadline:?}: {seen}"));
 }
+
+#[tokio::test]
+async fn an_event_stream_drops_its_zookeeper_watch_when_its_client_goes_away() {
+    let admin = admin().await;
+    let svc = service();
+    admin.create_service(&svc).await.unwrap();
+    let server = serve_on_socket(&admin, None).await;
+    let port = crate::harness::zookeeper().port();
+    let watched = || {
+        let paths = jones_testkit::four_letter_word(port, "wchp").unwrap();
+        paths.lines().any(|l| l == format!("/services/{svc}"))
+    };
+    assert!(
+        !watched(),
+        "nothing watches the service before a stream opens"
+    );
+
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /api/v1/services/{svc}/events HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.addr
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_until(&mut stream, &mut String::new(), "event:ready").await;
+    assert!(watched(), "the open stream watches the service");
+
+    drop(stream);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while watched() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watch outlived its stream"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
