@@ -153,6 +153,8 @@ async fn associations_and_the_view_a_host_reads() {
 async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
     let (zk, svc, server) = fixture_with_server().await;
     let dir = tempfile::tempdir().unwrap();
+    // Edits that cannot be saved are kept in files: here, not in /tmp.
+    let tmp = dir.path().display().to_string();
     let editor = |name: &str, body: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -170,7 +172,7 @@ async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
         &zk,
         &server.url,
         &["env", "edit", svc, "parent"],
-        &[("EDITOR", &simple), ("VISUAL", &simple)],
+        &[("EDITOR", &simple), ("VISUAL", &simple), ("TMPDIR", &tmp)],
     )
     .await);
     let parent = parse(&ok(&jones_at(
@@ -195,7 +197,7 @@ async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
         &zk,
         &server.url,
         &["env", "edit", svc, "parent"],
-        &[("VISUAL", &racing)],
+        &[("VISUAL", &racing), ("TMPDIR", &tmp)],
     )
     .await;
     assert_eq!(conflict.status.code(), Some(4), "{}", stderr(&conflict));
@@ -216,6 +218,7 @@ async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
         .unwrap()
         .trim()
         .to_owned();
+    assert!(kept.starts_with(&tmp), "{kept} is in TMPDIR");
     assert_eq!(
         parse(&std::fs::read_to_string(&kept).unwrap()),
         json!({"a": 6}),
@@ -238,7 +241,7 @@ async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
         &zk,
         &server.url,
         &["env", "edit", svc, "parent"],
-        &[("VISUAL", &broken)],
+        &[("VISUAL", &broken), ("TMPDIR", &tmp)],
     )
     .await;
     assert_eq!(invalid.status.code(), Some(2));
