@@ -76,7 +76,7 @@ pub struct Limits {
     /// the server died there.
     pub stop_after_batches: Option<usize>,
     /// For tests of unknown outcomes: report the first N transactions that
-    /// commit conf writes (set or create) as lost — `ConnectionLoss` after
+    /// commit conf or nodemap writes as lost — `ConnectionLoss` after
     /// ZooKeeper applied them, as when a connection drops before the answer.
     pub lose_answers: u32,
 }
@@ -164,8 +164,9 @@ pub(crate) struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Commits a transaction that writes a conf; see [`Limits::lose_answers`].
-    pub(crate) async fn commit_conf(&self, ops: &[Op]) -> Result<(), MultiError> {
+    /// Commits a transaction that writes a conf or the nodemap; see
+    /// [`Limits::lose_answers`].
+    pub(crate) async fn commit(&self, ops: &[Op]) -> Result<(), MultiError> {
         self.zk.multi(ops).await?;
         if self.lost.fetch_add(1, Ordering::Relaxed) < self.limits.lose_answers {
             return Err(MultiError {
@@ -234,7 +235,7 @@ impl Writer<'_> {
             ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
             outcome.version = top.version + 1;
             if ops_size(&ops) <= self.limits.multi_bytes {
-                match self.commit_conf(&ops).await {
+                match self.commit(&ops).await {
                     Ok(()) => {
                         outcome.views_written += writes.len();
                         outcome.transactions += 1;
@@ -276,7 +277,7 @@ impl Writer<'_> {
                 version: Some(service_stat.version),
             });
             first.push(set_conf);
-            match self.commit_conf(&first).await {
+            match self.commit(&first).await {
                 Ok(()) => outcome.transactions += 1,
                 Err(e) => match classify(&first, e) {
                     Next::Retry => continue,

@@ -37,6 +37,15 @@ pub struct Resolved {
     pub config: Config,
 }
 
+/// How a nodemap write went.
+enum Commit {
+    Done,
+    /// Someone wrote meanwhile: read again.
+    Retry,
+    /// The connection dropped: it may or may not have been applied.
+    Unknown,
+}
+
 impl Admin {
     async fn read_nodemap(&self, layout: &ServiceLayout) -> Result<(Nodemap, Stat)> {
         let Some((data, stat)) = self.zk.get(layout.nodemap_path()).await? else {
@@ -47,6 +56,18 @@ impl Admin {
             reason: e.to_string(),
         })?;
         Ok((map, stat))
+    }
+
+    /// Commits a nodemap write; a failure that retrying cannot fix is the error.
+    async fn commit_nodemap(&self, layout: &ServiceLayout, ops: &[Op]) -> Result<Commit> {
+        match self.writer(layout).commit(ops).await {
+            Ok(()) => Ok(Commit::Done),
+            Err(e) => match classify(ops, e) {
+                Next::Fail(e) => Err(e),
+                Next::Retry => Ok(Commit::Retry),
+                Next::Unknown => Ok(Commit::Unknown),
+            },
+        }
     }
 
     /// Every association of `service`, sorted by name.
@@ -82,7 +103,13 @@ impl Admin {
             let Some((_, conf_stat)) = conf else {
                 return Err(not_found(&self.zk, &layout, env).await);
             };
-            map.insert(name, layout.view_path(env))?;
+            let view_path = layout.view_path(env);
+            if map.get(name) == Some(view_path.as_str()) {
+                // Already so (perhaps by our own write whose answer was lost):
+                // nothing to write, and clients see no needless event.
+                return Ok(());
+            }
+            map.insert(name, view_path)?;
             // The check keeps the environment from vanishing meanwhile.
             let ops = [
                 Op::Check {
@@ -95,12 +122,9 @@ impl Admin {
                     version: Some(stat.version),
                 },
             ];
-            match self.zk.multi(&ops).await {
-                Ok(()) => return Ok(()),
-                Err(e) => match classify(&ops, e) {
-                    Next::Fail(e) => return Err(e),
-                    Next::Retry | Next::Unknown => {}
-                },
+            // Retried after an unknown outcome too: setting it again is harmless.
+            if let Commit::Done = self.commit_nodemap(&layout, &ops).await? {
+                return Ok(());
             }
         }
         Err(Error::Contended {
@@ -112,9 +136,15 @@ impl Admin {
     pub async fn delete_association(&self, service: &ServiceName, name: &str) -> Result<()> {
         validate_association(name)?;
         let layout = ServiceLayout::new(service.clone());
+        // Set when a removal may have been applied without our hearing it:
+        // then a name found missing is that removal, not a mistake.
+        let mut maybe_removed = false;
         for _ in 0..self.limits.max_attempts {
             let (mut map, stat) = self.read_nodemap(&layout).await?;
             if map.remove(name).is_none() {
+                if maybe_removed {
+                    return Ok(());
+                }
                 return Err(Error::AssociationNotFound {
                     service: service.clone(),
                     name: name.to_owned(),
@@ -125,12 +155,10 @@ impl Admin {
                 data: map.to_bytes(),
                 version: Some(stat.version),
             }];
-            match self.zk.multi(&ops).await {
-                Ok(()) => return Ok(()),
-                Err(e) => match classify(&ops, e) {
-                    Next::Fail(e) => return Err(e),
-                    Next::Retry | Next::Unknown => {}
-                },
+            match self.commit_nodemap(&layout, &ops).await? {
+                Commit::Done => return Ok(()),
+                Commit::Retry => {}
+                Commit::Unknown => maybe_removed = true,
             }
         }
         Err(Error::Contended {

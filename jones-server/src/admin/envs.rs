@@ -102,7 +102,7 @@ impl Admin {
                 path: layout.view_path(env),
                 data: view,
             });
-            match writer.commit_conf(&ops).await {
+            match writer.commit(&ops).await {
                 Ok(()) => {
                     let outcome = WriteOutcome {
                         version: 0,

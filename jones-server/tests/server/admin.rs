@@ -315,6 +315,38 @@ async fn associations_set_move_and_delete() {
 }
 
 #[tokio::test]
+async fn association_writes_whose_answers_are_lost_are_settled_by_rereading() {
+    let setup = admin().await;
+    let svc = service();
+    fixture(&setup, &svc).await;
+    // Every nodemap write commits, but its answer is reported lost.
+    let lossy = admin().await.with_limits(jones_server::Limits {
+        lose_answers: u32::MAX,
+        ..jones_server::Limits::default()
+    });
+    lossy
+        .set_association(&svc, "web-09", &env("parent"))
+        .await
+        .unwrap();
+    let resolved = setup.resolve(&svc, "web-09").await.unwrap();
+    assert_eq!(resolved.env.as_deref(), Some("parent"));
+    lossy.delete_association(&svc, "web-09").await.unwrap();
+    let names: Vec<String> = setup
+        .associations(&svc)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert!(!names.contains(&"web-09".to_owned()), "{names:?}");
+    // A name that never was there is still an error.
+    assert!(matches!(
+        lossy.delete_association(&svc, "never-there").await,
+        Err(Error::AssociationNotFound { .. })
+    ));
+}
+
+#[tokio::test]
 async fn the_demo_seed_is_idempotent_and_keeps_edits() {
     // The demo service has a fixed name: use a private ZooKeeper chroot so
     // the shared server's other tests are not involved.
