@@ -76,8 +76,9 @@ pub struct Limits {
     /// the server died there.
     pub stop_after_batches: Option<usize>,
     /// For tests of unknown outcomes: report the first N transactions that
-    /// commit conf or nodemap writes as lost — `ConnectionLoss` after
-    /// ZooKeeper applied them, as when a connection drops before the answer.
+    /// write confs or the nodemap, or delete a service, as lost —
+    /// `ConnectionLoss` after ZooKeeper applied them, as when a connection
+    /// drops before the answer.
     pub lose_answers: u32,
 }
 
@@ -164,8 +165,8 @@ pub(crate) struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Commits a transaction that writes a conf or the nodemap; see
-    /// [`Limits::lose_answers`].
+    /// Commits a transaction that writes a conf or the nodemap, or deletes
+    /// a service; see [`Limits::lose_answers`].
     pub(crate) async fn commit(&self, ops: &[Op]) -> Result<(), MultiError> {
         self.zk.multi(ops).await?;
         if self.lost.fetch_add(1, Ordering::Relaxed) < self.limits.lose_answers {

@@ -65,6 +65,9 @@ impl Admin {
     /// few transactions as fit ZooKeeper's request limit.
     pub async fn delete_service(&self, service: &ServiceName) -> Result<()> {
         let layout = ServiceLayout::new(service.clone());
+        // Whether an earlier attempt deleted (or may have deleted) part of
+        // the tree: then finding nothing left means done, not not-found.
+        let mut started = false;
         for _ in 0..self.limits.max_attempts {
             let mut paths = Vec::new();
             let mut level = vec![layout.service_path().to_owned()];
@@ -80,7 +83,11 @@ impl Admin {
                 level = next;
             }
             if paths.is_empty() {
-                return Err(Error::ServiceNotFound(service.clone()));
+                return if started {
+                    Ok(())
+                } else {
+                    Err(Error::ServiceNotFound(service.clone()))
+                };
             }
             // Deepest first: children before their parents.
             paths.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
@@ -93,13 +100,16 @@ impl Admin {
                 .collect();
             let mut failed = false;
             for batch in chunk(&ops, self.limits.multi_bytes) {
-                if let Err(e) = self.zk.multi(batch).await {
-                    match classify(batch, e) {
-                        Next::Fail(e) => return Err(e),
-                        _ => {
-                            failed = true;
-                            break;
+                match self.writer(&layout).commit(batch).await {
+                    Ok(()) => started = true,
+                    Err(e) => {
+                        match classify(batch, e) {
+                            Next::Fail(e) => return Err(e),
+                            Next::Unknown => started = true,
+                            Next::Retry => {}
                         }
+                        failed = true;
+                        break;
                     }
                 }
             }

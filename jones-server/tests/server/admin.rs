@@ -315,7 +315,7 @@ async fn associations_set_move_and_delete() {
 }
 
 #[tokio::test]
-async fn association_writes_whose_answers_are_lost_are_settled_by_rereading() {
+async fn association_and_service_writes_whose_answers_are_lost_are_settled_by_rereading() {
     let setup = admin().await;
     let svc = service();
     fixture(&setup, &svc).await;
@@ -343,6 +343,13 @@ async fn association_writes_whose_answers_are_lost_are_settled_by_rereading() {
     assert!(matches!(
         lossy.delete_association(&svc, "never-there").await,
         Err(Error::AssociationNotFound { .. })
+    ));
+    // So is deleting the service: done, not "not found" on the re-read.
+    lossy.delete_service(&svc).await.unwrap();
+    assert!(!setup.service_exists(&svc).await.unwrap());
+    assert!(matches!(
+        lossy.delete_service(&svc).await,
+        Err(Error::ServiceNotFound(_))
     ));
 }
 
