@@ -28,6 +28,13 @@ export class EnvPanel {
     // elsewhere never replaces or rebases an edit in progress.
     this.touched = false;
     this.root = h('section.env-panel', { 'aria-label': `Environment ${envLabel(env)}` });
+    // Ctrl+S (Cmd+S) reviews and saves, as in any editor.
+    this.root.addEventListener('keydown', (e) => {
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
+        e.preventDefault();
+        if (this.saveButton && !this.saveButton.disabled) this.save();
+      }
+    }, true);
   }
 
   async load() {
@@ -79,7 +86,7 @@ export class EnvPanel {
     this.destroy();
     const d = this.data;
     this.status = h('div.edit-status', { id: 'edit-status', 'aria-live': 'polite' });
-    this.saveButton = h('button.primary', { id: 'save', type: 'button', onclick: () => this.save() }, 'Review & save');
+    this.saveButton = h('button.primary', { id: 'save', type: 'button', title: 'Ctrl+S', onclick: () => this.save() }, 'Review & save');
     this.revertButton = h('button.secondary', { type: 'button', onclick: () => this.revert() }, 'Revert');
     const header = h(
       'header.env-header',

@@ -129,7 +129,12 @@ test('a conflicting edit keeps the user’s text and saves after re-apply', asyn
     await screenshot(page, 'conflict');
 
     await page.locator('#reapply').click();
-    await saveWithReview(page);
+    // Ctrl+S in the editor opens the same review as the button.
+    await page.locator('#config-editor .cm-content').click();
+    await page.keyboard.press('Control+s');
+    const review = page.locator('dialog.modal');
+    await review.waitFor();
+    await review.locator('button', { hasText: /^Save$/ }).click();
     await page.locator('.message', { hasText: 'Saved parent' }).waitFor();
   });
   const saved = await server.api('GET', `/services/${svc}/config/parent`);
