@@ -31,7 +31,7 @@ pub struct ZooKeeper {
 
 impl ZooKeeper {
     /// Starts a server in a new temporary directory and waits until it
-    /// serves (see [`wait_until_serving`]).
+    /// serves: `ruok` answers `imok` and `srvr` reports a mode.
     pub fn start() -> Result<Self, Error> {
         let install = Installation::locate()?;
         let mut last = None;
