@@ -28,11 +28,18 @@ export class EnvPanel {
     // elsewhere never replaces or rebases an edit in progress.
     this.touched = false;
     this.root = h('section.env-panel', { 'aria-label': `Environment ${envLabel(env)}` });
-    // Ctrl+S (Cmd+S) reviews and saves, as in any editor.
+    // Ctrl+S (Cmd+S) reviews and saves, as in any editor. The editor's text
+    // mode hands over what was typed when it loses focus (it debounces
+    // changes), so take the focus first, then look at the edit.
     this.root.addEventListener('keydown', (e) => {
       if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
         e.preventDefault();
-        if (this.saveButton && !this.saveButton.disabled) this.save();
+        if (this.root.contains(document.activeElement)) document.activeElement.blur();
+        setTimeout(() => {
+          if (!this.saveButton) return;
+          this.updateStatus();
+          if (!this.saveButton.disabled) this.save();
+        });
       }
     }, true);
   }

@@ -129,8 +129,11 @@ test('a conflicting edit keeps the user’s text and saves after re-apply', asyn
     await screenshot(page, 'conflict');
 
     await page.locator('#reapply').click();
-    // Ctrl+S in the editor opens the same review as the button.
+    // Ctrl+S right after typing reviews and saves what was typed.
     await page.locator('#config-editor .cm-content').click();
+    await page.keyboard.press('End');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.insertText(', "typed": 1');
     await page.keyboard.press('Control+s');
     const review = page.locator('dialog.modal');
     await review.waitFor();
@@ -138,7 +141,7 @@ test('a conflicting edit keeps the user’s text and saves after re-apply', asyn
     await page.locator('.message', { hasText: 'Saved parent' }).waitFor();
   });
   const saved = await server.api('GET', `/services/${svc}/config/parent`);
-  assert.deepEqual(saved.body.config, { a: 10, mine: true });
+  assert.deepEqual(saved.body.config, { a: 10, mine: true, typed: 1 });
 });
 
 test('invalid JSON and bad names are refused with a message', async () => {
