@@ -215,3 +215,23 @@ fn dechunk(mut rest: &str) -> String {
     }
     out
 }
+
+/// Reads `stream` into `seen` until it holds `needle`; panics after `deadline`.
+pub async fn read_until(
+    stream: &mut tokio::net::TcpStream,
+    seen: &mut String,
+    needle: &str,
+    deadline: std::time::Duration,
+) {
+    use tokio::io::AsyncReadExt;
+    tokio::time::timeout(deadline, async {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(needle) {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "stream closed before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} within {deadline:?}: {seen}"));
+}

@@ -4,8 +4,11 @@
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// How long an event stream may take to say what a test waits for.
+const STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 use crate::harness::{
-    admin, env, fixture, http, json_of, obj, routes, serve_on_socket, service, snapshot,
+    admin, env, fixture, http, json_of, obj, read_until, routes, serve_on_socket, service, snapshot,
 };
 
 #[tokio::test]
@@ -416,13 +419,13 @@ async fn real_socket_with_events_and_graceful_shutdown() {
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut seen = String::new();
-    read_until(&mut stream, &mut seen, "event:ready").await;
+    read_until(&mut stream, &mut seen, "event:ready", STREAM_WAIT).await;
     assert!(seen.contains("text/event-stream"), "{seen}");
     admin
         .set_env(&svc, &env("web"), obj(json!({"threads": 8})), Some(0))
         .await
         .unwrap();
-    read_until(&mut stream, &mut seen, "\"kind\":\"view\"").await;
+    read_until(&mut stream, &mut seen, "\"kind\":\"view\"", STREAM_WAIT).await;
     assert!(seen.contains("event:change"), "{seen}");
     assert!(
         seen.contains(&format!(
@@ -444,20 +447,6 @@ async fn real_socket_with_events_and_graceful_shutdown() {
         .await
         .expect("the server stops")
         .unwrap();
-}
-
-async fn read_until(stream: &mut tokio::net::TcpStream, seen: &mut String, needle: &str) {
-    let deadline = std::time::Duration::from_secs(10);
-    tokio::time::timeout(deadline, async {
-        let mut buf = [0u8; 4096];
-        while !seen.contains(needle) {
-            let n = stream.read(&mut buf).await.unwrap();
-            assert!(n > 0, "stream closed before {needle:?}: {seen}");
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {needle:?} within {deadline:?}: {seen}"));
 }
 
 #[tokio::test]
@@ -482,7 +471,7 @@ async fn an_event_stream_drops_its_zookeeper_watch_when_its_client_goes_away() {
         server.addr
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    read_until(&mut stream, &mut String::new(), "event:ready").await;
+    read_until(&mut stream, &mut String::new(), "event:ready", STREAM_WAIT).await;
     assert!(watched(), "the open stream watches the service");
 
     drop(stream);

@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 use jones_server::http::{ServerState, routes};
 use jones_server::{Admin, ZkOptions};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
-use crate::harness::{CREDENTIAL, env, obj, service};
+use crate::harness::{CREDENTIAL, env, obj, read_until, service};
+
+/// How long an event stream may take to resync after ZooKeeper comes back.
+const STREAM_WAIT: Duration = Duration::from_secs(20);
 
 async fn private_admin(zk: &jones_testkit::ZooKeeper, timeout: Duration) -> Admin {
     let mut options = ZkOptions::new(zk.connect_string()).with_digest(CREDENTIAL);
@@ -36,10 +39,10 @@ async fn events_resync_after_zookeeper_restarts_and_keep_flowing() {
     let request = format!("GET /api/v1/services/{svc}/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut seen = String::new();
-    read_until(&mut stream, &mut seen, "event:ready").await;
+    read_until(&mut stream, &mut seen, "event:ready", STREAM_WAIT).await;
     zk.stop();
     zk.restart().unwrap();
-    read_until(&mut stream, &mut seen, "event:resync").await;
+    read_until(&mut stream, &mut seen, "event:resync", STREAM_WAIT).await;
     // The watch was added again: changes flow after the reconnect.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -59,6 +62,7 @@ async fn events_resync_after_zookeeper_restarts_and_keep_flowing() {
         &mut stream,
         &mut seen,
         &format!(r#""path":"/services/{svc}/conf/after""#),
+        STREAM_WAIT,
     )
     .await;
     stop.send(()).unwrap();
@@ -99,18 +103,4 @@ async fn an_expired_session_is_replaced() {
         .unwrap();
     let health = warp::test::request().path("/healthz").reply(&api).await;
     assert_eq!(health.status(), 200);
-}
-
-async fn read_until(stream: &mut tokio::net::TcpStream, seen: &mut String, needle: &str) {
-    let deadline = Duration::from_secs(20);
-    tokio::time::timeout(deadline, async {
-        let mut buf = [0u8; 4096];
-        while !seen.contains(needle) {
-            let n = stream.read(&mut buf).await.unwrap();
-            assert!(n > 0, "stream closed before {needle:?}: {seen}");
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {needle:?} within {deadline:?}: {seen}"));
 }
