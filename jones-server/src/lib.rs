@@ -11,6 +11,7 @@
 //! | `zk` | the ZooKeeper session: digest auth, protective ACLs, op counters, reconnect on expiry ([`Zk`]) |
 //! | `tree` | pipelined reads of a service's environment tree |
 //! | `materialize` | pure: confs in, changed views and size-bounded transactions out |
+//! | `nodemap` | the nodemap's two formats (JSON, ` -> ` lines) and its size bound |
 //! | `writer` | commit with version checks, retry, batching with a pending marker, repair |
 //! | `admin` | services, environments, associations, dump ([`Admin`]) |
 //! | `http` | the HTTP API under `/api/v1`, `/healthz`, `/metrics`, events, the web editor ([`http::routes`]) |
@@ -21,6 +22,7 @@ pub mod devmode;
 mod error;
 pub mod http;
 mod materialize;
+mod nodemap;
 mod tree;
 mod writer;
 mod zk;
@@ -28,6 +30,7 @@ mod zk;
 pub use admin::{Admin, Association, Dump, DumpNode, EnvDetails, EnvTree, Resolved, WriteCounts};
 pub use error::Error;
 pub use materialize::{DEFAULT_MULTI_BYTES, MAX_NODE_BYTES};
+pub use nodemap::NodemapFormat;
 pub use writer::{Limits, WriteOutcome};
 pub use zk::{Zk, ZkCounts, ZkOptions};
 

@@ -252,9 +252,16 @@ impl Writer<'_> {
                     },
                 }
             }
-            // Too large for one transaction: batch 1 = conf + marker, and
-            // the service znode rewritten with its own data to move its
-            // version (see `append_marker_delete`).
+            // Too large for one transaction: plan every batch before the
+            // first write, so what cannot be written is refused with the
+            // tree untouched.
+            let versions = Versions {
+                read: &read,
+                top_after: Some(top.version + 1),
+            };
+            view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
+            // Batch 1 = conf + marker, and the service znode rewritten with
+            // its own data to move its version (see `append_marker_delete`).
             let Some((service_data, service_stat)) =
                 self.zk.get(self.layout.service_path()).await?
             else {
@@ -278,6 +285,9 @@ impl Writer<'_> {
                 version: Some(service_stat.version),
             });
             first.push(set_conf);
+            self.fits(&first, || {
+                format!("the config of environment {:?}", env.as_str())
+            })?;
             match self.commit(&first).await {
                 Ok(()) => outcome.transactions += 1,
                 Err(e) => match classify(&first, e) {
@@ -301,6 +311,22 @@ impl Writer<'_> {
         Err(Error::Contended {
             attempts: self.limits.max_attempts,
         })
+    }
+
+    /// Refuses `ops` when they exceed one transaction's budget; `what`
+    /// names what the caller is writing.
+    pub(crate) fn fits(&self, ops: &[Op], what: impl FnOnce() -> String) -> Result<(), Error> {
+        let size = ops_size(ops);
+        if size > self.limits.multi_bytes {
+            return Err(Error::TooLarge {
+                reason: format!(
+                    "{} takes a {size}-byte transaction, over the budget of {} bytes",
+                    what(),
+                    self.limits.multi_bytes
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn crash_hook(&self, committed: usize) -> Result<(), Error> {

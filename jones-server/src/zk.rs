@@ -255,6 +255,25 @@ impl Zk {
         }
     }
 
+    /// `path` and every znode below it, parents before children (a level
+    /// at a time); empty when `path` does not exist.
+    pub(crate) async fn subtree(&self, path: &str) -> Result<Vec<String>, Error> {
+        let mut all = Vec::new();
+        let mut level = vec![path.to_owned()];
+        while !level.is_empty() {
+            let lists =
+                futures_util::future::join_all(level.iter().map(|p| self.children(p))).await;
+            let mut next = Vec::new();
+            for (path, children) in level.into_iter().zip(lists) {
+                let Some(children) = children? else { continue };
+                next.extend(children.iter().map(|c| format!("{path}/{c}")));
+                all.push(path);
+            }
+            level = next;
+        }
+        Ok(all)
+    }
+
     /// Creates `path` (with the server's ACL) unless it exists.
     pub(crate) async fn ensure(&self, path: &str) -> Result<(), Error> {
         let client = self.client().await?;

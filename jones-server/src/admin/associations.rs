@@ -1,10 +1,11 @@
 //! Associations: which environment's view a host (or any name) reads.
 
-use jones_client::{Config, EnvPath, Nodemap, ServiceLayout, ServiceName, validate_association};
+use jones_client::{Config, EnvPath, ServiceLayout, ServiceName, validate_association};
 use serde::Serialize;
 use zookeeper_client::Stat;
 
 use super::Admin;
+use crate::nodemap::StoredNodemap;
 use crate::tree::{not_found, parse_stored};
 use crate::writer::{Next, classify};
 use crate::zk::Op;
@@ -47,15 +48,17 @@ enum Commit {
 }
 
 impl Admin {
-    async fn read_nodemap(&self, layout: &ServiceLayout) -> Result<(Nodemap, Stat)> {
+    pub(super) async fn read_nodemap(
+        &self,
+        layout: &ServiceLayout,
+    ) -> Result<(StoredNodemap, Stat)> {
         let Some((data, stat)) = self.zk.get(layout.nodemap_path()).await? else {
             return Err(not_found(&self.zk, layout, &EnvPath::root()).await);
         };
-        let map = Nodemap::parse(&data).map_err(|e| Error::Corrupt {
-            path: layout.nodemap_path().to_owned(),
-            reason: e.to_string(),
-        })?;
-        Ok((map, stat))
+        Ok((
+            StoredNodemap::parse(layout, &data, self.nodemap_format)?,
+            stat,
+        ))
     }
 
     /// Commits a nodemap write; a failure that retrying cannot fix is the error.
@@ -73,8 +76,9 @@ impl Admin {
     /// Every association of `service`, sorted by name.
     pub async fn associations(&self, service: &ServiceName) -> Result<Vec<Association>> {
         let layout = ServiceLayout::new(service.clone());
-        let (map, _) = self.read_nodemap(&layout).await?;
-        Ok(map
+        let (stored, _) = self.read_nodemap(&layout).await?;
+        Ok(stored
+            .map
             .iter()
             .map(|(name, path)| Association {
                 name: name.to_owned(),
@@ -95,7 +99,7 @@ impl Admin {
         validate_association(name)?;
         let layout = ServiceLayout::new(service.clone());
         for _ in 0..self.limits.max_attempts {
-            let ((mut map, stat), conf) = futures_util::future::try_join(
+            let ((mut stored, stat), conf) = futures_util::future::try_join(
                 self.read_nodemap(&layout),
                 self.zk.get(&layout.conf_path(env)),
             )
@@ -104,12 +108,12 @@ impl Admin {
                 return Err(not_found(&self.zk, &layout, env).await);
             };
             let view_path = layout.view_path(env);
-            if map.get(name) == Some(view_path.as_str()) {
+            if stored.map.get(name) == Some(view_path.as_str()) {
                 // Already so (perhaps by our own write whose answer was lost):
                 // nothing to write, and clients see no needless event.
                 return Ok(());
             }
-            map.insert(name, view_path)?;
+            stored.map.insert(name, view_path)?;
             // The check keeps the environment from vanishing meanwhile.
             let ops = [
                 Op::Check {
@@ -118,10 +122,12 @@ impl Admin {
                 },
                 Op::Set {
                     path: layout.nodemap_path().to_owned(),
-                    data: map.to_bytes(),
+                    data: stored.encode()?,
                     version: Some(stat.version),
                 },
             ];
+            self.writer(&layout)
+                .fits(&ops, || format!("the nodemap with association {name:?}"))?;
             // Retried after an unknown outcome too: setting it again is harmless.
             if let Commit::Done = self.commit_nodemap(&layout, &ops).await? {
                 return Ok(());
@@ -140,8 +146,8 @@ impl Admin {
         // then a name found missing is that removal, not a mistake.
         let mut maybe_removed = false;
         for _ in 0..self.limits.max_attempts {
-            let (mut map, stat) = self.read_nodemap(&layout).await?;
-            if map.remove(name).is_none() {
+            let (mut stored, stat) = self.read_nodemap(&layout).await?;
+            if stored.map.remove(name).is_none() {
                 if maybe_removed {
                     return Ok(());
                 }
@@ -152,7 +158,7 @@ impl Admin {
             }
             let ops = [Op::Set {
                 path: layout.nodemap_path().to_owned(),
-                data: map.to_bytes(),
+                data: stored.encode()?,
                 version: Some(stat.version),
             }];
             match self.commit_nodemap(&layout, &ops).await? {
@@ -171,7 +177,7 @@ impl Admin {
     pub async fn resolve(&self, service: &ServiceName, name: &str) -> Result<Resolved> {
         validate_association(name)?;
         let layout = ServiceLayout::new(service.clone());
-        let (map, _) = self.read_nodemap(&layout).await?;
+        let (StoredNodemap { map, .. }, _) = self.read_nodemap(&layout).await?;
         let view_path = map.resolve(name, &layout).to_owned();
         let Some((data, _)) = self.zk.get(&view_path).await? else {
             return Err(Error::Corrupt {

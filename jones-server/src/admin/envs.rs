@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Admin;
 use crate::materialize::MAX_NODE_BYTES;
+use crate::nodemap::StoredNodemap;
 use crate::tree::{not_found, parse_stored, read_chain, read_tree};
 use crate::writer::{ConfChange, Next, WriteOutcome, assert_no_marker, classify};
 use crate::zk::Op;
@@ -64,11 +65,12 @@ impl Admin {
         check_size(&data)?;
         let writer = self.writer(&layout);
         for attempt in 1..=self.limits.max_attempts {
-            let (chain, existing, marker, parent_view) = futures_util::future::try_join4(
+            let (chain, existing, marker, parent_view, orphan) = futures_util::future::try_join5(
                 read_chain(&self.zk, &layout, &parent),
                 self.zk.get(&layout.conf_path(env)),
                 self.zk.get(&crate::tree::marker_path(&layout)),
                 self.zk.get(&layout.view_path(&parent)),
+                self.zk.get(&layout.view_path(env)),
             )
             .await?;
             if marker.is_some() {
@@ -98,10 +100,24 @@ impl Admin {
                 path: layout.conf_path(env),
                 data: data.clone(),
             });
-            ops.push(Op::Create {
-                path: layout.view_path(env),
-                data: view,
+            // A view left without its conf (an orphan) is overwritten.
+            ops.push(match orphan {
+                None => Op::Create {
+                    path: layout.view_path(env),
+                    data: view,
+                },
+                Some((_, stat)) => Op::Set {
+                    path: layout.view_path(env),
+                    data: view,
+                    version: Some(stat.version),
+                },
             });
+            writer.fits(&ops, || {
+                format!(
+                    "creating environment {:?} (its config and its view)",
+                    env.as_str()
+                )
+            })?;
             match writer.commit(&ops).await {
                 Ok(()) => {
                     let outcome = WriteOutcome {
@@ -177,10 +193,11 @@ impl Admin {
         let writer = self.writer(&layout);
         for _ in 0..self.limits.max_attempts {
             let parent = env.parent().expect("not the root");
-            let (read, nodemap, parent_view) = futures_util::future::try_join3(
+            let (read, nodemap, parent_view, view_subtree) = futures_util::future::try_join4(
                 read_tree(&self.zk, &layout, env),
                 self.zk.get(layout.nodemap_path()),
                 self.zk.get(&layout.view_path(&parent)),
+                self.zk.subtree(&layout.view_path(env)),
             )
             .await?;
             if read.marker.is_some() {
@@ -204,24 +221,28 @@ impl Admin {
                 .collect();
             ops.push(bump_view(&layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(&layout));
+            // Every view znode below the environment's, those without a
+            // conf too (original Jones' non-atomic deletes leave such
+            // orphans), deepest first.
+            for path in view_subtree.iter().rev() {
+                ops.push(Op::Delete {
+                    path: path.clone(),
+                    version: None,
+                });
+            }
             for (e, node) in read.subtree.iter().rev() {
-                if matches!(read.views.get(e), Some(Some(_))) {
-                    ops.push(Op::Delete {
-                        path: layout.view_path(e),
-                        version: None,
-                    });
-                }
                 ops.push(Op::Delete {
                     path: layout.conf_path(e),
                     version: Some(node.version),
                 });
             }
+            // The nodemap is checked even when no association points into
+            // the subtree: one set meanwhile fails this transaction instead
+            // of pointing at a deleted view for good.
             if let Some((data, stat)) = &nodemap {
-                let mut map = Nodemap::parse(data).map_err(|e| Error::Corrupt {
-                    path: layout.nodemap_path().to_owned(),
-                    reason: e.to_string(),
-                })?;
-                let doomed: Vec<String> = map
+                let mut stored = StoredNodemap::parse(&layout, data, self.nodemap_format)?;
+                let doomed: Vec<String> = stored
+                    .map
                     .iter()
                     .filter(|(_, path)| {
                         layout
@@ -230,13 +251,18 @@ impl Admin {
                     })
                     .map(|(name, _)| name.to_owned())
                     .collect();
-                if !doomed.is_empty() {
+                if doomed.is_empty() {
+                    ops.push(Op::Check {
+                        path: layout.nodemap_path().to_owned(),
+                        version: stat.version,
+                    });
+                } else {
                     for name in &doomed {
-                        map.remove(name);
+                        stored.map.remove(name);
                     }
                     ops.push(Op::Set {
                         path: layout.nodemap_path().to_owned(),
-                        data: map.to_bytes(),
+                        data: stored.encode()?,
                         version: Some(stat.version),
                     });
                 }

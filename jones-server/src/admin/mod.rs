@@ -23,6 +23,7 @@ pub use associations::{Association, Resolved};
 pub use dump::{Dump, DumpNode};
 pub use envs::{EnvDetails, EnvTree};
 
+use crate::nodemap::NodemapFormat;
 use crate::writer::{Limits, WriteOutcome, Writer};
 use crate::zk::{Zk, ZkOptions};
 use crate::{Error, Result};
@@ -47,6 +48,7 @@ pub struct Admin {
     zk: Zk,
     limits: Arc<Limits>,
     stats: Arc<AdminStats>,
+    nodemap_format: NodemapFormat,
 }
 
 /// Counters of the write path.
@@ -89,12 +91,20 @@ impl Admin {
             zk,
             limits: Arc::new(Limits::default()),
             stats: Arc::new(AdminStats::default()),
+            nodemap_format: NodemapFormat::default(),
         }
     }
 
     /// The same admin with other write-path limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = Arc::new(limits);
+        self
+    }
+
+    /// The same admin writing new services' nodemaps (and empty ones) in
+    /// `format`; a nodemap that holds associations keeps its format.
+    pub fn with_nodemap_format(mut self, format: NodemapFormat) -> Self {
+        self.nodemap_format = format;
         self
     }
 

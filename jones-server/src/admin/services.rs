@@ -44,7 +44,7 @@ impl Admin {
             },
             Op::Create {
                 path: layout.nodemap_path().to_owned(),
-                data: Vec::new(),
+                data: self.nodemap_format.empty(),
             },
         ];
         match self.zk.multi(&ops).await {

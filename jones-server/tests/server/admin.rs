@@ -18,7 +18,7 @@ async fn services_lifecycle() {
     let p = format!("/services/{svc}");
     assert_eq!(nodes[&format!("{p}/conf")], "{}");
     assert_eq!(nodes[&format!("{p}/views")], "{}");
-    assert_eq!(nodes[&format!("{p}/nodemaps")], "");
+    assert_eq!(nodes[&format!("{p}/nodemaps")], "{}", "a JSON nodemap");
     let err = admin.create_service(&svc).await.unwrap_err();
     assert!(matches!(err, Error::ServiceExists(_)), "{err}");
     fixture(&admin, &service()).await;
@@ -65,12 +65,12 @@ async fn original_jones_fixture_views_and_resolution() {
     let r = admin.resolve(&svc, "unknown-host").await.unwrap();
     assert!(!r.associated);
     assert_eq!(r.view_path, format!("/services/{svc}/views"));
-    // The nodemap is original Jones' line format.
+    // The nodemap is upstream Jones' JSON object.
     let nodes = snapshot(&admin, &svc).await;
     assert_eq!(
         nodes[&format!("/services/{svc}/nodemaps")],
         format!(
-            "127.0.0.1 -> /services/{svc}/views/parent\n127.0.0.2 -> /services/{svc}/views/parent/child1\n127.0.0.3 -> /services/{svc}/views"
+            r#"{{"127.0.0.1":"/services/{svc}/views/parent","127.0.0.2":"/services/{svc}/views/parent/child1","127.0.0.3":"/services/{svc}/views"}}"#
         )
     );
     // Details of an environment, with origins and overrides.

@@ -235,3 +235,15 @@ pub async fn read_until(
     .await
     .unwrap_or_else(|_| panic!("no {needle:?} within {deadline:?}: {seen}"));
 }
+
+/// Asserts `svc`'s tree is byte-identical to `before`, naming the znodes
+/// that differ (not their possibly huge data).
+pub async fn assert_unchanged(admin: &Admin, svc: &ServiceName, before: &BTreeMap<String, String>) {
+    let after = snapshot(admin, svc).await;
+    let differ: Vec<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|p| before.get(*p) != after.get(*p))
+        .collect();
+    assert!(differ.is_empty(), "the tree changed at {differ:?}");
+}

@@ -5,5 +5,6 @@ mod admin;
 mod harness;
 mod http;
 mod materialize;
+mod refusals;
 mod security;
 mod sessions;
