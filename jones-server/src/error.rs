@@ -86,6 +86,13 @@ pub enum Error {
         /// Attempts made.
         attempts: u32,
     },
+    /// This server's earlier writes to the service took the whole write
+    /// deadline; nothing was written. Retry later.
+    #[error("busy: {reason}")]
+    Busy {
+        /// Why, with the deadline.
+        reason: String,
+    },
     /// Data stored in ZooKeeper could not be read as Jones data.
     #[error("corrupt data at {path}: {reason}")]
     Corrupt {

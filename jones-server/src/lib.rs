@@ -15,11 +15,13 @@
 //! | `writer` | commit with version checks, retry, batching with a pending marker, repair |
 //! | `admin` | services, environments, associations, dump ([`Admin`]) |
 //! | `http` | the HTTP API under `/api/v1`, `/healthz`, `/metrics`, events, the web editor ([`http::routes`]) |
+//! | `healer` | every server repairs a service whose write was left unfinished ([`Healer`]) |
 //! | `devmode` | a local ZooKeeper for `jones-server` without `--zk` |
 
 mod admin;
 pub mod devmode;
 mod error;
+mod healer;
 pub mod http;
 mod materialize;
 mod nodemap;
@@ -27,8 +29,12 @@ mod tree;
 mod writer;
 mod zk;
 
-pub use admin::{Admin, Association, Dump, DumpNode, EnvDetails, EnvTree, Resolved, WriteCounts};
+pub use admin::{
+    Admin, Association, Dump, DumpNode, EnvDetails, EnvTree, Problem, Resolved, Verification,
+    WriteCounts,
+};
 pub use error::Error;
+pub use healer::Healer;
 pub use materialize::{DEFAULT_MULTI_BYTES, MAX_NODE_BYTES};
 pub use nodemap::NodemapFormat;
 pub use writer::{Limits, WriteOutcome};

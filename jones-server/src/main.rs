@@ -107,15 +107,21 @@ async fn run(args: Args) -> Result<(), String> {
     options.session_timeout = Duration::from_millis(args.session_timeout_ms);
     let admin = Admin::connect(options).await.map_err(|e| e.to_string())?;
     match admin.repair_pending().await {
-        Ok(repaired) if !repaired.is_empty() => {
-            tracing::warn!(
-                ?repaired,
-                "repaired services left mid-write by an earlier server"
-            )
+        Ok(report) => {
+            for (service, result) in report {
+                match result {
+                    Ok(()) => {
+                        tracing::warn!(%service, "repaired a write an earlier server left unfinished")
+                    }
+                    Err(e) => {
+                        tracing::error!(%service, error = %e, "cannot repair a write left unfinished; the healer keeps trying")
+                    }
+                }
+            }
         }
-        Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not check for interrupted writes"),
     }
+    let healer = jones_server::Healer::start(admin.clone());
     if args.demo {
         match jones_server::devmode::seed_demo(&admin).await {
             Ok(true) => tracing::info!("created the demo service `demo`"),
@@ -138,6 +144,7 @@ async fn run(args: Args) -> Result<(), String> {
         .state_watcher();
     let state = ServerState::new(admin, args.admin_token.clone());
     serve(listener, state, shutdown_signal()).await;
+    healer.stop().await;
     let closed = tokio::time::timeout(Duration::from_secs(3), async {
         while !matches!(
             session.changed().await,

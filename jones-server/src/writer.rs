@@ -72,6 +72,9 @@ pub struct Limits {
     pub multi_bytes: usize,
     /// Attempts before a write under contention gives up.
     pub max_attempts: u32,
+    /// How long a write may wait for this server's earlier writes to the
+    /// same service before it is refused ([`Error::Busy`]).
+    pub write_deadline: std::time::Duration,
     /// For crash tests: stop a batched write after this many batches, as if
     /// the server died there.
     pub stop_after_batches: Option<usize>,
@@ -87,6 +90,7 @@ impl Default for Limits {
         Self {
             multi_bytes: DEFAULT_MULTI_BYTES,
             max_attempts: 50,
+            write_deadline: std::time::Duration::from_secs(10),
             stop_after_batches: None,
             lose_answers: 0,
         }
@@ -197,6 +201,9 @@ impl Writer<'_> {
         let mut outcome = WriteOutcome::default();
         for attempt in 1..=self.limits.max_attempts {
             outcome.attempts = attempt;
+            if attempt > 1 {
+                back_off(attempt).await;
+            }
             let read = read_tree(self.zk, self.layout, env).await?;
             if read.marker.is_some() {
                 let repaired = self.repair().await?;
@@ -387,6 +394,9 @@ impl Writer<'_> {
         let mut outcome = WriteOutcome::default();
         'attempts: for attempt in 1..=self.limits.max_attempts {
             outcome.attempts = attempt;
+            if attempt > 1 {
+                back_off(attempt).await;
+            }
             let read: TreeRead = read_tree(self.zk, self.layout, top).await?;
             if read.marker.is_some() && !top.is_root() {
                 return Box::pin(self.repair()).await;
@@ -419,6 +429,19 @@ impl Writer<'_> {
             attempts: self.limits.max_attempts,
         })
     }
+}
+
+/// Sleeps before retry `attempt` (2 or more) of a transaction that met a
+/// concurrent change: exponential from 1 ms, capped at 64 ms, with full
+/// jitter so writers that collided do not collide again in step.
+pub(crate) async fn back_off(attempt: u32) {
+    use std::hash::{BuildHasher, Hasher};
+    let cap_ms = 1u64 << attempt.saturating_sub(2).min(6);
+    // A random fraction from the standard library's per-process keys.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(attempt);
+    let micros = hasher.finish() % (cap_ms * 1000 + 1);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
 }
 
 /// `check` ops on every conf read except the top's (whose `set` carries its

@@ -274,6 +274,61 @@ impl Zk {
         Ok(all)
     }
 
+    /// Whether `path` exists, with a one-shot watch on its creation,
+    /// deletion or change (re-sent by the client after a reconnect).
+    pub(crate) async fn watch_exists(
+        &self,
+        path: &str,
+    ) -> Result<(Option<Stat>, zookeeper_client::OneshotWatcher), Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        client
+            .check_and_watch_stat(path)
+            .await
+            .map_err(|e| crate::error::zk_error(path, e))
+    }
+
+    /// Children of `path` with a one-shot watch on them; `None` (and a
+    /// watch on its creation) when `path` does not exist.
+    pub(crate) async fn watch_children(
+        &self,
+        path: &str,
+    ) -> Result<(Option<Vec<String>>, zookeeper_client::OneshotWatcher), Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        match client.list_and_watch_children(path).await {
+            Ok((children, watcher)) => Ok((Some(children), watcher)),
+            Err(zookeeper_client::Error::NoNode) => {
+                let (_, watcher) = self.watch_exists(path).await?;
+                Ok((None, watcher))
+            }
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
+    /// Creates `path` as an ephemeral znode of this session (with the
+    /// server's ACL); `false` when it already exists.
+    pub(crate) async fn create_ephemeral(&self, path: &str) -> Result<bool, Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        let options = CreateMode::Ephemeral.with_acls(self.acls());
+        match client.create(path, b"", &options).await {
+            Ok(_) => Ok(true),
+            Err(zookeeper_client::Error::NodeExists) => Ok(false),
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
+    /// Deletes `path` at any version; nothing when it is gone.
+    pub(crate) async fn delete(&self, path: &str) -> Result<(), Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        match client.delete(path, None).await {
+            Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(()),
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
     /// Creates `path` (with the server's ACL) unless it exists.
     pub(crate) async fn ensure(&self, path: &str) -> Result<(), Error> {
         let client = self.client().await?;

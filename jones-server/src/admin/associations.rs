@@ -98,7 +98,9 @@ impl Admin {
     ) -> Result<()> {
         validate_association(name)?;
         let layout = ServiceLayout::new(service.clone());
-        for _ in 0..self.limits.max_attempts {
+        let _turn = self.queue(service).await?;
+        for attempt in 1..=self.limits.max_attempts {
+            self.back_off(attempt).await;
             let ((mut stored, stat), conf) = futures_util::future::try_join(
                 self.read_nodemap(&layout),
                 self.zk.get(&layout.conf_path(env)),
@@ -145,7 +147,9 @@ impl Admin {
         // Set when a removal may have been applied without our hearing it:
         // then a name found missing is that removal, not a mistake.
         let mut maybe_removed = false;
-        for _ in 0..self.limits.max_attempts {
+        let _turn = self.queue(service).await?;
+        for attempt in 1..=self.limits.max_attempts {
+            self.back_off(attempt).await;
             let (mut stored, stat) = self.read_nodemap(&layout).await?;
             if stored.map.remove(name).is_none() {
                 if maybe_removed {

@@ -64,7 +64,9 @@ impl Admin {
         let data = config_to_bytes(&config);
         check_size(&data)?;
         let writer = self.writer(&layout);
+        let _turn = self.queue(service).await?;
         for attempt in 1..=self.limits.max_attempts {
+            self.back_off(attempt).await;
             let (chain, existing, marker, parent_view, orphan) = futures_util::future::try_join5(
                 read_chain(&self.zk, &layout, &parent),
                 self.zk.get(&layout.conf_path(env)),
@@ -166,6 +168,7 @@ impl Admin {
         expected: Option<i32>,
     ) -> Result<WriteOutcome> {
         let layout = ServiceLayout::new(service.clone());
+        let _turn = self.queue(service).await?;
         let result = self
             .writer(&layout)
             .set_conf(env, ConfChange { config, expected })
@@ -191,7 +194,9 @@ impl Admin {
             ));
         }
         let writer = self.writer(&layout);
-        for _ in 0..self.limits.max_attempts {
+        let _turn = self.queue(service).await?;
+        for attempt in 1..=self.limits.max_attempts {
+            self.back_off(attempt).await;
             let parent = env.parent().expect("not the root");
             let (read, nodemap, parent_view, view_subtree) = futures_util::future::try_join4(
                 read_tree(&self.zk, &layout, env),

@@ -7,21 +7,26 @@
 //! - `services`: list, create, delete, exists;
 //! - `envs`: create, get, set (MVCC), delete, tree;
 //! - `associations`: set, delete, list, resolve;
-//! - `dump`: the whole tree of a service with its data.
+//! - `dump`: the whole tree of a service with its data;
+//! - `verify`: verify and repair a service.
 
 mod associations;
 mod dump;
 mod envs;
 mod services;
+mod verify;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jones_client::{ServiceLayout, ServiceName};
+use tokio::sync::OwnedMutexGuard;
 
 pub use associations::{Association, Resolved};
 pub use dump::{Dump, DumpNode};
 pub use envs::{EnvDetails, EnvTree};
+pub use verify::{Problem, Verification};
 
 use crate::nodemap::NodemapFormat;
 use crate::writer::{Limits, WriteOutcome, Writer};
@@ -49,6 +54,8 @@ pub struct Admin {
     limits: Arc<Limits>,
     stats: Arc<AdminStats>,
     nodemap_format: NodemapFormat,
+    /// One queue per service this server writes to.
+    lanes: Arc<std::sync::Mutex<HashMap<ServiceName, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// Counters of the write path.
@@ -59,6 +66,9 @@ struct AdminStats {
     transactions: AtomicU64,
     conflicts: AtomicU64,
     repairs: AtomicU64,
+    retries: AtomicU64,
+    starved: AtomicU64,
+    healed: AtomicU64,
     /// Answers dropped so far by the `Limits::lose_answers` test hook.
     lost_answers: std::sync::atomic::AtomicU32,
 }
@@ -77,6 +87,12 @@ pub struct WriteCounts {
     pub conflicts: u64,
     /// Service repairs (a pending marker found and resolved).
     pub repairs: u64,
+    /// Attempts repeated because the tree changed concurrently.
+    pub contention_retries: u64,
+    /// Writes refused because they waited past the write deadline.
+    pub starved: u64,
+    /// Unfinished writes this server's healer completed.
+    pub healed: u64,
 }
 
 impl Admin {
@@ -92,6 +108,7 @@ impl Admin {
             limits: Arc::new(Limits::default()),
             stats: Arc::new(AdminStats::default()),
             nodemap_format: NodemapFormat::default(),
+            lanes: Arc::default(),
         }
     }
 
@@ -122,6 +139,9 @@ impl Admin {
             transactions: s.transactions.load(Ordering::Relaxed),
             conflicts: s.conflicts.load(Ordering::Relaxed),
             repairs: s.repairs.load(Ordering::Relaxed),
+            contention_retries: s.retries.load(Ordering::Relaxed),
+            starved: s.starved.load(Ordering::Relaxed),
+            healed: s.healed.load(Ordering::Relaxed),
         }
     }
 
@@ -143,6 +163,8 @@ impl Admin {
                     .fetch_add(o.views_written as u64, Ordering::Relaxed);
                 s.transactions
                     .fetch_add(o.transactions as u64, Ordering::Relaxed);
+                s.retries
+                    .fetch_add(u64::from(o.attempts.saturating_sub(1)), Ordering::Relaxed);
             }
             Err(Error::Conflict { .. }) => {
                 s.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -151,33 +173,53 @@ impl Admin {
         }
     }
 
-    /// Recomputes every view of `service` from its confs and clears a
-    /// pending-rewrite marker (left by a server that died mid-write).
-    pub async fn repair(&self, service: &ServiceName) -> Result<WriteOutcome> {
-        let layout = ServiceLayout::new(service.clone());
-        if self.zk.get(layout.conf_root()).await?.is_none() {
-            return Err(Error::ServiceNotFound(service.clone()));
-        }
-        self.stats.repairs.fetch_add(1, Ordering::Relaxed);
-        self.writer(&layout).repair().await
-    }
-
-    /// Repairs every service that has a pending-rewrite marker; returns
-    /// their names. The server runs this when it starts.
-    pub async fn repair_pending(&self) -> Result<Vec<ServiceName>> {
-        let mut repaired = Vec::new();
+    /// Repairs every service that has a pending-rewrite marker. A service
+    /// that fails does not stop the others: each is reported. The server
+    /// runs this when it starts.
+    pub async fn repair_pending(&self) -> Result<Vec<(ServiceName, Result<()>)>> {
+        let mut report = Vec::new();
         for service in self.list_services().await? {
             let layout = ServiceLayout::new(service.clone());
-            if self
-                .zk
-                .get(&crate::tree::marker_path(&layout))
-                .await?
-                .is_some()
-            {
-                self.repair(&service).await?;
-                repaired.push(service);
+            let result = match self.zk.get(&crate::tree::marker_path(&layout)).await {
+                Ok(None) => continue,
+                Ok(Some(_)) => self.repair(&service).await.map(drop),
+                Err(e) => Err(e),
+            };
+            report.push((service, result));
+        }
+        Ok(report)
+    }
+
+    /// Waits for this server's turn to write to `service`: writes to one
+    /// service from one server are queued, not raced against each other.
+    /// Refused with [`Error::Busy`] when the wait passes the write deadline.
+    pub(crate) async fn queue(&self, service: &ServiceName) -> Result<OwnedMutexGuard<()>> {
+        let lane = {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            lanes.retain(|_, lane| Arc::strong_count(lane) > 1);
+            lanes.entry(service.clone()).or_default().clone()
+        };
+        let deadline = self.limits.write_deadline;
+        match tokio::time::timeout(deadline, lane.lock_owned()).await {
+            Ok(turn) => Ok(turn),
+            Err(_) => {
+                self.stats.starved.fetch_add(1, Ordering::Relaxed);
+                Err(Error::Busy {
+                    reason: format!(
+                        "writes to service {:?} queued for {deadline:?} behind earlier ones; retry later",
+                        service.as_str()
+                    ),
+                })
             }
         }
-        Ok(repaired)
+    }
+
+    /// Sleeps before attempt `attempt` of a write that met concurrent
+    /// changes (none before the first): see [`crate::writer::back_off`].
+    pub(crate) async fn back_off(&self, attempt: u32) {
+        if attempt > 1 {
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            crate::writer::back_off(attempt).await;
+        }
     }
 }

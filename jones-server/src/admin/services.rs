@@ -68,7 +68,9 @@ impl Admin {
         // Whether an earlier attempt deleted (or may have deleted) part of
         // the tree: then finding nothing left means done, not not-found.
         let mut started = false;
-        for _ in 0..self.limits.max_attempts {
+        let _turn = self.queue(service).await?;
+        for attempt in 1..=self.limits.max_attempts {
+            self.back_off(attempt).await;
             let mut paths = Vec::new();
             let mut level = vec![layout.service_path().to_owned()];
             while !level.is_empty() {

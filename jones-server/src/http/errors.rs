@@ -91,6 +91,7 @@ impl From<Error> for ApiError {
             Error::Contended { .. } => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "contended", message)
             }
+            Error::Busy { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message),
             Error::Unavailable(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "zookeeper_unavailable",

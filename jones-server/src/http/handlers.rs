@@ -150,6 +150,22 @@ pub(crate) async fn association(
     }
 }
 
+/// Repairs the service, then answers with what a verify finds after it.
+pub(crate) async fn repair(state: &ServerState, svc: &ServiceName) -> Handled {
+    let admin = state.admin();
+    let outcome = admin.repair(svc).await?;
+    let after = admin.verify(svc).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "views_written": outcome.views_written,
+            "transactions": outcome.transactions,
+            "consistent": after.consistent,
+            "problems": after.problems,
+        }),
+    ))
+}
+
 pub(crate) async fn events(state: &ServerState, svc: &ServiceName) -> Handled {
     let admin = state.admin();
     if !admin.service_exists(svc).await? {

@@ -12,6 +12,8 @@
 //! | `/api/v1/services/{svc}/associations/{name}` | GET, PUT, DELETE |
 //! | `/api/v1/services/{svc}/resolve/{name}` | GET |
 //! | `/api/v1/services/{svc}/dump` | GET |
+//! | `/api/v1/services/{svc}/verify` | GET |
+//! | `/api/v1/services/{svc}/repair` | POST |
 //! | `/api/v1/services/{svc}/events` | GET (server-sent events) |
 //! | anything else | GET: the web editor |
 
@@ -26,7 +28,8 @@ use super::ServerState;
 use super::auth;
 use super::errors::ApiError;
 use super::handlers::{
-    association, config, env_tree, events, healthz, json_response, list_services, metrics, ui,
+    association, config, env_tree, events, healthz, json_response, list_services, metrics, repair,
+    ui,
 };
 
 /// A request as the router sees it.
@@ -230,6 +233,27 @@ async fn api(state: &ServerState, req: &Request, rest: &[&str]) -> (&'static str
                         .map(|dump| json_response(StatusCode::OK, &dump))
                         .map_err(Into::into),
                 ),
+                _ => (r, not_allowed()),
+            }
+        }
+        ["verify"] => {
+            let r = "/api/v1/services/{svc}/verify";
+            match *m {
+                Method::GET => (
+                    r,
+                    admin
+                        .verify(&svc)
+                        .await
+                        .map(|found| json_response(StatusCode::OK, &found))
+                        .map_err(Into::into),
+                ),
+                _ => (r, not_allowed()),
+            }
+        }
+        ["repair"] => {
+            let r = "/api/v1/services/{svc}/repair";
+            match *m {
+                Method::POST => (r, repair(state, &svc).await),
                 _ => (r, not_allowed()),
             }
         }

@@ -1,0 +1,214 @@
+//! Verify and repair a service: does every view equal the merge of its
+//! lineage's confs, does every association point at a view, is a rewrite
+//! pending, are there view znodes without a conf?
+
+use std::collections::BTreeSet;
+
+use jones_client::{EnvPath, ServiceLayout, ServiceName};
+use serde::Serialize;
+
+use super::Admin;
+use crate::materialize::changed_views;
+use crate::tree::read_tree;
+use crate::writer::{Next, WriteOutcome, classify};
+use crate::zk::{Op, Read, ReadResult};
+use crate::{Error, Result};
+
+/// What [`Admin::verify`] found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Verification {
+    /// Whether nothing is wrong.
+    pub consistent: bool,
+    /// Every problem found, views first.
+    pub problems: Vec<Problem>,
+}
+
+/// One thing wrong with a service's tree.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Problem {
+    /// The stored view differs from the merge of its lineage's confs.
+    ViewDiffers {
+        /// The environment.
+        env: String,
+    },
+    /// The environment has a conf but no view.
+    ViewMissing {
+        /// The environment.
+        env: String,
+    },
+    /// A view znode without a conf (left by a non-atomic delete).
+    OrphanView {
+        /// The view znode.
+        path: String,
+    },
+    /// An association points at a view that does not exist.
+    DanglingAssociation {
+        /// The association.
+        name: String,
+        /// Where it points.
+        view_path: String,
+    },
+    /// A batched write or a service delete did not finish: every write is
+    /// held off until the service is repaired.
+    PendingRewrite,
+}
+
+impl Admin {
+    /// Checks `service`'s tree against the rules every write keeps; see
+    /// [`Problem`]. Reads only.
+    pub async fn verify(&self, service: &ServiceName) -> Result<Verification> {
+        let layout = ServiceLayout::new(service.clone());
+        let (read, views, (nodemap, _)) = futures_util::future::try_join3(
+            read_tree(&self.zk, &layout, &EnvPath::root()),
+            self.zk.subtree(layout.views_root()),
+            self.read_nodemap(&layout),
+        )
+        .await?;
+        let mut problems: Vec<Problem> = changed_views(&read, None)
+            .into_iter()
+            .map(|w| match w.version {
+                Some(_) => Problem::ViewDiffers {
+                    env: w.env.to_string(),
+                },
+                None => Problem::ViewMissing {
+                    env: w.env.to_string(),
+                },
+            })
+            .collect();
+        let with_conf: BTreeSet<String> =
+            read.subtree.keys().map(|e| layout.view_path(e)).collect();
+        problems.extend(orphans(&views, &with_conf).map(|path| Problem::OrphanView { path }));
+        let existing: BTreeSet<&String> = views.iter().collect();
+        problems.extend(
+            nodemap
+                .map
+                .iter()
+                .filter(|(_, path)| !existing.contains(&path.to_string()))
+                .map(|(name, path)| Problem::DanglingAssociation {
+                    name: name.to_owned(),
+                    view_path: path.to_owned(),
+                }),
+        );
+        if read.marker.is_some() {
+            problems.push(Problem::PendingRewrite);
+        }
+        Ok(Verification {
+            consistent: problems.is_empty(),
+            problems,
+        })
+    }
+
+    /// Recomputes every view of `service` from its confs, clears a pending
+    /// marker (left by a server that died mid-write), and deletes orphan
+    /// views no association points at. Associations pointing at missing
+    /// views are left for an operator (they show in [`Admin::verify`]).
+    pub async fn repair(&self, service: &ServiceName) -> Result<WriteOutcome> {
+        let layout = ServiceLayout::new(service.clone());
+        let _turn = self.queue(service).await?;
+        if self.zk.get(layout.conf_root()).await?.is_none() {
+            return Err(Error::ServiceNotFound(service.clone()));
+        }
+        self.stats
+            .repairs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let outcome = self.writer(&layout).repair().await?;
+        self.delete_orphans(&layout).await?;
+        Ok(outcome)
+    }
+
+    /// Repairs `service` when a pending marker is still there once this
+    /// server's queue reaches it; counts as a healed write.
+    pub(crate) async fn repair_marked(&self, service: &ServiceName) -> Result<()> {
+        let layout = ServiceLayout::new(service.clone());
+        let _turn = self.queue(service).await?;
+        if self
+            .zk
+            .get(&crate::tree::marker_path(&layout))
+            .await?
+            .is_none()
+        {
+            return Ok(());
+        }
+        self.stats
+            .repairs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats
+            .healed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.writer(&layout).repair().await.map(drop)
+    }
+
+    async fn delete_orphans(&self, layout: &ServiceLayout) -> Result<()> {
+        for attempt in 1..=self.limits.max_attempts {
+            self.back_off(attempt).await;
+            let (read, views, (nodemap, stat)) = futures_util::future::try_join3(
+                read_tree(&self.zk, layout, &EnvPath::root()),
+                self.zk.subtree(layout.views_root()),
+                self.read_nodemap(layout),
+            )
+            .await?;
+            let with_conf: BTreeSet<String> =
+                read.subtree.keys().map(|e| layout.view_path(e)).collect();
+            let pointed: BTreeSet<&str> = nodemap.map.iter().map(|(_, p)| p).collect();
+            // Deepest first; an orphan with something kept below it stays.
+            let mut doomed: Vec<String> = orphans(&views, &with_conf)
+                .filter(|p| !pointed.contains(p.as_str()))
+                .collect();
+            doomed.retain(|p| {
+                let below = format!("{p}/");
+                !views.iter().any(|v| {
+                    v.starts_with(&below) && (with_conf.contains(v) || pointed.contains(v.as_str()))
+                })
+            });
+            if doomed.is_empty() {
+                return Ok(());
+            }
+            doomed.reverse();
+            // At the versions read: a create that adopts an orphan moves it.
+            let reads: Vec<Read> = doomed.iter().cloned().map(Read::Data).collect();
+            let stats = self.zk.multi_read(&reads).await?;
+            let mut ops: Vec<Op> = read
+                .subtree
+                .iter()
+                .map(|(e, n)| Op::Check {
+                    path: layout.conf_path(e),
+                    version: n.version,
+                })
+                .collect();
+            ops.push(Op::Check {
+                path: layout.nodemap_path().to_owned(),
+                version: stat.version,
+            });
+            for (path, read) in doomed.into_iter().zip(stats) {
+                if let ReadResult::Data(Some((_, stat))) = read {
+                    ops.push(Op::Delete {
+                        path,
+                        version: Some(stat.version),
+                    });
+                }
+            }
+            self.writer(layout)
+                .fits(&ops, || "deleting the orphan views".to_owned())?;
+            match self.zk.multi(&ops).await {
+                Ok(()) => return Ok(()),
+                Err(e) => match classify(&ops, e) {
+                    Next::Fail(e) => return Err(e),
+                    Next::Retry | Next::Unknown => {}
+                },
+            }
+        }
+        Err(Error::Contended {
+            attempts: self.limits.max_attempts,
+        })
+    }
+}
+
+/// View znodes (from `views`, parents first) without a conf.
+fn orphans<'a>(
+    views: &'a [String],
+    with_conf: &'a BTreeSet<String>,
+) -> impl Iterator<Item = String> + 'a {
+    views.iter().filter(|v| !with_conf.contains(*v)).cloned()
+}

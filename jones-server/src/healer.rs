@@ -1,0 +1,185 @@
+//! Self-healing: every running server repairs a service whose pending
+//! marker outlives the write that made it.
+//!
+//! A batched write (or a service delete) leaves `/services/{svc}/jones-pending`
+//! while it runs; a writer that dies leaves it behind, and the marker holds
+//! off every other write. The healer keeps a one-shot `exists` watch on each
+//! service's marker (and a children watch on `/services` for new services),
+//! so it notices a marker at once, without polling; one-shot watches are
+//! re-sent by the client after a reconnect. When a marker is still there,
+//! unchanged, after [`GRACE`] (its writer, if alive, has usually finished
+//! by then), the healer repairs the service.
+//!
+//! One repairer at a time: a server repairs only while it holds the
+//! ephemeral `/services/{svc}/jones-repairing` znode; the others watch it
+//! and look again when it goes (when the repair ends or its server dies).
+//! A repair racing the marker's own writer is safe anyway: both write views
+//! in checked transactions, and the marker's deletion is guarded (see
+//! `writer`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jones_client::{SERVICES_ROOT, ServiceLayout, ServiceName};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::Admin;
+use crate::tree::marker_path;
+
+/// How long a marker must stay unchanged before another writer's write is
+/// presumed dead and the service repaired.
+pub const GRACE: Duration = Duration::from_secs(1);
+
+/// Pause after a ZooKeeper error before watching again.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// The healer of one server; stops (and waits for its tasks) on
+/// [`Healer::stop`], or aborts them on drop.
+///
+/// ```no_run
+/// # async fn demo(admin: jones_server::Admin) {
+/// let healer = jones_server::Healer::start(admin);
+/// // ... serve ...
+/// healer.stop().await;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Healer {
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Healer {
+    /// Starts watching every service of `admin`'s ZooKeeper.
+    pub fn start(admin: Admin) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(supervise(admin, stopped));
+        Self {
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Stops watching; a repair under way is abandoned (its marker stays,
+    /// for the next healer).
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Healer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Keeps one watcher task per service, following `/services`' children.
+async fn supervise(admin: Admin, mut stopped: watch::Receiver<bool>) {
+    let mut tasks = JoinSet::new();
+    let mut watching: HashMap<ServiceName, tokio::task::AbortHandle> = HashMap::new();
+    loop {
+        let changed = match admin.zk().watch_children(SERVICES_ROOT).await {
+            Ok((children, watcher)) => {
+                let now: Vec<ServiceName> = children
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|c| ServiceName::new(c).ok())
+                    .collect();
+                watching.retain(|svc, task| {
+                    let keep = now.contains(svc);
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+                for svc in now {
+                    if !watching.contains_key(&svc) {
+                        let task = tasks.spawn(watch_service(admin.clone(), svc.clone()));
+                        watching.insert(svc, task);
+                    }
+                }
+                Some(watcher)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "healer: cannot list the services; retrying");
+                None
+            }
+        };
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => break,
+            _ = async {
+                match changed {
+                    Some(watcher) => { watcher.changed().await; }
+                    None => tokio::time::sleep(RETRY).await,
+                }
+            } => {}
+            // Reap finished tasks so the set does not grow.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    tasks.shutdown().await;
+}
+
+/// Watches `svc`'s marker and repairs the service when one is left behind.
+async fn watch_service(admin: Admin, svc: ServiceName) {
+    let layout = ServiceLayout::new(svc.clone());
+    let marker = marker_path(&layout);
+    loop {
+        let seen = match admin.zk().watch_exists(&marker).await {
+            Ok((None, watcher)) => {
+                watcher.changed().await;
+                continue;
+            }
+            Ok((Some(stat), _)) => stat,
+            Err(e) => {
+                tracing::debug!(service = %svc, error = %e, "healer: cannot watch the marker");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        tokio::time::sleep(GRACE).await;
+        match admin.zk().get(&marker).await {
+            Ok(Some((_, now))) if now.czxid == seen.czxid => {
+                if let Err(e) = repair_alone(&admin, &svc, &layout).await {
+                    tracing::warn!(service = %svc, error = %e, "healer: repair failed; will retry");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+            // Gone (its writer finished) or replaced by a newer write's.
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(RETRY).await,
+        }
+    }
+}
+
+/// Repairs `svc` while holding its repair lock, or waits for whoever
+/// holds it to finish.
+async fn repair_alone(
+    admin: &Admin,
+    svc: &ServiceName,
+    layout: &ServiceLayout,
+) -> crate::Result<()> {
+    let lock = repair_lock_path(layout);
+    if !admin.zk().create_ephemeral(&lock).await? {
+        let (held, watcher) = admin.zk().watch_exists(&lock).await?;
+        if held.is_some() {
+            watcher.changed().await;
+        }
+        return Ok(());
+    }
+    tracing::warn!(service = %svc, "healer: repairing a write left unfinished");
+    let result = admin.repair_marked(svc).await;
+    admin.zk().delete(&lock).await?;
+    result
+}
+
+/// The ephemeral znode held by the one server repairing a service.
+pub(crate) fn repair_lock_path(layout: &ServiceLayout) -> String {
+    format!("{}/jones-repairing", layout.service_path())
+}
