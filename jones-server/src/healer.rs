@@ -99,9 +99,10 @@ async fn supervise(admin: Admin, mut stopped: watch::Receiver<bool>) {
                     keep
                 });
                 for svc in now {
-                    if !watching.contains_key(&svc) {
-                        let task = tasks.spawn(watch_service(admin.clone(), svc.clone()));
-                        watching.insert(svc, task);
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        watching.entry(svc.clone())
+                    {
+                        slot.insert(tasks.spawn(watch_service(admin.clone(), svc)));
                     }
                 }
                 Some(watcher)
