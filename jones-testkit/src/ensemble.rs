@@ -4,13 +4,10 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use jones_zookeeper::{START_TIMEOUT, ServerProcess, free_ports, mode_of};
 use tempfile::TempDir;
 
-use crate::net::{free_ports, mode_of};
-use crate::process::{START_TIMEOUT, ServerProcess};
-use crate::standalone::TICK_MS;
-use crate::{Error, Installation, four_letter_word};
+use crate::{Error, Installation, TICK, four_letter_word};
 
 /// Nodes in an ensemble.
 pub const ENSEMBLE_SIZE: usize = 3;
@@ -58,7 +55,7 @@ impl Ensemble {
             fs::write(node_dir.join("data/myid"), format!("{}\n", i + 1)).map_err(io)?;
             let config = node_dir.join("zoo.cfg");
             let text = format!(
-                "tickTime={TICK_MS}\n\
+                "tickTime={}\n\
                  initLimit=20\n\
                  syncLimit=10\n\
                  dataDir={}\n\
@@ -69,6 +66,7 @@ impl Ensemble {
                  admin.enableServer=false\n\
                  4lw.commands.whitelist=*\n\
                  {servers}",
+                TICK.as_millis(),
                 node_dir.join("data").display()
             );
             fs::write(&config, text).map_err(io)?;
@@ -138,9 +136,10 @@ impl Ensemble {
         }
     }
 
-    /// Kills node `index` as a crash would; its data is kept.
+    /// Kills node `index` as a crash would; its data is kept. Returns once
+    /// the process is reaped and its client port closed.
     pub fn stop(&mut self, index: usize) {
-        self.nodes[index].stop();
+        self.nodes[index].kill();
     }
 
     /// Starts a stopped node again and waits until it serves.
@@ -151,12 +150,12 @@ impl Ensemble {
 
     /// Freezes node `index` (SIGSTOP).
     pub fn pause(&self, index: usize) -> Result<(), Error> {
-        self.nodes[index].signal(Signal::SIGSTOP)
+        self.nodes[index].pause()
     }
 
     /// Thaws node `index` (SIGCONT).
     pub fn resume(&self, index: usize) -> Result<(), Error> {
-        self.nodes[index].signal(Signal::SIGCONT)
+        self.nodes[index].resume()
     }
 
     /// The directory holding every node's config and data.

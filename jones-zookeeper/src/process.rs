@@ -1,10 +1,29 @@
-//! One ZooKeeper server process, watched over so it never outlives the test.
+//! One ZooKeeper server process, watched over so it never outlives its owner.
 //!
 //! The JVM is started by a small `sh` guardian whose standard input is a pipe
-//! from this process. When the pipe closes — the owner dropped the handle,
-//! the test panicked, or the whole test binary exited, even by a signal — the
-//! guardian kills the JVM and removes the server's directory. So a server
-//! kept in a `static` for a whole test binary is cleaned up too.
+//! from this process. When the pipe closes without a word — the owner
+//! dropped the handle without stopping it, panicked, or died, even by a
+//! signal — the guardian kills the JVM and removes the server's cleanup
+//! directory. So a server kept in a `static` for a whole program is cleaned
+//! up too.
+//!
+//! Stopping is a protocol between this process and the guardian, so that
+//! [`ServerProcess::stop`] and [`ServerProcess::kill`] return only once the
+//! JVM is gone and its client port closed:
+//!
+//! 1. this process signals the JVM itself (SIGTERM then, after a grace
+//!    period, SIGKILL; or SIGKILL at once), with SIGCONT so that a paused
+//!    JVM acts on it. The JVM's pid cannot have been reused meanwhile: it is
+//!    the guardian's child, and the guardian reaps it only in step 2;
+//! 2. it writes `stop` to the guardian, which then waits for (reaps) the JVM
+//!    and exits, keeping the directory;
+//! 3. it waits for (reaps) the guardian. A JVM is reaped only once dead,
+//!    and a dead process has closed its sockets, so the listener is gone;
+//! 4. it checks both anyway, from the outside: no process with the JVM's
+//!    pid still runs our config (if the guardian was killed by someone
+//!    else, the JVM is killed here), and the client port refuses
+//!    connections (waiting up to [`RELEASE_TIMEOUT`] in case the kernel is
+//!    slow to tear down a large process).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -15,31 +34,53 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::{Error, Installation, four_letter_word};
+use crate::{Error, Installation, four_letter_word, mode_of, port_accepts};
 
-/// The guardian: starts the JVM, prints its pid, and kills it (and removes
-/// `$cleanup`) when its standard input ends; `stop` on stdin kills the JVM
-/// but keeps the directory for a restart.
+/// The guardian: starts the JVM and prints its pid. On `stop` it waits for
+/// the JVM (which its owner signals) and keeps the directory; when its
+/// standard input ends without `stop` it kills the JVM and removes
+/// `$cleanup`.
 const GUARDIAN: &str = r#"
 log=$1; cleanup=$2; shift 2
 "$@" >>"$log" 2>&1 </dev/null &
 zk=$!
 echo "$zk"
-reason=eof
 while read -r line; do
-  if [ "$line" = stop ]; then reason=stop; break; fi
+  if [ "$line" = stop ]; then wait "$zk" 2>/dev/null; exit 0; fi
 done
 kill -9 "$zk" 2>/dev/null
 wait "$zk" 2>/dev/null
-if [ "$reason" = eof ] && [ -n "$cleanup" ]; then rm -rf "$cleanup"; fi
+if [ -n "$cleanup" ]; then rm -rf "$cleanup"; fi
 "#;
 
 /// How long a server may take to answer after its JVM started.
-pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(60);
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long [`ServerProcess::stop`] lets the JVM shut down after SIGTERM
+/// before it kills it.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a stop waits for the client port to refuse connections once
+/// the JVM has been reaped.
+pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A running (or stopped) server process, with what it takes to start it again.
+/// A ZooKeeper server process started from a config file: running or
+/// stopped, with what it takes to start it again.
+///
+/// Most programs want [`crate::ZooKeeper`], which writes the config too;
+/// this is for servers configured by hand, such as the nodes of an ensemble.
+///
+/// ```no_run
+/// use jones_zookeeper::{Installation, ServerProcess};
+///
+/// let dir = std::path::Path::new("/tmp/zk");
+/// std::fs::write(dir.join("zoo.cfg"), "tickTime=2000\ndataDir=/tmp/zk/data\nclientPort=2181\n")?;
+/// let mut server = ServerProcess::new(Installation::locate()?, dir.join("zoo.cfg"), dir.to_owned(), 2181);
+/// server.start()?;
+/// server.wait_until_serving()?;
+/// server.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
-pub(crate) struct ServerProcess {
+pub struct ServerProcess {
     install: Installation,
     config: PathBuf,
     log: PathBuf,
@@ -55,15 +96,20 @@ struct Running {
     jvm: Pid,
 }
 
+/// How to end the JVM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// SIGTERM, then SIGKILL after [`STOP_GRACE`].
+    Graceful,
+    /// SIGKILL, as a crash.
+    Crash,
+}
+
 impl ServerProcess {
-    /// A server started from `config`; `cleanup` is removed when the test
-    /// binary dies without dropping the handle.
-    pub(crate) fn new(
-        install: Installation,
-        config: PathBuf,
-        cleanup: PathBuf,
-        client_port: u16,
-    ) -> Self {
+    /// A server to be started from `config` (its log goes beside it, with
+    /// the extension `.log`), serving on loopback `client_port`; `cleanup`
+    /// is removed if the owner dies without stopping it.
+    pub fn new(install: Installation, config: PathBuf, cleanup: PathBuf, client_port: u16) -> Self {
         let log = config.with_extension("log");
         Self {
             install,
@@ -75,16 +121,30 @@ impl ServerProcess {
         }
     }
 
-    pub(crate) fn client_port(&self) -> u16 {
+    /// The client port from the config.
+    pub fn client_port(&self) -> u16 {
         self.client_port
     }
 
-    pub(crate) fn is_running(&self) -> bool {
+    /// Whether the JVM was started and not stopped since (it may be paused,
+    /// or have died by itself).
+    pub fn is_running(&self) -> bool {
         self.running.is_some()
     }
 
-    /// Starts the JVM. Does not wait for it to serve; see [`Self::wait_until`].
-    pub(crate) fn start(&mut self) -> Result<(), Error> {
+    /// The JVM's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.running.as_ref().map(|r| r.jvm.as_raw().unsigned_abs())
+    }
+
+    /// The file the server logs to.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Starts the JVM. Does not wait for it to serve; see
+    /// [`Self::wait_until_serving`]. Starting a running server does nothing.
+    pub fn start(&mut self) -> Result<(), Error> {
         if self.running.is_some() {
             return Ok(());
         }
@@ -119,11 +179,14 @@ impl ServerProcess {
         BufReader::new(stdout)
             .read_line(&mut line)
             .map_err(|e| Error::Start(format!("guardian gave no pid: {e}")))?;
-        let jvm = line
-            .trim()
-            .parse()
-            .map(Pid::from_raw)
-            .map_err(|_| Error::Start(format!("guardian gave no pid: {line:?}")))?;
+        let jvm = match line.trim().parse() {
+            Ok(pid) => Pid::from_raw(pid),
+            Err(_) => {
+                drop(stdin);
+                let _ = guardian.wait();
+                return Err(Error::Start(format!("guardian gave no pid: {line:?}")));
+            }
+        };
         self.running = Some(Running {
             guardian,
             stdin,
@@ -132,13 +195,9 @@ impl ServerProcess {
         Ok(())
     }
 
-    /// Polls `probe` on the client port until it accepts the answer, the
-    /// JVM dies, or the start timeout passes.
-    pub(crate) fn wait_until(
-        &self,
-        probe: &str,
-        accept: impl Fn(&str) -> bool,
-    ) -> Result<(), Error> {
+    /// Polls the four-letter word `probe` on the client port until `accept`
+    /// takes its answer, the JVM dies, or [`START_TIMEOUT`] passes.
+    pub fn wait_until(&self, probe: &str, accept: impl Fn(&str) -> bool) -> Result<(), Error> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let last = match four_letter_word(self.client_port, probe) {
@@ -164,20 +223,40 @@ impl ServerProcess {
         }
     }
 
-    /// Kills the JVM (like a crash) and keeps its data for a restart.
-    pub(crate) fn stop(&mut self) {
-        if let Some(mut running) = self.running.take() {
-            // Resume first: a stopped JVM still dies from SIGKILL, but the
-            // guardian's `wait` is simpler to reason about on a live one.
-            let _ = kill(running.jvm, Signal::SIGCONT);
-            let _ = running.stdin.write_all(b"stop\n");
-            drop(running.stdin);
-            let _ = running.guardian.wait();
-        }
+    /// Waits until the server serves requests: `ruok` answers `imok` as
+    /// soon as the process listens, a moment before the database is loaded,
+    /// while `srvr` reports a `Mode:` only once the server serves.
+    pub fn wait_until_serving(&self) -> Result<(), Error> {
+        self.wait_until("ruok", |answer| answer == "imok")?;
+        self.wait_until("srvr", |answer| mode_of(answer).is_some())
     }
 
-    /// Sends `signal` to the JVM.
-    pub(crate) fn signal(&self, signal: Signal) -> Result<(), Error> {
+    /// Stops the server cleanly: SIGTERM, and SIGKILL if it is still there
+    /// after [`STOP_GRACE`]. Returns once the JVM is reaped and its client
+    /// port refuses connections; the data is kept for a restart.
+    pub fn stop(&mut self) {
+        self.end(Ending::Graceful);
+    }
+
+    /// Kills the server with SIGKILL, as a crash would. Returns once the JVM
+    /// is reaped and its client port refuses connections; the data is kept
+    /// for a restart.
+    pub fn kill(&mut self) {
+        self.end(Ending::Crash);
+    }
+
+    /// Freezes the JVM (SIGSTOP): clients see it go silent, as in a long GC
+    /// pause or a network partition.
+    pub fn pause(&self) -> Result<(), Error> {
+        self.signal(Signal::SIGSTOP)
+    }
+
+    /// Thaws a paused JVM (SIGCONT).
+    pub fn resume(&self) -> Result<(), Error> {
+        self.signal(Signal::SIGCONT)
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), Error> {
         let running = self
             .running
             .as_ref()
@@ -185,17 +264,48 @@ impl ServerProcess {
         kill(running.jvm, signal).map_err(|e| Error::Start(format!("kill {signal}: {e}")))
     }
 
-    fn jvm_alive(&self) -> bool {
-        let Some(running) = &self.running else {
-            return false;
+    fn end(&mut self, ending: Ending) {
+        let Some(mut running) = self.running.take() else {
+            return;
         };
-        // A dead child of the guardian lingers as a zombie until reaped.
-        match fs::read_to_string(format!("/proc/{}/stat", running.jvm)) {
-            Ok(stat) => stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-            Err(_) => false,
+        // Steps 1 and 2 of the module doc: signal, then let the guardian reap.
+        let first = match ending {
+            Ending::Graceful => Signal::SIGTERM,
+            Ending::Crash => Signal::SIGKILL,
+        };
+        let _ = kill(running.jvm, first);
+        let _ = kill(running.jvm, Signal::SIGCONT);
+        let _ = running.stdin.write_all(b"stop\n");
+        drop(running.stdin);
+        // Step 3: the guardian exits once it has reaped the JVM.
+        if ending == Ending::Graceful {
+            let deadline = Instant::now() + STOP_GRACE;
+            while matches!(running.guardian.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(running.guardian.try_wait(), Ok(None)) {
+                let _ = kill(running.jvm, Signal::SIGKILL);
+            }
         }
+        let _ = running.guardian.wait();
+        // Step 4: check from the outside.
+        if runs_config(running.jvm, &self.config) {
+            // Only if the guardian died before reaping it: the JVM was
+            // handed to init, which reaps it once it is dead.
+            let _ = kill(running.jvm, Signal::SIGKILL);
+        }
+        let deadline = Instant::now() + RELEASE_TIMEOUT;
+        while (runs_config(running.jvm, &self.config) || port_accepts(self.client_port))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn jvm_alive(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|running| runs_config(running.jvm, &self.config))
     }
 
     fn log_tail(&self) -> String {
@@ -206,9 +316,25 @@ impl ServerProcess {
 }
 
 impl Drop for ServerProcess {
+    /// Kills the JVM and waits until it is reaped and its port closed.
     fn drop(&mut self) {
-        self.stop();
+        self.kill();
     }
+}
+
+/// Whether `pid` is a live (not zombie) process started with `config` on
+/// its command line, so a reused pid is never taken for the server. The
+/// command line reads empty while the process is in the middle of `exec`,
+/// which counts as ours.
+fn runs_config(pid: Pid, config: &Path) -> bool {
+    let live = fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    });
+    live && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        let config = config.as_os_str().as_encoded_bytes();
+        cmdline.is_empty() || cmdline.split(|&b| b == 0).any(|arg| arg == config)
+    })
 }
 
 fn main_class(config: &Path) -> &'static str {
