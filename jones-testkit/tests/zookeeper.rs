@@ -243,3 +243,17 @@ fn drop_kills_and_reaps_the_server_and_removes_its_directory() {
     assert_eq!(processes_mentioning(&dir, true), [] as [u32; 0]);
     assert!(!dir.exists());
 }
+
+#[test]
+fn a_restart_whose_port_was_taken_says_so_and_succeeds_once_it_is_free() {
+    let mut zk = ZooKeeper::start().unwrap();
+    zk.stop();
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", zk.port())).unwrap();
+    let err = zk.restart().unwrap_err().to_string();
+    assert!(err.contains("Address already in use"), "{err}");
+    assert!(!zk.is_running());
+    assert_eq!(processes_mentioning(zk.dir(), true), [] as [u32; 0]);
+    drop(squatter);
+    zk.restart().unwrap();
+    assert_eq!(zk.mode().as_deref(), Some("standalone"));
+}

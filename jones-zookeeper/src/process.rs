@@ -21,14 +21,16 @@
 //!    and a dead process has closed its sockets, so the listener is gone;
 //! 4. it checks both anyway, from the outside: no process with the JVM's
 //!    pid still runs our config (if the guardian was killed by someone
-//!    else, the JVM is killed here), and the client port refuses
-//!    connections (waiting up to [`RELEASE_TIMEOUT`] in case the kernel is
-//!    slow to tear down a large process).
+//!    else, the JVM is killed here), and, if the JVM ever answered on its
+//!    client port (so the listener there was its own), the port refuses
+//!    connections. Each wait is bounded by [`RELEASE_TIMEOUT`]: a port
+//!    taken by another program after ours closed is not waited for longer.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -94,6 +96,9 @@ struct Running {
     guardian: Child,
     stdin: ChildStdin,
     jvm: Pid,
+    /// Whether the JVM answered on the client port: only then is the
+    /// port's listener known to be its own, to be waited for at stop.
+    answered: AtomicBool,
 }
 
 /// How to end the JVM.
@@ -191,6 +196,7 @@ impl ServerProcess {
             guardian,
             stdin,
             jvm,
+            answered: AtomicBool::new(false),
         });
         Ok(())
     }
@@ -201,7 +207,12 @@ impl ServerProcess {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let last = match four_letter_word(self.client_port, probe) {
-                Ok(answer) if accept(&answer) => return Ok(()),
+                Ok(answer) if accept(&answer) => {
+                    if let Some(running) = &self.running {
+                        running.answered.store(true, Ordering::Relaxed);
+                    }
+                    return Ok(());
+                }
                 Ok(answer) => answer,
                 Err(e) => e.to_string(),
             };
@@ -294,8 +305,10 @@ impl ServerProcess {
             // handed to init, which reaps it once it is dead.
             let _ = kill(running.jvm, Signal::SIGKILL);
         }
+        let answered = running.answered.load(Ordering::Relaxed);
         let deadline = Instant::now() + RELEASE_TIMEOUT;
-        while (runs_config(running.jvm, &self.config) || port_accepts(self.client_port))
+        while (runs_config(running.jvm, &self.config)
+            || (answered && port_accepts(self.client_port)))
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(10));
