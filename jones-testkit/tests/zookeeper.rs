@@ -203,29 +203,6 @@ fn stop_returns_once_the_process_is_reaped_and_its_port_closed() {
 }
 
 #[test]
-fn a_clean_stop_of_the_runtime_server_waits_for_the_process_too() {
-    let mut zk = jones_zookeeper_server();
-    for round in 0..5 {
-        let pid = zk.pid().expect("a running server has a pid");
-        zk.stop();
-        assert!(
-            !port_accepts(zk.port()),
-            "round {round}: the port still accepts"
-        );
-        assert!(!exists(pid), "round {round}: pid {pid} still exists");
-        zk.restart().unwrap();
-    }
-}
-
-/// The runtime crate's own server, as dev mode runs it.
-fn jones_zookeeper_server() -> jones_zookeeper::ZooKeeper {
-    jones_zookeeper::ZooKeeper::builder()
-        .tick_time(jones_testkit::TICK)
-        .start()
-        .unwrap()
-}
-
-#[test]
 fn drop_kills_and_reaps_the_server_and_removes_its_directory() {
     for _ in 0..3 {
         let zk = ZooKeeper::start().unwrap();
