@@ -315,10 +315,12 @@ impl ServerProcess {
         }
     }
 
+    /// Whether the JVM lives. Its pid cannot have been reused while it is
+    /// running: the guardian reaps it only when told to stop.
     fn jvm_alive(&self) -> bool {
         self.running
             .as_ref()
-            .is_some_and(|running| runs_config(running.jvm, &self.config))
+            .is_some_and(|running| live(running.jvm))
     }
 
     fn log_tail(&self) -> String {
@@ -335,19 +337,23 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Whether `pid` is a live (not zombie) process started with `config` on
-/// its command line, so a reused pid is never taken for the server. The
-/// command line reads empty while the process is in the middle of `exec`,
-/// which counts as ours.
-fn runs_config(pid: Pid, config: &Path) -> bool {
-    let live = fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+/// Whether `pid` is a live process, not a zombie.
+fn live(pid: Pid) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         stat.rsplit_once(')')
             .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-    });
-    live && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        let config = config.as_os_str().as_encoded_bytes();
-        cmdline.is_empty() || cmdline.split(|&b| b == 0).any(|arg| arg == config)
     })
+}
+
+/// Whether `pid` is a live process that may be the server started with
+/// `config`: only a readable command line without `config` on it proves it
+/// is another process (one that reused the pid).
+fn runs_config(pid: Pid, config: &Path) -> bool {
+    live(pid)
+        && !fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            let config = config.as_os_str().as_encoded_bytes();
+            !cmdline.is_empty() && !cmdline.split(|&b| b == 0).any(|arg| arg == config)
+        })
 }
 
 fn main_class(config: &Path) -> &'static str {
