@@ -4,7 +4,7 @@
 
 import { api } from './api.js';
 import { canonical, renderDiff } from './diff.js';
-import { dialog, h, notify, preview, showError } from './dom.js';
+import { dialog, h, notify, preview, replaceKeepingFocus, showError } from './dom.js';
 import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
 import { associationProblem } from './names.js';
 
@@ -173,11 +173,11 @@ export class EnvPanel {
       const isOwn = from === this.env;
       const origin = isOwn
         ? h('span.origin.own', {}, overrides.has(key) ? 'own · overrides parent' : 'own')
-        : h('a.origin.inherited', { href: '#', title: 'Open that environment', onclick: (e) => { e.preventDefault(); this.onNavigate(from ?? ''); } },
+        : h('a.origin.inherited', { href: '#', title: 'Open that environment', dataset: { focus: `origin:${key}` }, onclick: (e) => { e.preventDefault(); this.onNavigate(from ?? ''); } },
             `from ${from === null ? 'an ancestor' : envLabel(from)}`);
       return h('tr', { dataset: { key } }, h('th', { scope: 'row' }, key), h('td.value', {}, h('code', {}, preview(view[key]))), h('td', {}, origin));
     });
-    this.viewHost.replaceChildren(
+    replaceKeepingFocus(this.viewHost,
       rows.length
         ? h('table.view-table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'key'), h('th', {}, 'value'), h('th', {}, 'comes from'))), h('tbody', {}, rows))
         : h('p.muted', {}, 'The view is empty.'),
@@ -188,8 +188,8 @@ export class EnvPanel {
   renderRaw() {
     const open = new Set([...this.rawHost.querySelectorAll('details[open]')].map((d) => d.dataset.part));
     const block = (part, title, value) =>
-      h('details', { dataset: { part }, open: open.has(part) }, h('summary', {}, title), h('pre.json', {}, JSON.stringify(value, null, 2)));
-    this.rawHost.replaceChildren(
+      h('details', { dataset: { part }, open: open.has(part) }, h('summary', { dataset: { focus: `raw:${part}` } }, title), h('pre.json', {}, JSON.stringify(value, null, 2)));
+    replaceKeepingFocus(this.rawHost,
       block('config', `Config (version ${this.data.version})`, this.data.config),
       block('view', 'View', this.data.view),
     );
@@ -211,31 +211,22 @@ export class EnvPanel {
       const select = row.querySelector('select');
       if (select && select.value !== this.env) picked.set(row.dataset.name, select.value);
     }
-    const active = document.activeElement;
-    const activeRow = this.assocList.contains(active) ? active.closest('.assoc-row') : null;
-    const focus = activeRow ? { name: activeRow.dataset.name, part: active.dataset.part } : null;
-
     const names = this.data.associations || [];
     const envs = this.allEnvs();
     const envOptions = (selected) => envs.map((e) => h('option', { value: e, selected: e === selected }, envLabel(e)));
     const rows = names.map((name) => {
       const choice = picked.has(name) && envs.includes(picked.get(name)) ? picked.get(name) : this.env;
-      const target = h('select', { 'aria-label': `Move ${name} to`, dataset: { part: 'target' } }, envOptions(choice));
+      const target = h('select', { 'aria-label': `Move ${name} to`, dataset: { focus: `target:${name}` } }, envOptions(choice));
       return h('li.assoc-row', { dataset: { name } },
         h('code', {}, name),
         h('span.assoc-actions', {},
           target,
-          h('button.secondary.small', { type: 'button', dataset: { part: 'move' }, onclick: () => this.associate(name, target.value, 'Moved') }, 'Move'),
-          h('button.danger.small', { type: 'button', dataset: { part: 'remove' }, onclick: () => this.dissociate(name) }, 'Remove')));
+          h('button.secondary.small', { type: 'button', dataset: { focus: `move:${name}` }, onclick: () => this.associate(name, target.value, 'Moved') }, 'Move'),
+          h('button.danger.small', { type: 'button', dataset: { focus: `remove:${name}` }, onclick: () => this.dissociate(name) }, 'Remove')));
     });
-    this.assocList.replaceChildren(
+    replaceKeepingFocus(this.assocList,
       names.length ? h('ul.assoc-list', {}, rows) : h('p.muted', {}, this.env === '' ? 'Hosts without an association read the root view.' : 'No host is associated with this environment.'),
     );
-    if (focus) {
-      const row = [...this.assocList.querySelectorAll('.assoc-row')].find((r) => r.dataset.name === focus.name);
-      const control = row && row.querySelector(`[data-part="${focus.part}"]`);
-      control && control.focus();
-    }
   }
 
   buildAssociationForm() {
@@ -314,10 +305,10 @@ export class EnvPanel {
       items.push(
         h('div.banner.stale', { id: 'stale', role: 'status' },
           h('p', {}, `This environment changed elsewhere: version ${this.staleVersion} is on the server, your edit started from version ${this.base.version}. Saving will show you the difference.`),
-          h('div.actions', {}, h('button.secondary', { type: 'button', onclick: () => this.discard() }, 'Discard my edit and load the latest'))),
+          h('div.actions', {}, h('button.secondary', { id: 'discard-stale', type: 'button', onclick: () => this.discard() }, 'Discard my edit and load the latest'))),
       );
     }
-    this.banner.replaceChildren(...items);
+    replaceKeepingFocus(this.banner, ...items);
   }
 
   async save() {

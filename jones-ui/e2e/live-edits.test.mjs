@@ -200,3 +200,71 @@ test('an open Raw JSON section and a focused tree node stay so through live upda
     assert.equal(await page.evaluate(() => document.activeElement.dataset.env), 'other', 'the tree node keeps the focus');
   });
 });
+
+test('a value being edited in the tree editor keeps its text and focus through live updates', async () => {
+  const svc = uniqueService('ui-keep-tree-edit');
+  await createService(svc);
+  await withPage(async (page) => {
+    await page.goto(`${server.url}/#/services/${svc}/parent/child1`);
+    await page.locator('h1', { hasText: 'parent/child1' }).waitFor();
+    await page.locator('#live', { hasText: '● live' }).waitFor();
+    // Open the value of key "a" for editing and type a new one, unfinished.
+    await page.locator('#config-editor .jse-value').first().dblclick();
+    const editing = page.locator('#config-editor .jse-editable-div[contenteditable=true]');
+    await editing.waitFor();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('12345');
+    for (const round of [1, 2]) {
+      const current = await api('GET', `/services/${svc}/config/parent`);
+      await api('PUT', `/services/${svc}/config/parent`, { config: { ...current.config, [`k${round}`]: round }, version: current.version });
+      await page.locator(`#view-table tr[data-key="k${round}"]`).waitFor({ timeout: 20_000 });
+      assert.equal(await editing.innerText(), '12345', `after live update ${round}`);
+      assert.equal(await page.evaluate(() => document.activeElement.isContentEditable), true, 'the value keeps the focus');
+    }
+    await page.keyboard.press('Enter');
+    await page.locator('#edit-status', { hasText: 'Unsaved changes' }).waitFor();
+    await page.keyboard.press('Control+s');
+    const review = page.locator('dialog.modal');
+    await review.waitFor();
+    await review.locator('button', { hasText: /^Save$/ }).click();
+    await page.locator('.message', { hasText: 'Saved parent/child1' }).waitFor();
+  });
+  const saved = await api('GET', `/services/${svc}/config/parent/child1`);
+  assert.deepEqual(saved.config, { a: 12345 });
+});
+
+test('a focused control that a live update re-renders keeps the focus: the stale banner, an origin link', async () => {
+  const svc = uniqueService('ui-keep-focus');
+  await createService(svc);
+  await withPage(async (page) => {
+    await page.goto(`${server.url}/#/services/${svc}/parent/child1`);
+    await page.locator('h1', { hasText: 'parent/child1' }).waitFor();
+    await page.locator('#live', { hasText: '● live' }).waitFor();
+    await page.locator('#config-editor .jse-value').first().dblclick();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('7');
+    await page.keyboard.press('Enter');
+    await page.locator('#edit-status', { hasText: 'Unsaved changes' }).waitFor();
+
+    const changeChild = async (round) => {
+      const current = await api('GET', `/services/${svc}/config/parent/child1`);
+      await api('PUT', `/services/${svc}/config/parent/child1`, { config: { ...current.config, [`c${round}`]: round }, version: current.version });
+      await page.locator(`#view-table tr[data-key="c${round}"]`).waitFor({ timeout: 20_000 });
+    };
+    await changeChild(1);
+    await page.locator('#discard-stale').focus();
+    await changeChild(2);
+    assert.match(await page.locator('#stale').innerText(), /version 2/);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'discard-stale');
+
+    const changeParent = async (key) => {
+      const current = await api('GET', `/services/${svc}/config/parent`);
+      await api('PUT', `/services/${svc}/config/parent`, { config: { ...current.config, [key]: 1 }, version: current.version });
+      await page.locator(`#view-table tr[data-key="${key}"]`).waitFor({ timeout: 20_000 });
+    };
+    await changeParent('p');
+    await page.locator('#view-table tr[data-key="p"] a.origin').focus();
+    await changeParent('q');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.focus), 'origin:p');
+  });
+});
