@@ -234,3 +234,35 @@ fn a_restart_whose_port_was_taken_says_so_and_succeeds_once_it_is_free() {
     zk.restart().unwrap();
     assert_eq!(zk.mode().as_deref(), Some("standalone"));
 }
+
+/// The state letter of every thread of `pid`, read here rather than by the kit.
+fn thread_states(pid: u32) -> Vec<char> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            stat.rsplit_once(')')?.1.trim_start().chars().next()
+        })
+        .collect()
+}
+
+#[test]
+fn pause_returns_once_every_thread_is_stopped_and_resume_once_none_is() {
+    let zk = ZooKeeper::start().unwrap();
+    let pid = zk.pid().unwrap();
+    for round in 0..50 {
+        zk.pause().unwrap();
+        let states = thread_states(pid);
+        assert!(
+            states.iter().all(|s| matches!(s, 'T' | 't' | 'Z' | 'X')),
+            "round {round}: threads still running after pause: {states:?}"
+        );
+        zk.resume().unwrap();
+        let states = thread_states(pid);
+        assert!(
+            !states.iter().any(|s| matches!(s, 'T' | 't')),
+            "round {round}: threads still stopped after resume: {states:?}"
+        );
+    }
+    assert_eq!(four_letter_word(zk.port(), "ruok").unwrap(), "imok");
+}

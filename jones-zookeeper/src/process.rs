@@ -257,14 +257,40 @@ impl ServerProcess {
     }
 
     /// Freezes the JVM (SIGSTOP): clients see it go silent, as in a long GC
-    /// pause or a network partition.
+    /// pause or a network partition. Returns once every thread of the JVM
+    /// has stopped: a signal is only queued when `kill` returns, and a
+    /// thread still running could answer one more request.
     pub fn pause(&self) -> Result<(), Error> {
-        self.signal(Signal::SIGSTOP)
+        self.signal(Signal::SIGSTOP)?;
+        self.wait_for_threads("stop", |state| matches!(state, 'T' | 't' | 'Z' | 'X'))
     }
 
-    /// Thaws a paused JVM (SIGCONT).
+    /// Thaws a paused JVM (SIGCONT). Returns once no thread is stopped.
     pub fn resume(&self) -> Result<(), Error> {
-        self.signal(Signal::SIGCONT)
+        self.signal(Signal::SIGCONT)?;
+        self.wait_for_threads("continue", |state| !matches!(state, 'T' | 't'))
+    }
+
+    /// Waits until the state of every thread of the JVM satisfies `done`.
+    fn wait_for_threads(&self, what: &str, done: impl Fn(char) -> bool) -> Result<(), Error> {
+        let pid = self
+            .running
+            .as_ref()
+            .ok_or_else(|| Error::Start("the server is not running".into()))?
+            .jvm;
+        let deadline = Instant::now() + RELEASE_TIMEOUT;
+        loop {
+            let states = thread_states(pid);
+            if !states.is_empty() && states.iter().copied().all(&done) {
+                return Ok(());
+            }
+            if states.is_empty() || Instant::now() > deadline {
+                return Err(Error::Start(format!(
+                    "the threads of ZooKeeper (pid {pid}) did not {what} within {RELEASE_TIMEOUT:?}: states {states:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     fn signal(&self, signal: Signal) -> Result<(), Error> {
@@ -335,6 +361,21 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The state letter (`R`, `S`, `T`, …) of every thread of `pid`; empty if
+/// it is gone.
+fn thread_states(pid: Pid) -> Vec<char> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let stat = fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.trim_start().chars().next()
+        })
+        .collect()
 }
 
 /// Whether `pid` is a live process, not a zombie.
