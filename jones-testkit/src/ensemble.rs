@@ -11,6 +11,8 @@ use crate::{Error, Installation, TICK, four_letter_word};
 
 /// Nodes in an ensemble.
 pub const ENSEMBLE_SIZE: usize = 3;
+/// Starts of an ensemble tried before giving up.
+const START_ATTEMPTS: usize = 3;
 
 /// A running three-node ensemble; every node is killed and the directory
 /// removed on drop.
@@ -29,8 +31,23 @@ pub struct Ensemble {
 
 impl Ensemble {
     /// Starts three nodes and waits until they have elected a leader.
+    ///
+    /// Ports are picked, then bound by the JVMs; another process may take
+    /// one in between, and the node that cannot bind it exits, so a start is
+    /// tried a few times.
     pub fn start() -> Result<Self, Error> {
         let install = Installation::locate()?;
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(&install) {
+                Ok(ensemble) => return Ok(ensemble),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn start_once(install: &Installation) -> Result<Self, Error> {
         let dir = tempfile::Builder::new()
             .prefix("jones-ensemble-")
             .tempdir()
@@ -112,10 +129,22 @@ impl Ensemble {
             .find(|&i| self.mode(i).as_deref() == Some("leader"))
     }
 
-    /// Waits until every running node serves and one of them leads.
+    /// Waits until every running node serves and one of them leads; fails
+    /// at once if a node's process died.
     pub fn wait_for_quorum(&self) -> Result<(), Error> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
+            if let Some(dead) = (0..self.nodes.len())
+                .find(|&i| self.nodes[i].is_running() && !self.nodes[i].is_alive())
+            {
+                let log = fs::read_to_string(self.nodes[dead].log_path()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                return Err(Error::Start(format!(
+                    "node {} of the ensemble exited; its log ends:\n{}",
+                    dead + 1,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )));
+            }
             let modes: Vec<Option<String>> = (0..self.nodes.len())
                 .filter(|&i| self.nodes[i].is_running())
                 .map(|i| self.mode(i))

@@ -216,7 +216,7 @@ impl ServerProcess {
                 Ok(answer) => answer,
                 Err(e) => e.to_string(),
             };
-            if !self.jvm_alive() {
+            if !self.is_alive() {
                 return Err(Error::Start(format!(
                     "ZooKeeper on port {} exited during start; its log:\n{}",
                     self.client_port,
@@ -341,9 +341,10 @@ impl ServerProcess {
         }
     }
 
-    /// Whether the JVM lives. Its pid cannot have been reused while it is
-    /// running: the guardian reaps it only when told to stop.
-    fn jvm_alive(&self) -> bool {
+    /// Whether the JVM process lives: false once stopped, or if it exited by
+    /// itself (a start that failed, a crash). Its pid cannot have been
+    /// reused meanwhile: the guardian reaps it only when told to stop.
+    pub fn is_alive(&self) -> bool {
         self.running
             .as_ref()
             .is_some_and(|running| live(running.jvm))
