@@ -50,6 +50,9 @@ pub enum Error {
     /// The server could not be started or did not become ready.
     #[error("cannot start ZooKeeper: {0}")]
     Start(String),
+    /// A running server could not be paused or resumed, or is not running.
+    #[error("cannot signal ZooKeeper: {0}")]
+    Signal(String),
     /// A four-letter word got no answer.
     #[error("four-letter word `{word}` to port {port} failed: {reason}")]
     FourLetterWord {

@@ -276,7 +276,7 @@ impl ServerProcess {
         let pid = self
             .running
             .as_ref()
-            .ok_or_else(|| Error::Start("the server is not running".into()))?
+            .ok_or_else(|| Error::Signal("the server is not running".into()))?
             .jvm;
         let deadline = Instant::now() + RELEASE_TIMEOUT;
         loop {
@@ -285,7 +285,7 @@ impl ServerProcess {
                 return Ok(());
             }
             if states.is_empty() || Instant::now() > deadline {
-                return Err(Error::Start(format!(
+                return Err(Error::Signal(format!(
                     "the threads of ZooKeeper (pid {pid}) did not {what} within {RELEASE_TIMEOUT:?}: states {states:?}"
                 )));
             }
@@ -297,8 +297,8 @@ impl ServerProcess {
         let running = self
             .running
             .as_ref()
-            .ok_or_else(|| Error::Start("the server is not running".into()))?;
-        kill(running.jvm, signal).map_err(|e| Error::Start(format!("kill {signal}: {e}")))
+            .ok_or_else(|| Error::Signal("the server is not running".into()))?;
+        kill(running.jvm, signal).map_err(|e| Error::Signal(format!("kill {signal}: {e}")))
     }
 
     fn end(&mut self, ending: Ending) {
