@@ -268,3 +268,18 @@ test('a focused control that a live update re-renders keeps the focus: the stale
     assert.equal(await page.evaluate(() => document.activeElement.dataset.focus), 'origin:p');
   });
 });
+
+test('a child name typed while another writer creates that child keeps the text and says it is taken', async () => {
+  const svc = uniqueService('ui-keep-taken');
+  await createService(svc);
+  await withPage(async (page) => {
+    await openParent(page, svc);
+    await page.locator('#child-name').fill('kid');
+    assert.equal(await page.locator('.add-child button[type=submit]').isDisabled(), false);
+    await api('POST', `/services/${svc}/config/parent/kid`, { config: {} });
+    await page.locator('#child-problem', { hasText: 'parent already has a child named “kid”' }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator('#child-name').inputValue(), 'kid');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'child-name');
+    assert.equal(await page.locator('.add-child button[type=submit]').isDisabled(), true);
+  });
+});
