@@ -1,32 +1,44 @@
 //! Dev mode: `jones-server` without `--zk` runs its own standalone
-//! ZooKeeper (Debian's package, found as the test kit finds it) with its
-//! data under the state directory, and stops it on exit. The JVM also dies
-//! if the server is killed, thanks to the kit's guardian process.
+//! ZooKeeper (Debian's package, found by `jones-zookeeper`) with its data
+//! under the state directory, and stops it cleanly on exit. The JVM also
+//! dies if the server is killed, thanks to `jones-zookeeper`'s guardian
+//! process.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::Duration;
 
-use jones_testkit::ZooKeeper;
+use jones_zookeeper::ZooKeeper;
 
 /// The digest credential dev mode uses when none is given.
 pub const DEV_DIGEST: &str = "jones:jones-dev";
 
-/// A local ZooKeeper for dev mode; stopped on drop.
+/// Dev mode's ZooKeeper tick: sessions may be as short as two ticks
+/// (400 ms), so `--session-timeout-ms` can be tried with short values.
+pub const DEV_TICK: Duration = Duration::from_millis(200);
+
+/// A local ZooKeeper for dev mode; stopped cleanly on drop.
 #[derive(Debug)]
 pub struct DevZooKeeper {
     zookeeper: ZooKeeper,
-    data: PathBuf,
 }
 
 impl DevZooKeeper {
     /// Starts ZooKeeper with its data in `state_dir/zookeeper` (kept across
     /// runs), on loopback `port` or a free one, and waits until it serves.
-    pub async fn start(state_dir: &Path, port: Option<u16>) -> Result<Self, jones_testkit::Error> {
-        let data = state_dir.join("zookeeper");
-        let dir = data.clone();
-        let zookeeper = tokio::task::spawn_blocking(move || ZooKeeper::start_in(&dir, port))
+    pub async fn start(
+        state_dir: &Path,
+        port: Option<u16>,
+    ) -> Result<Self, jones_zookeeper::Error> {
+        let mut builder = ZooKeeper::builder()
+            .data_dir(state_dir.join("zookeeper"))
+            .tick_time(DEV_TICK);
+        if let Some(port) = port {
+            builder = builder.port(port);
+        }
+        let zookeeper = tokio::task::spawn_blocking(move || builder.start())
             .await
-            .map_err(|e| jones_testkit::Error::Start(format!("the start task failed: {e}")))??;
-        Ok(Self { zookeeper, data })
+            .map_err(|e| jones_zookeeper::Error::Start(format!("the start task failed: {e}")))??;
+        Ok(Self { zookeeper })
     }
 
     /// `127.0.0.1:PORT`.
@@ -36,7 +48,15 @@ impl DevZooKeeper {
 
     /// Where its data lives.
     pub fn data_dir(&self) -> &Path {
-        &self.data
+        self.zookeeper.data_dir()
+    }
+}
+
+impl Drop for DevZooKeeper {
+    /// Stops ZooKeeper with SIGTERM (SIGKILL after a grace period) and
+    /// waits until it is gone.
+    fn drop(&mut self) {
+        self.zookeeper.stop();
     }
 }
 

@@ -4,16 +4,15 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use jones_zookeeper::{START_TIMEOUT, ServerProcess, free_ports, mode_of};
 use tempfile::TempDir;
 
-use crate::net::{free_ports, mode_of};
-use crate::process::{START_TIMEOUT, ServerProcess};
-use crate::standalone::TICK_MS;
-use crate::{Error, Installation, four_letter_word};
+use crate::{Error, Installation, TICK, four_letter_word};
 
 /// Nodes in an ensemble.
 pub const ENSEMBLE_SIZE: usize = 3;
+/// Starts of an ensemble tried before giving up.
+const START_ATTEMPTS: usize = 3;
 
 /// A running three-node ensemble; every node is killed and the directory
 /// removed on drop.
@@ -32,8 +31,23 @@ pub struct Ensemble {
 
 impl Ensemble {
     /// Starts three nodes and waits until they have elected a leader.
+    ///
+    /// Ports are picked, then bound by the JVMs; another process may take
+    /// one in between, and the node that cannot bind it exits, so a start is
+    /// tried a few times.
     pub fn start() -> Result<Self, Error> {
         let install = Installation::locate()?;
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(&install) {
+                Ok(ensemble) => return Ok(ensemble),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn start_once(install: &Installation) -> Result<Self, Error> {
         let dir = tempfile::Builder::new()
             .prefix("jones-ensemble-")
             .tempdir()
@@ -58,7 +72,7 @@ impl Ensemble {
             fs::write(node_dir.join("data/myid"), format!("{}\n", i + 1)).map_err(io)?;
             let config = node_dir.join("zoo.cfg");
             let text = format!(
-                "tickTime={TICK_MS}\n\
+                "tickTime={}\n\
                  initLimit=20\n\
                  syncLimit=10\n\
                  dataDir={}\n\
@@ -69,6 +83,7 @@ impl Ensemble {
                  admin.enableServer=false\n\
                  4lw.commands.whitelist=*\n\
                  {servers}",
+                TICK.as_millis(),
                 node_dir.join("data").display()
             );
             fs::write(&config, text).map_err(io)?;
@@ -114,10 +129,22 @@ impl Ensemble {
             .find(|&i| self.mode(i).as_deref() == Some("leader"))
     }
 
-    /// Waits until every running node serves and one of them leads.
+    /// Waits until every running node serves and one of them leads; fails
+    /// at once if a node's process died.
     pub fn wait_for_quorum(&self) -> Result<(), Error> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
+            if let Some(dead) = (0..self.nodes.len())
+                .find(|&i| self.nodes[i].is_running() && !self.nodes[i].is_alive())
+            {
+                let log = fs::read_to_string(self.nodes[dead].log_path()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                return Err(Error::Start(format!(
+                    "node {} of the ensemble exited; its log ends:\n{}",
+                    dead + 1,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )));
+            }
             let modes: Vec<Option<String>> = (0..self.nodes.len())
                 .filter(|&i| self.nodes[i].is_running())
                 .map(|i| self.mode(i))
@@ -138,9 +165,10 @@ impl Ensemble {
         }
     }
 
-    /// Kills node `index` as a crash would; its data is kept.
+    /// Kills node `index` as a crash would; its data is kept. Returns once
+    /// the process is reaped and its client port closed.
     pub fn stop(&mut self, index: usize) {
-        self.nodes[index].stop();
+        self.nodes[index].kill();
     }
 
     /// Starts a stopped node again and waits until it serves.
@@ -151,12 +179,12 @@ impl Ensemble {
 
     /// Freezes node `index` (SIGSTOP).
     pub fn pause(&self, index: usize) -> Result<(), Error> {
-        self.nodes[index].signal(Signal::SIGSTOP)
+        self.nodes[index].pause()
     }
 
     /// Thaws node `index` (SIGCONT).
     pub fn resume(&self, index: usize) -> Result<(), Error> {
-        self.nodes[index].signal(Signal::SIGCONT)
+        self.nodes[index].resume()
     }
 
     /// The directory holding every node's config and data.

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use jones_client::{EnvPath, Nodemap, ServiceLayout, ServiceName, config_to_bytes, parse_config};
-use jones_testkit::{Ensemble, ZooKeeper, four_letter_word, unique_name};
+use jones_testkit::{
+    ENSEMBLE_SIZE, Ensemble, ZooKeeper, four_letter_word, port_accepts, unique_name,
+};
 use serde_json::json;
 use zookeeper_client::{Acls, Client, CreateMode};
 
@@ -153,4 +155,114 @@ async fn a_session_survives_the_loss_of_the_leader() {
     let (data, _) = other.get_data("/after").await.unwrap();
     assert_eq!(data, b"written after");
     assert_eq!(client.session_id(), session, "the session survived");
+}
+
+/// Processes whose command line mentions `needle`, from `/proc`: found
+/// without trusting the kit's own records. With `shells`, the guardian
+/// shells too; without, only the JVMs.
+fn processes_mentioning(needle: &std::path::Path, shells: bool) -> Vec<u32> {
+    let needle = needle.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let cmdline = String::from_utf8_lossy(&c);
+                cmdline.contains(&needle) && (shells || !cmdline.starts_with("sh\0"))
+            })
+        })
+        .collect()
+}
+
+/// Whether `pid` exists at all, zombie or not.
+fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn stop_returns_once_the_process_is_reaped_and_its_port_closed() {
+    let mut zk = ZooKeeper::start().unwrap();
+    let dir = zk.dir().to_owned();
+    for round in 0..20 {
+        let pid = zk.pid().expect("a running server has a pid");
+        assert_eq!(processes_mentioning(&dir, false), [pid], "round {round}");
+        zk.stop();
+        assert!(
+            !port_accepts(zk.port()),
+            "round {round}: the port still accepts"
+        );
+        assert!(!exists(pid), "round {round}: pid {pid} still exists");
+        assert_eq!(
+            processes_mentioning(&dir, true),
+            [] as [u32; 0],
+            "round {round}"
+        );
+        assert!(zk.pid().is_none());
+        zk.restart().unwrap();
+    }
+}
+
+#[test]
+fn drop_kills_and_reaps_the_server_and_removes_its_directory() {
+    for _ in 0..3 {
+        let zk = ZooKeeper::start().unwrap();
+        let (dir, port, pid) = (zk.dir().to_owned(), zk.port(), zk.pid().unwrap());
+        drop(zk);
+        assert!(!exists(pid), "pid {pid} still exists");
+        assert!(!port_accepts(port));
+        assert!(!dir.exists());
+        assert_eq!(processes_mentioning(&dir, true), [] as [u32; 0]);
+    }
+    let ensemble = Ensemble::start().unwrap();
+    let dir = ensemble.dir().to_owned();
+    assert_eq!(processes_mentioning(&dir, false).len(), ENSEMBLE_SIZE);
+    drop(ensemble);
+    assert_eq!(processes_mentioning(&dir, true), [] as [u32; 0]);
+    assert!(!dir.exists());
+}
+
+#[test]
+fn a_restart_whose_port_was_taken_says_so_and_succeeds_once_it_is_free() {
+    let mut zk = ZooKeeper::start().unwrap();
+    zk.stop();
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", zk.port())).unwrap();
+    let err = zk.restart().unwrap_err().to_string();
+    assert!(err.contains("Address already in use"), "{err}");
+    assert!(!zk.is_running());
+    assert_eq!(processes_mentioning(zk.dir(), true), [] as [u32; 0]);
+    drop(squatter);
+    zk.restart().unwrap();
+    assert_eq!(zk.mode().as_deref(), Some("standalone"));
+}
+
+/// The state letter of every thread of `pid`, read here rather than by the kit.
+fn thread_states(pid: u32) -> Vec<char> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            stat.rsplit_once(')')?.1.trim_start().chars().next()
+        })
+        .collect()
+}
+
+#[test]
+fn pause_returns_once_every_thread_is_stopped_and_resume_once_none_is() {
+    let zk = ZooKeeper::start().unwrap();
+    let pid = zk.pid().unwrap();
+    for round in 0..50 {
+        zk.pause().unwrap();
+        let states = thread_states(pid);
+        assert!(
+            states.iter().all(|s| matches!(s, 'T' | 't' | 'Z' | 'X')),
+            "round {round}: threads still running after pause: {states:?}"
+        );
+        zk.resume().unwrap();
+        let states = thread_states(pid);
+        assert!(
+            !states.iter().any(|s| matches!(s, 'T' | 't')),
+            "round {round}: threads still stopped after resume: {states:?}"
+        );
+    }
+    assert_eq!(four_letter_word(zk.port(), "ruok").unwrap(), "imok");
 }

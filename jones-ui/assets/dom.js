@@ -19,6 +19,20 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/**
+ * Replaces the children of `host`, keeping the keyboard focus: if an
+ * element inside `host` had it, the new element with the same `id` or
+ * `data-focus` key gets it back. For parts that live updates re-render.
+ */
+export function replaceKeepingFocus(host, ...children) {
+  const active = document.activeElement;
+  const key = host.contains(active) ? active.id || active.dataset.focus : null;
+  host.replaceChildren(...children);
+  if (!key) return;
+  const again = [...host.querySelectorAll('[id], [data-focus]')].find((el) => el.id === key || el.dataset.focus === key);
+  again && again.focus();
+}
+
 /** Shows `message` in the page's message area; errors stay until dismissed. */
 export function notify(message, kind = 'info') {
   const area = document.getElementById('messages');

@@ -4,7 +4,7 @@
 
 import { api } from './api.js';
 import { canonical, renderDiff } from './diff.js';
-import { dialog, h, notify, preview, showError } from './dom.js';
+import { dialog, h, notify, preview, replaceKeepingFocus, showError } from './dom.js';
 import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
 import { associationProblem } from './names.js';
 
@@ -110,6 +110,7 @@ export class EnvPanel {
     const editorHost = h('div.editor', { id: 'config-editor' });
     this.viewHost = h('div', { id: 'view-table' });
     this.assocHost = h('div', { id: 'associations' });
+    this.assocList = null;
     this.rawHost = h('div', { id: 'raw-json' });
     this.root.replaceChildren(
       header,
@@ -122,7 +123,7 @@ export class EnvPanel {
       h('section.card', {}, h('h2', {}, 'Associations'), this.assocHost),
       h('section.card', {}, h('h2', {}, 'Raw JSON'), this.rawHost),
     );
-    for (const type of ['keydown', 'paste', 'cut', 'drop']) {
+    for (const type of ['keydown', 'beforeinput', 'input', 'paste', 'cut', 'drop', 'compositionstart']) {
       editorHost.addEventListener(type, () => (this.touched = true), true);
     }
     this.touched = false;
@@ -172,62 +173,98 @@ export class EnvPanel {
       const isOwn = from === this.env;
       const origin = isOwn
         ? h('span.origin.own', {}, overrides.has(key) ? 'own · overrides parent' : 'own')
-        : h('a.origin.inherited', { href: '#', title: 'Open that environment', onclick: (e) => { e.preventDefault(); this.onNavigate(from ?? ''); } },
+        : h('a.origin.inherited', { href: '#', title: 'Open that environment', dataset: { focus: `origin:${key}` }, onclick: (e) => { e.preventDefault(); this.onNavigate(from ?? ''); } },
             `from ${from === null ? 'an ancestor' : envLabel(from)}`);
       return h('tr', { dataset: { key } }, h('th', { scope: 'row' }, key), h('td.value', {}, h('code', {}, preview(view[key]))), h('td', {}, origin));
     });
-    this.viewHost.replaceChildren(
+    replaceKeepingFocus(this.viewHost,
       rows.length
         ? h('table.view-table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'key'), h('th', {}, 'value'), h('th', {}, 'comes from'))), h('tbody', {}, rows))
         : h('p.muted', {}, 'The view is empty.'),
     );
   }
 
+  /** The raw JSON; a section the user opened stays open when it is re-rendered. */
   renderRaw() {
-    const block = (title, value) =>
-      h('details', {}, h('summary', {}, title), h('pre.json', {}, JSON.stringify(value, null, 2)));
-    this.rawHost.replaceChildren(
-      block(`Config (version ${this.data.version})`, this.data.config),
-      block('View', this.data.view),
+    const open = new Set([...this.rawHost.querySelectorAll('details[open]')].map((d) => d.dataset.part));
+    const block = (part, title, value) =>
+      h('details', { dataset: { part }, open: open.has(part) }, h('summary', { dataset: { focus: `raw:${part}` } }, title), h('pre.json', {}, JSON.stringify(value, null, 2)));
+    replaceKeepingFocus(this.rawHost,
+      block('config', `Config (version ${this.data.version})`, this.data.config),
+      block('view', 'View', this.data.view),
     );
   }
 
+  /**
+   * The associations: a list of rows, re-rendered on every refresh, and the
+   * form that adds one, built once per panel so what the user types in it
+   * survives live updates. A move target the user picked in a row, and the
+   * focus on a row's control, are carried over to the re-rendered row.
+   */
   renderAssociations() {
+    if (!this.assocList) {
+      this.assocList = h('div', { id: 'association-list' });
+      this.assocHost.replaceChildren(this.assocList, this.buildAssociationForm());
+    }
+    const picked = new Map();
+    for (const row of this.assocList.querySelectorAll('.assoc-row')) {
+      const select = row.querySelector('select');
+      if (select && select.value !== this.env) picked.set(row.dataset.name, select.value);
+    }
     const names = this.data.associations || [];
-    const envOptions = (selected) => this.allEnvs().map((e) => h('option', { value: e, selected: e === selected }, envLabel(e)));
+    const envs = this.allEnvs();
+    const envOptions = (selected) => envs.map((e) => h('option', { value: e, selected: e === selected }, envLabel(e)));
     const rows = names.map((name) => {
-      const target = h('select', { 'aria-label': `Move ${name} to` }, envOptions(this.env));
-      return h('li.assoc-row', {},
+      const choice = picked.has(name) && envs.includes(picked.get(name)) ? picked.get(name) : this.env;
+      const target = h('select', { 'aria-label': `Move ${name} to`, dataset: { focus: `target:${name}` } }, envOptions(choice));
+      return h('li.assoc-row', { dataset: { name } },
         h('code', {}, name),
         h('span.assoc-actions', {},
           target,
-          h('button.secondary.small', { type: 'button', onclick: () => this.associate(name, target.value, 'Moved') }, 'Move'),
-          h('button.danger.small', { type: 'button', onclick: () => this.dissociate(name) }, 'Remove')));
+          h('button.secondary.small', { type: 'button', dataset: { focus: `move:${name}` }, onclick: () => this.associate(name, target.value, 'Moved') }, 'Move'),
+          h('button.danger.small', { type: 'button', dataset: { focus: `remove:${name}` }, onclick: () => this.dissociate(name) }, 'Remove')));
     });
+    replaceKeepingFocus(this.assocList,
+      names.length ? h('ul.assoc-list', {}, rows) : h('p.muted', {}, this.env === '' ? 'Hosts without an association read the root view.' : 'No host is associated with this environment.'),
+    );
+  }
+
+  buildAssociationForm() {
     const input = h('input', { id: 'assoc-name', type: 'text', placeholder: 'host name or any string', autocomplete: 'off', spellcheck: false });
     const problem = h('p.field-problem', { 'aria-live': 'polite' });
     const add = h('button.secondary', { type: 'submit', disabled: true }, 'Add association');
-    input.addEventListener('input', () => {
+    const check = () => {
       const why = input.value ? associationProblem(input.value) : null;
       problem.textContent = why || '';
       add.disabled = !input.value || !!why;
-    });
-    this.assocHost.replaceChildren(
-      names.length ? h('ul.assoc-list', {}, rows) : h('p.muted', {}, this.env === '' ? 'Hosts without an association read the root view.' : 'No host is associated with this environment.'),
-      h('form.inline-form', { onsubmit: (e) => { e.preventDefault(); this.associate(input.value, this.env, 'Associated'); } },
-        h('label', { for: 'assoc-name' }, 'Associate'), input, add),
+    };
+    input.addEventListener('input', check);
+    return h('div', {},
+      h('form.inline-form', {
+        onsubmit: async (e) => {
+          e.preventDefault();
+          if (await this.associate(input.value, this.env, 'Associated')) {
+            input.value = '';
+            check();
+          }
+        },
+      },
+      h('label', { for: 'assoc-name' }, 'Associate'), input, add),
       problem,
     );
   }
 
+  /** Points `name` at `env`; resolves with whether it was saved. */
   async associate(name, env, verb) {
     try {
       await api.associate(this.svc, name, env);
-      notify(`${verb} ${name} → ${envLabel(env)}.`);
-      await this.refresh();
     } catch (e) {
       showError(e, `Cannot associate ${name}`);
+      return false;
     }
+    notify(`${verb} ${name} → ${envLabel(env)}.`);
+    await this.refresh();
+    return true;
   }
 
   async dissociate(name) {
@@ -268,10 +305,10 @@ export class EnvPanel {
       items.push(
         h('div.banner.stale', { id: 'stale', role: 'status' },
           h('p', {}, `This environment changed elsewhere: version ${this.staleVersion} is on the server, your edit started from version ${this.base.version}. Saving will show you the difference.`),
-          h('div.actions', {}, h('button.secondary', { type: 'button', onclick: () => this.discard() }, 'Discard my edit and load the latest'))),
+          h('div.actions', {}, h('button.secondary', { id: 'discard-stale', type: 'button', onclick: () => this.discard() }, 'Discard my edit and load the latest'))),
       );
     }
-    this.banner.replaceChildren(...items);
+    replaceKeepingFocus(this.banner, ...items);
   }
 
   async save() {

@@ -63,7 +63,14 @@ export class ServicePage {
     }
   }
 
+  /**
+   * Renders the tree. A live update calls this while the user may be
+   * working in the sidebar, so the keyboard focus stays on the node that
+   * had it, and the add-child form is never rebuilt (see `renderAddChild`).
+   */
   renderTree(opts = {}) {
+    const active = document.activeElement;
+    const focusedEnv = this.treeHost.contains(active) && active.dataset ? active.dataset.env : undefined;
     this.treeHost.replaceChildren(renderTree(this.tree, this.env, (env, o = {}) => {
       if (o.keepFocus !== undefined) {
         this.renderTree();
@@ -73,22 +80,44 @@ export class ServicePage {
       }
     }));
     if (opts.focus) focusNode(this.treeHost, this.env);
+    else if (focusedEnv !== undefined) focusNode(this.treeHost, focusedEnv);
     this.renderAddChild();
   }
 
+  /**
+   * The add-child form of the selected environment. It is built once and
+   * then only updated: its label, the sibling names it checks against, and
+   * the verdict on what is typed. What the user typed, the focus and the
+   * selection stay as they are when the tree changes elsewhere.
+   */
   renderAddChild() {
-    const parentLabel = this.env === '' ? 'root' : this.env;
+    if (!this.addChild) this.addChild = this.buildAddChild();
+    const { input, label } = this.addChild;
+    if (this.addChild.env !== this.env) {
+      // Another environment was selected: a name typed for the old one is
+      // not carried over.
+      this.addChild.env = this.env;
+      input.value = '';
+    }
+    label.textContent = `Add a child of ${this.env === '' ? 'root' : this.env}`;
+    this.addChild.check();
+  }
+
+  buildAddChild() {
     const input = h('input', { id: 'child-name', type: 'text', placeholder: 'child name', autocomplete: 'off', spellcheck: false });
     const problem = h('p.field-problem', { id: 'child-problem', 'aria-live': 'polite' });
     const add = h('button.secondary', { type: 'submit', disabled: true }, 'Add');
-    const node = findNode(this.tree, this.env);
-    const siblings = new Set((node ? node.children : []).map((c) => c.name || c.env.split('/').pop()));
-    input.addEventListener('input', () => {
+    const label = h('label', { for: 'child-name' });
+    const check = () => {
       const name = input.value;
+      const node = findNode(this.tree, this.env);
+      const siblings = new Set((node ? node.children : []).map((c) => c.name || c.env.split('/').pop()));
+      const parentLabel = this.env === '' ? 'root' : this.env;
       const why = name ? segmentProblem(name) || (siblings.has(name) ? `${parentLabel} already has a child named “${name}”.` : null) : null;
-      problem.textContent = why || '';
+      if (problem.textContent !== (why || '')) problem.textContent = why || '';
       add.disabled = !name || !!why;
-    });
+    };
+    input.addEventListener('input', check);
     this.addHost.replaceChildren(
       h('form.add-child', {
         onsubmit: async (e) => {
@@ -97,6 +126,7 @@ export class ServicePage {
           try {
             await api.createEnv(this.svc, child, {});
             notify(`Created ${child}.`);
+            input.value = '';
             await this.loadTree();
             this.navigate(this.href(child));
           } catch (err) {
@@ -104,10 +134,11 @@ export class ServicePage {
           }
         },
       },
-      h('label', { for: 'child-name' }, `Add a child of ${parentLabel}`),
+      label,
       h('div.inline', {}, input, add)),
       problem,
     );
+    return { input, label, check, env: this.env };
   }
 
   /** Shows environment `env`, asking first when an unsaved edit would be lost. */
