@@ -3,6 +3,7 @@
 
 mod admin;
 mod harness;
+mod healing;
 mod http;
 mod materialize;
 mod refusals;

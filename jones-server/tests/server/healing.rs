@@ -1,0 +1,144 @@
+//! Every failure heals: a write left unfinished is repaired by another
+//! running server's healer, without a restart or a further write; verify
+//! names what is wrong and repair fixes it; deletes racing associations
+//! never leave an association pointing at a deleted view.
+
+use std::time::{Duration, Instant};
+
+use jones_server::{Healer, Limits, Problem};
+use serde_json::json;
+
+use crate::harness::{admin, assert_consistent, env, obj, service};
+
+#[tokio::test]
+async fn another_servers_healer_finishes_a_write_left_after_its_first_batch() {
+    let svc = service();
+    let healthy = admin().await;
+    healthy.create_service(&svc).await.unwrap();
+    for i in 0..6 {
+        healthy
+            .create_env(
+                &svc,
+                &env(&format!("e{i}")),
+                obj(json!({"i": i, "pad": "p".repeat(500)})),
+            )
+            .await
+            .unwrap();
+    }
+    let healer = Healer::start(healthy.clone());
+    for stop_after in [1, 2, 3] {
+        let dying = admin().await.with_limits(Limits {
+            multi_bytes: 2048,
+            stop_after_batches: Some(stop_after),
+            ..Limits::default()
+        });
+        let err = dying
+            .set_env(
+                &svc,
+                &env(""),
+                obj(json!({"round": stop_after, "pad": "r".repeat(400)})),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("stopped after"), "{err}");
+        drop(dying);
+        let marked = !healthy.verify(&svc).await.unwrap().consistent;
+        assert!(marked, "the dying write left work behind");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = healthy.verify(&svc).await.unwrap();
+            if found.consistent {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not healed within 10 s: {found:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_consistent(&healthy, &svc).await;
+        assert_eq!(
+            healthy.get_env(&svc, &env("")).await.unwrap().config["round"],
+            stop_after
+        );
+    }
+    assert!(healthy.write_counts().healed >= 3);
+    healer.stop().await;
+}
+
+#[tokio::test]
+async fn verify_names_each_problem_and_repair_fixes_them() {
+    let svc = service();
+    let admin = admin().await.with_limits(Limits {
+        multi_bytes: 2048,
+        stop_after_batches: Some(1),
+        ..Limits::default()
+    });
+    admin.create_service(&svc).await.unwrap();
+    for e in ["a", "b", "c"] {
+        admin
+            .create_env(&svc, &env(e), obj(json!({"pad": "x".repeat(600)})))
+            .await
+            .unwrap();
+    }
+    admin.set_association(&svc, "h1", &env("a")).await.unwrap();
+    assert!(admin.verify(&svc).await.unwrap().consistent);
+    admin
+        .set_env(&svc, &env(""), obj(json!({"k": "y".repeat(600)})), None)
+        .await
+        .unwrap_err();
+    let found = admin.verify(&svc).await.unwrap();
+    assert!(!found.consistent);
+    assert!(
+        found.problems.contains(&Problem::PendingRewrite),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::ViewDiffers { .. })),
+        "{found:?}"
+    );
+    let fresh = crate::harness::admin().await;
+    fresh.repair(&svc).await.unwrap();
+    assert!(admin.verify(&svc).await.unwrap().consistent);
+    assert_consistent(&admin, &svc).await;
+}
+
+#[tokio::test]
+async fn deleting_an_environment_racing_its_association_never_leaves_it_dangling() {
+    let svc = service();
+    let one = admin().await;
+    let two = admin().await;
+    one.create_service(&svc).await.unwrap();
+    let e = env("doomed");
+    let mut dangling_avoided = 0;
+    for round in 0..500 {
+        one.create_env(&svc, &e, obj(json!({"round": round})))
+            .await
+            .unwrap();
+        let (deleted, associated) = tokio::join!(
+            one.delete_env(&svc, &e, false),
+            two.set_association(&svc, "host", &e)
+        );
+        deleted.unwrap();
+        if associated.is_ok() {
+            dangling_avoided += 1;
+        }
+        let found = one.verify(&svc).await.unwrap();
+        assert!(found.consistent, "round {round}: {found:?}");
+        if two
+            .associations(&svc)
+            .await
+            .unwrap()
+            .iter()
+            .any(|a| a.name == "host")
+        {
+            two.delete_association(&svc, "host").await.unwrap();
+        }
+    }
+    // Both orders happened: the association landed first some rounds.
+    assert!(dangling_avoided > 0, "the race was never run");
+}
