@@ -294,6 +294,53 @@ pub fn view_via_server(api: &Api, service: &str, association: &str, json: bool) 
     Ok(())
 }
 
+pub fn verify(api: &Api, service: &str, json: bool) -> Result<()> {
+    parse_service(service)?;
+    report_consistency(service, &api.verify(service)?, json)
+}
+
+pub fn repair(api: &Api, service: &str, json: bool) -> Result<()> {
+    parse_service(service)?;
+    let repaired = api.repair(service)?;
+    if !json {
+        println!(
+            "repaired: {} views written in {} transactions",
+            repaired["views_written"], repaired["transactions"]
+        );
+    }
+    report_consistency(service, &repaired, json)
+}
+
+/// Prints a verify answer; an error (exit 1) when it found problems.
+fn report_consistency(service: &str, found: &Value, json: bool) -> Result<()> {
+    let problems = items(found, "problems");
+    if json {
+        print_json(found);
+    } else if problems.is_empty() {
+        println!("{service}: consistent");
+    } else {
+        for problem in &problems {
+            let what = problem["kind"].as_str().unwrap_or("problem");
+            let detail: Vec<String> = problem
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k != "kind")
+                .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned)))
+                .collect();
+            println!("{what} {}", detail.join(" "));
+        }
+    }
+    if found["consistent"] == Value::Bool(true) {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "service {service:?} is not consistent: {} problems",
+            problems.len()
+        )))
+    }
+}
+
 pub fn dump(api: &Api, service: &str, json: bool) -> Result<()> {
     parse_service(service)?;
     let dump = api.dump(service)?;

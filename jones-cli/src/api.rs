@@ -202,6 +202,14 @@ impl Api {
         )
     }
 
+    pub fn verify(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("GET", &format!("/services/{}/verify", seg(svc)), None)
+    }
+
+    pub fn repair(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("POST", &format!("/services/{}/repair", seg(svc)), None)
+    }
+
     pub fn dump(&self, svc: &str) -> Result<Value, ApiFailure> {
         self.call("GET", &format!("/services/{}/dump", seg(svc)), None)
     }

@@ -84,6 +84,12 @@ pub enum Command {
     },
     /// Every znode of a service with its data, like original Jones' export.
     Dump { service: String },
+    /// Check that every view equals its recomputed merge, every association
+    /// points at a view, and no write is unfinished (exit 0 consistent, 1 not).
+    Verify { service: String },
+    /// Recompute every view, finish an unfinished write, delete orphan views;
+    /// then verify (exit 0 consistent, 1 not).
+    Repair { service: String },
     /// Keep a file equal to the config an association reads.
     Export(ExportArgs),
     /// Run a command each time a config (or any znode) changes.

@@ -66,6 +66,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Env(command) => admin::env(&api, command, json),
         Command::Assoc(command) => admin::assoc(&api, command, json),
         Command::Dump { service } => admin::dump(&api, &service, json),
+        Command::Verify { service } => admin::verify(&api, &service, json),
+        Command::Repair { service } => admin::repair(&api, &service, json),
         Command::View {
             service,
             association,

@@ -370,3 +370,43 @@ async fn completions_and_help_teach_the_commands() {
         assert!(help.contains(words), "--help lacks {words}:\n{help}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_repair_exit_by_consistency() {
+    let (zk, svc, server) = fixture_with_server().await;
+    let svc = svc.as_str();
+    let verified = jones_at(&zk, &server.url, &["verify", svc], &[]).await;
+    assert!(ok(&verified).contains("consistent"));
+    // A write that stops after its first batch leaves views to redo.
+    let dying = admin(&zk).await.with_limits(jones_server::Limits {
+        multi_bytes: 2048,
+        stop_after_batches: Some(1),
+        ..jones_server::Limits::default()
+    });
+    let root = jones_client::EnvPath::root();
+    let service = jones_client::ServiceName::new(svc).unwrap();
+    dying
+        .set_env(
+            &service,
+            &root,
+            obj(json!({"foo": "baz", "pad": "p".repeat(600)})),
+            None,
+        )
+        .await
+        .unwrap_err();
+    let found = jones_at(&zk, &server.url, &["verify", svc], &[]).await;
+    assert_eq!(found.status.code(), Some(1), "{}", stderr(&found));
+    assert!(
+        stdout(&found).contains("pending_rewrite"),
+        "{}",
+        stdout(&found)
+    );
+    assert!(
+        stderr(&found).contains("not consistent"),
+        "{}",
+        stderr(&found)
+    );
+    let repaired = jones_at(&zk, &server.url, &["repair", svc], &[]).await;
+    assert!(ok(&repaired).contains("consistent"));
+    ok(&jones_at(&zk, &server.url, &["verify", svc], &[]).await);
+}
