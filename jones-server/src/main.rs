@@ -52,6 +52,11 @@ struct Args {
     /// ZooKeeper session timeout, in milliseconds.
     #[arg(long, env = "JONES_ZK_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     session_timeout_ms: u64,
+    /// The nodemap format of new services (and of empty nodemaps): `json`,
+    /// as upstream Jones writes it, or `lines` for fleets on the 0.5.x
+    /// client. A nodemap holding associations keeps its format.
+    #[arg(long, env = "JONES_NODEMAP_FORMAT", default_value = "json")]
+    nodemap_format: jones_server::NodemapFormat,
 }
 
 fn main() -> ExitCode {
@@ -105,7 +110,10 @@ async fn run(args: Args) -> Result<(), String> {
     let mut options = ZkOptions::new(&connect);
     options.digest = digest;
     options.session_timeout = Duration::from_millis(args.session_timeout_ms);
-    let admin = Admin::connect(options).await.map_err(|e| e.to_string())?;
+    let admin = Admin::connect(options)
+        .await
+        .map_err(|e| e.to_string())?
+        .with_nodemap_format(args.nodemap_format);
     match admin.repair_pending().await {
         Ok(report) => {
             for (service, result) in report {

@@ -399,3 +399,49 @@ async fn the_demo_seed_is_idempotent_and_keeps_edits() {
     assert_eq!(view(&admin, &demo, "parent/child1").await["a"], 20);
     assert_consistent(&admin, &demo).await;
 }
+
+#[tokio::test]
+async fn a_nodemap_keeps_its_format_and_new_ones_take_the_default() {
+    use jones_server::NodemapFormat;
+    let json_admin = admin().await;
+    let lines_admin = admin().await.with_nodemap_format(NodemapFormat::Lines);
+    let svc = service();
+    lines_admin.create_service(&svc).await.unwrap();
+    lines_admin
+        .create_env(&svc, &env("prod"), obj(json!({})))
+        .await
+        .unwrap();
+    lines_admin
+        .set_association(&svc, "web1", &env("prod"))
+        .await
+        .unwrap();
+    let nodemap = format!("/services/{svc}/nodemaps");
+    let stored = snapshot(&json_admin, &svc).await[&nodemap].clone();
+    assert_eq!(stored, format!("web1 -> /services/{svc}/views/prod"));
+    // A server whose default is JSON keeps the lines a fleet reads.
+    json_admin
+        .set_association(&svc, "web2", &env(""))
+        .await
+        .unwrap();
+    let stored = snapshot(&json_admin, &svc).await[&nodemap].clone();
+    assert_eq!(
+        stored,
+        format!("web1 -> /services/{svc}/views/prod\nweb2 -> /services/{svc}/views")
+    );
+    json_admin
+        .delete_env(&svc, &env("prod"), false)
+        .await
+        .unwrap();
+    let stored = snapshot(&json_admin, &svc).await[&nodemap].clone();
+    assert_eq!(stored, format!("web2 -> /services/{svc}/views"));
+    // And a JSON nodemap stays JSON under a lines server.
+    let other = service();
+    json_admin.create_service(&other).await.unwrap();
+    lines_admin
+        .set_association(&other, "web1", &env(""))
+        .await
+        .unwrap();
+    let stored =
+        snapshot(&json_admin, &other).await[&format!("/services/{other}/nodemaps")].clone();
+    assert_eq!(stored, format!(r#"{{"web1":"/services/{other}/views"}}"#));
+}
