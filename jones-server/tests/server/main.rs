@@ -7,3 +7,4 @@ mod http;
 mod materialize;
 mod security;
 mod sessions;
+mod web;
