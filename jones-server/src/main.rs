@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use clap::Parser;
 use jones_server::devmode::{DEV_DIGEST, DevZooKeeper};
-use jones_server::http::{ServerState, serve};
+use jones_server::http::{HttpOptions, PublicUrl, ServerState, serve};
 use jones_server::{Admin, ZkOptions};
 use zookeeper_client::SessionState;
 
 /// The Jones server: writes configuration to ZooKeeper, serves the HTTP API
 /// under /api/v1 and the web editor at /.
-#[derive(Debug, Parser)]
+///
+/// No `Debug`: the arguments hold the admin token and the digest.
+#[derive(Parser)]
 #[command(version)]
 struct Args {
     /// ZooKeeper to use: host:port[,host:port][/chroot]. Without it the
@@ -36,6 +38,18 @@ struct Args {
     /// Allow listening on a non-loopback address without an admin token.
     #[arg(long)]
     insecure: bool,
+    /// A URL the server is reached at besides its listen address (behind a
+    /// proxy, or under a DNS name), e.g. `https://jones.example.com`;
+    /// repeatable. Requests naming another host are refused (403), as are
+    /// writes from another origin.
+    #[arg(long = "public-url", value_name = "URL", value_parser = PublicUrl::parse)]
+    public_urls: Vec<PublicUrl>,
+    /// Open event streams at most; beyond it 503.
+    #[arg(long, env = "JONES_MAX_STREAMS", default_value_t = HttpOptions::default().max_streams)]
+    max_streams: usize,
+    /// Open HTTP connections at most; further clients wait.
+    #[arg(long, env = "JONES_MAX_CONNECTIONS", default_value_t = HttpOptions::default().max_connections)]
+    max_connections: usize,
     /// Dev mode's ZooKeeper client port on 127.0.0.1 (default: a free one).
     #[arg(long, env = "JONES_DEV_ZK_PORT")]
     dev_zk_port: Option<u16>,
@@ -141,7 +155,8 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, zk = %connect, token = args.admin_token.is_some(), "jones-server listening on http://{addr}/");
+    let public: Vec<String> = args.public_urls.iter().map(ToString::to_string).collect();
+    tracing::info!(%addr, zk = %connect, token = args.admin_token.is_some(), ?public, "jones-server listening on http://{addr}/");
     // Watch the session so it can be seen closing once the server (the
     // last holder of the client) is gone, before dev mode's ZooKeeper stops.
     let mut session = admin
@@ -150,7 +165,11 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .state_watcher();
-    let state = ServerState::new(admin, args.admin_token.clone());
+    let mut options = HttpOptions::default();
+    options.public_urls = args.public_urls.clone();
+    options.max_streams = args.max_streams;
+    options.max_connections = args.max_connections;
+    let state = ServerState::with_options(admin, args.admin_token.clone(), options);
     serve(listener, state, shutdown_signal()).await;
     healer.stop().await;
     let closed = tokio::time::timeout(Duration::from_secs(3), async {

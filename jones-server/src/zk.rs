@@ -22,8 +22,8 @@ static PROTECTED: [Acl; 2] = [
     Acl::new_const(Permission::ALL, "auth", ""),
 ];
 
-/// How to reach ZooKeeper.
-#[derive(Debug, Clone)]
+/// How to reach ZooKeeper. `Debug` leaves out the digest's password.
+#[derive(Clone)]
 pub struct ZkOptions {
     /// `host:port[,host:port][/chroot]`.
     pub connect: String,
@@ -33,6 +33,20 @@ pub struct ZkOptions {
     pub digest: Option<String>,
     /// Session timeout.
     pub session_timeout: Duration,
+}
+
+impl std::fmt::Debug for ZkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let user = self
+            .digest
+            .as_deref()
+            .map(|d| format!("{}:<redacted>", d.split_once(':').map_or(d, |(u, _)| u)));
+        f.debug_struct("ZkOptions")
+            .field("connect", &self.connect)
+            .field("digest", &user)
+            .field("session_timeout", &self.session_timeout)
+            .finish()
+    }
 }
 
 impl ZkOptions {

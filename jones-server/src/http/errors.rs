@@ -8,7 +8,7 @@ use warp::reply::Response;
 use crate::Error;
 
 /// A failed request: status, kind and message, plus extra fields.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     pub status: StatusCode,
     pub body: Value,
@@ -28,6 +28,18 @@ impl ApiError {
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub(crate) fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is over the limit of {limit} bytes"),
+        )
+    }
+
+    pub(crate) fn unavailable(kind: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, kind, message)
     }
 
     pub(crate) fn method_not_allowed(method: &str, path: &str) -> Self {

@@ -1,23 +1,41 @@
-//! `GET /api/v1/services/{svc}/events`: server-sent events fed by a
-//! persistent recursive ZooKeeper watch on `/services/{svc}`.
+//! `GET /api/v1/services/{svc}/events`: server-sent events, fed by one
+//! persistent recursive ZooKeeper watch per service, shared by all of that
+//! service's streams through a broadcast channel (the hub).
 //!
 //! Events: `ready` once the watch is in place; `change` with data
 //! `{"path", "kind": "conf"|"view"|"nodemap"|"service", "env"}` for every
-//! znode change; `resync` after a reconnect (zookeeper-client 0.11 does not
-//! re-register persistent watches, and ZooKeeper does not replay changes
-//! missed while disconnected: the watch is added again and the client
-//! should re-read). Keep-alive comments every 15 s. The stream ends when
-//! the server shuts down or the client goes away.
+//! znode change; `resync` with `{"reason"}` when the client must re-read:
+//! after a reconnect (zookeeper-client 0.11 does not re-register persistent
+//! watches, and ZooKeeper does not replay changes missed while disconnected:
+//! the watch is added again) or when the stream fell behind the broadcast
+//! (`"reason": "lagged"`). Keep-alive comments every 15 s. The stream ends
+//! when the server shuts down or the client goes away.
+//!
+//! Why memory stays flat whatever the clients do:
+//! - One watch and one task per watched service, not per stream. The feed
+//!   (watch task + broadcast sender) lives as long as a stream holds it: the
+//!   hub keeps only a weak reference, and the task stops when the last
+//!   stream is dropped.
+//! - The broadcast channel is a ring of [`BROADCAST_CAPACITY`] events; a
+//!   stream that does not keep up loses its place and gets `resync` instead
+//!   of queueing events.
+//! - A stream is only polled when its connection can take more bytes; a
+//!   client that stops reading is cut off by the connection's send timeout
+//!   (see `server.rs`), which drops the stream.
+//! - The number of open streams is capped ([`super::HttpOptions::max_streams`]).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
-use jones_client::ServiceLayout;
+use jones_client::{ServiceLayout, ServiceName};
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use warp::sse::Event;
 use zookeeper_client::{AddWatchMode, EventType, PersistentWatcher, SessionState};
 
@@ -25,6 +43,9 @@ use crate::{Error, Zk};
 
 /// Interval of keep-alive comments.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Events a stream may fall behind before it gets `resync`.
+pub(crate) const BROADCAST_CAPACITY: usize = 256;
 
 /// Classifies a changed znode of a service: kind and environment.
 pub(crate) fn classify(layout: &ServiceLayout, path: &str) -> (&'static str, Option<String>) {
@@ -47,13 +68,171 @@ pub(crate) fn classify(layout: &ServiceLayout, path: &str) -> (&'static str, Opt
     }
 }
 
-/// A stream of SSE events from a channel (so the stream is `Sync`).
-pub(crate) struct EventStream(mpsc::Receiver<Event>);
+/// One event as broadcast to every stream of a service.
+#[derive(Debug)]
+struct FeedEvent {
+    name: &'static str,
+    data: String,
+}
 
-impl Stream for EventStream {
-    type Item = Result<Event, Infallible>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|e| e.map(Ok))
+impl FeedEvent {
+    fn to_sse(&self) -> Event {
+        Event::default().event(self.name).data(&self.data)
+    }
+}
+
+/// Where a feed's watch stands.
+#[derive(Debug, Clone)]
+enum FeedState {
+    Starting,
+    Ready,
+    Failed(String),
+}
+
+/// The shared side of one watched service: held by its streams.
+#[derive(Debug)]
+struct Feed {
+    events: broadcast::Sender<Arc<FeedEvent>>,
+    state: watch::Receiver<FeedState>,
+    /// Dropped with the last stream: stops the watch task.
+    _stop: oneshot::Sender<()>,
+}
+
+/// Counters and gauges of the hub, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct HubStats {
+    /// Open event streams.
+    pub open_streams: AtomicUsize,
+    /// ZooKeeper watches held for event streams (one per watched service).
+    pub watches: AtomicUsize,
+    /// Streams ever opened.
+    pub opened: AtomicU64,
+    /// Streams refused for the cap.
+    pub refused: AtomicU64,
+    /// `resync` events sent because a stream fell behind.
+    pub lagged: AtomicU64,
+}
+
+/// The event streams of a server: one feed per watched service.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    zk: Zk,
+    feeds: Mutex<HashMap<ServiceName, Weak<Feed>>>,
+    max_streams: usize,
+    shutdown: watch::Receiver<bool>,
+    stats: Arc<HubStats>,
+}
+
+/// A place among the open streams, given back on drop.
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<HubStats>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(zk: Zk, max_streams: usize, shutdown: watch::Receiver<bool>) -> Self {
+        Self {
+            zk,
+            feeds: Mutex::default(),
+            max_streams,
+            shutdown,
+            stats: Arc::default(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> &HubStats {
+        &self.stats
+    }
+
+    /// A place for one more stream, or `None` at the cap.
+    pub(crate) fn reserve(&self) -> Option<Slot> {
+        let open = &self.stats.open_streams;
+        let reserved = open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_streams).then_some(n + 1)
+            })
+            .is_ok();
+        if reserved {
+            self.stats.opened.fetch_add(1, Ordering::Relaxed);
+            Some(Slot(self.stats.clone()))
+        } else {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+
+    /// A stream of `layout`'s events, starting with `ready` once the
+    /// service's watch is in place.
+    pub(crate) async fn subscribe(
+        &self,
+        layout: ServiceLayout,
+        slot: Slot,
+    ) -> Result<EventStream, Error> {
+        let feed = self.feed(&layout);
+        // Subscribe before waiting for the watch: nothing that happens
+        // after `ready` can be missed.
+        let events = feed.events.subscribe();
+        let mut state = feed.state.clone();
+        let ready = state
+            .wait_for(|s| !matches!(s, FeedState::Starting))
+            .await
+            .map(|s| s.clone());
+        match ready {
+            Ok(FeedState::Ready) => {}
+            Ok(FeedState::Failed(reason)) => return Err(Error::Unavailable(reason)),
+            Ok(FeedState::Starting) | Err(_) => {
+                return Err(Error::Unavailable(format!(
+                    "the watch on {} ended before it was ready",
+                    layout.service_path()
+                )));
+            }
+        }
+        let ready = Event::default()
+            .event("ready")
+            .data(json!({"service": layout.service().as_str()}).to_string());
+        let stream = Subscription {
+            first: Some(ready),
+            events,
+            shutdown: self.shutdown.clone(),
+            stats: self.stats.clone(),
+            _feed: feed,
+            _slot: slot,
+        };
+        Ok(EventStream(Mutex::new(Box::pin(stream.into_stream()))))
+    }
+
+    /// The live feed of a service, or a new one.
+    fn feed(&self, layout: &ServiceLayout) -> Arc<Feed> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+        feeds.retain(|_, feed| feed.strong_count() > 0);
+        if let Some(feed) = feeds.get(layout.service()).and_then(Weak::upgrade) {
+            if !matches!(*feed.state.borrow(), FeedState::Failed(_)) {
+                return feed;
+            }
+        }
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let (state_tx, state) = watch::channel(FeedState::Starting);
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(run_feed(
+            self.zk.clone(),
+            layout.clone(),
+            events.clone(),
+            state_tx,
+            stopped,
+            self.shutdown.clone(),
+            self.stats.clone(),
+        ));
+        let feed = Arc::new(Feed {
+            events,
+            state,
+            _stop: stop,
+        });
+        feeds.insert(layout.service().clone(), Arc::downgrade(&feed));
+        feed
     }
 }
 
@@ -65,79 +244,161 @@ async fn add_watch(zk: &Zk, layout: &ServiceLayout) -> Result<PersistentWatcher,
         .map_err(|e| crate::error::zk_error(layout.service_path(), e))
 }
 
-/// Starts watching `layout`'s service; the returned stream yields its
-/// events. The task feeding it ends with the stream or on `shutdown`.
-pub(crate) async fn subscribe(
+/// Counts one held ZooKeeper watch while alive.
+struct WatchHeld(Arc<HubStats>);
+
+impl WatchHeld {
+    fn new(stats: &Arc<HubStats>) -> Self {
+        stats.watches.fetch_add(1, Ordering::Relaxed);
+        Self(stats.clone())
+    }
+}
+
+impl Drop for WatchHeld {
+    fn drop(&mut self) {
+        self.0.watches.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The watch task of one service: forwards its events to the broadcast
+/// until the last stream is gone (`stopped`) or the server shuts down.
+async fn run_feed(
     zk: Zk,
     layout: ServiceLayout,
+    events: broadcast::Sender<Arc<FeedEvent>>,
+    state: watch::Sender<FeedState>,
+    mut stopped: oneshot::Receiver<()>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<EventStream, Error> {
-    let watcher = add_watch(&zk, &layout).await?;
-    let (tx, rx) = mpsc::channel(256);
-    let ready = Event::default()
-        .event("ready")
-        .data(json!({"service": layout.service().as_str()}).to_string());
-    let _ = tx.try_send(ready);
-    tokio::spawn(async move {
-        let mut watcher = Some(watcher);
-        let mut disconnected = false;
-        loop {
-            let event = tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = tx.closed() => return,
-                event = async {
-                    match watcher.as_mut() {
-                        Some(w) => w.changed().await,
-                        None => std::future::pending().await,
-                    }
-                } => event,
-            };
-            if event.event_type != EventType::Session {
-                let (kind, env) = classify(&layout, &event.path);
-                let data = json!({"path": event.path, "kind": kind, "env": env});
-                let sse = Event::default().event("change").data(data.to_string());
-                if tx.send(sse).await.is_err() {
-                    return;
+    stats: Arc<HubStats>,
+) {
+    let first = tokio::select! {
+        _ = &mut stopped => return,
+        _ = shutdown.wait_for(|stop| *stop) => return,
+        watcher = add_watch(&zk, &layout) => watcher,
+    };
+    let mut watcher = match first {
+        Ok(w) => Some(w),
+        Err(e) => {
+            state.send_replace(FeedState::Failed(e.to_string()));
+            return;
+        }
+    };
+    let _held = WatchHeld::new(&stats);
+    state.send_replace(FeedState::Ready);
+    let send = |name: &'static str, data: serde_json::Value| {
+        // No receiver right now is fine: the feed ends with its last stream.
+        let _ = events.send(Arc::new(FeedEvent {
+            name,
+            data: data.to_string(),
+        }));
+    };
+    let mut disconnected = false;
+    loop {
+        let event = tokio::select! {
+            _ = &mut stopped => return,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            event = async {
+                match watcher.as_mut() {
+                    Some(w) => w.changed().await,
+                    None => std::future::pending().await,
                 }
-                continue;
-            }
-            match event.session_state {
-                SessionState::Disconnected => disconnected = true,
-                SessionState::SyncConnected if !disconnected => {}
-                state => {
-                    // Reconnected (the watch is gone on the server) or the
-                    // session ended (the watcher must not be polled again):
-                    // watch again on the current session, then tell the
-                    // client to re-read.
-                    drop(watcher.take());
-                    loop {
-                        if let Ok(w) = add_watch(&zk, &layout).await {
-                            watcher = Some(w);
-                            break;
-                        }
-                        tokio::select! {
-                            _ = shutdown.wait_for(|stop| *stop) => return,
-                            _ = tx.closed() => return,
-                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                        }
+            } => event,
+        };
+        if event.event_type != EventType::Session {
+            let (kind, env) = classify(&layout, &event.path);
+            send(
+                "change",
+                json!({"path": event.path, "kind": kind, "env": env}),
+            );
+            continue;
+        }
+        match event.session_state {
+            SessionState::Disconnected => disconnected = true,
+            SessionState::SyncConnected if !disconnected => {}
+            session => {
+                // Reconnected (the watch is gone on the server) or the
+                // session ended (the watcher must not be polled again):
+                // watch again on the current session, then tell the
+                // streams to re-read.
+                drop(watcher.take());
+                loop {
+                    if let Ok(w) = add_watch(&zk, &layout).await {
+                        watcher = Some(w);
+                        break;
                     }
-                    disconnected = false;
-                    let data = json!({"reason": format!("{state:?}")});
-                    let sse = Event::default().event("resync").data(data.to_string());
-                    if tx.send(sse).await.is_err() {
-                        return;
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        _ = shutdown.wait_for(|stop| *stop) => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                     }
                 }
+                disconnected = false;
+                send("resync", json!({"reason": format!("{session:?}")}));
             }
         }
-    });
-    Ok(EventStream(rx))
+    }
+}
+
+/// One client's view of a feed.
+struct Subscription {
+    /// `ready`, sent first.
+    first: Option<Event>,
+    events: broadcast::Receiver<Arc<FeedEvent>>,
+    shutdown: watch::Receiver<bool>,
+    stats: Arc<HubStats>,
+    /// Keeps the service's watch alive while this stream is open.
+    _feed: Arc<Feed>,
+    /// Gives the place among open streams back on drop.
+    _slot: Slot,
+}
+
+impl Subscription {
+    fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+        futures_util::stream::unfold(self, |mut sub| async move {
+            if let Some(ready) = sub.first.take() {
+                return Some((Ok(ready), sub));
+            }
+            let event = tokio::select! {
+                biased;
+                _ = sub.shutdown.wait_for(|stop| *stop) => return None,
+                event = sub.events.recv() => event,
+            };
+            let sse = match event {
+                Ok(event) => event.to_sse(),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    sub.stats.lagged.fetch_add(1, Ordering::Relaxed);
+                    Event::default()
+                        .event("resync")
+                        .data(json!({"reason": "lagged", "missed": missed}).to_string())
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((Ok(sse), sub))
+        })
+    }
+}
+
+type BoxedEvents = Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>;
+
+/// An event stream. The mutex only makes it `Sync`, as warp's SSE reply
+/// asks; it is never contended (polling takes `&mut self`).
+pub(crate) struct EventStream(Mutex<BoxedEvents>);
+
+impl Stream for EventStream {
+    type Item = Result<Event, Infallible>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let inner = self
+            .get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        inner.as_mut().poll_next(cx)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jones_client::ServiceName;
 
     #[test]
     fn classifies_paths() {

@@ -1,10 +1,11 @@
-//! The handlers: one function per resource, each returning a JSON
-//! response or an [`ApiError`]; bodies are parsed and checked here.
+//! The handlers: one function per resource and method, each returning a
+//! JSON response or an [`ApiError`]; bodies are parsed and checked here.
+//! The router has already checked the request head and read the body.
 
 use jones_client::{Config, EnvPath, ServiceLayout, ServiceName, config_from_value};
 use serde_json::{Value, json};
 use warp::Reply;
-use warp::http::{Method, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::ServerState;
@@ -18,136 +19,192 @@ pub(crate) async fn list_services(state: &ServerState) -> Handled {
     Ok(json_response(StatusCode::OK, &json!({"services": names})))
 }
 
-pub(crate) async fn env_tree(
-    state: &ServerState,
-    svc: &ServiceName,
-) -> Result<crate::EnvTree, ApiError> {
-    Ok(state.admin().env_tree(svc).await?)
+pub(crate) async fn service_tree(state: &ServerState, svc: &ServiceName) -> Handled {
+    let tree = state.admin().env_tree(svc).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"service": svc.as_str(), "envs": tree}),
+    ))
 }
 
-pub(crate) async fn config(
+pub(crate) async fn create_service(state: &ServerState, svc: &ServiceName) -> Handled {
+    state.admin().create_service(svc).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"service": svc.as_str()}),
+    ))
+}
+
+pub(crate) async fn delete_service(state: &ServerState, svc: &ServiceName) -> Handled {
+    state.admin().delete_service(svc).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"deleted": svc.as_str()}),
+    ))
+}
+
+pub(crate) async fn env_tree(state: &ServerState, svc: &ServiceName) -> Handled {
+    let tree = state.admin().env_tree(svc).await?;
+    Ok(json_response(StatusCode::OK, &tree))
+}
+
+pub(crate) async fn get_config(state: &ServerState, svc: &ServiceName, env: &EnvPath) -> Handled {
+    let details = state.admin().get_env(svc, env).await?;
+    Ok(json_response(StatusCode::OK, &details))
+}
+
+pub(crate) async fn create_config(
     state: &ServerState,
     req: &Request,
     svc: &ServiceName,
     env: &EnvPath,
 ) -> Handled {
-    let admin = state.admin();
-    match req.method {
-        Method::GET => {
-            let details = admin.get_env(svc, env).await?;
-            Ok(json_response(StatusCode::OK, &details))
+    let body = json_body(req)?;
+    let config = config_field(&body)?;
+    let outcome = state.admin().create_env(svc, env, config).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"env": env.as_str(), "version": outcome.version, "views_written": outcome.views_written}),
+    ))
+}
+
+pub(crate) async fn set_config(
+    state: &ServerState,
+    req: &Request,
+    svc: &ServiceName,
+    env: &EnvPath,
+) -> Handled {
+    let body = json_body(req)?;
+    let config = config_field(&body)?;
+    let version = match body.get("version") {
+        Some(Value::Number(n)) => {
+            n.as_i64()
+                .and_then(|v| i32::try_from(v).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("`version` {n} is not a ZooKeeper version"))
+                })?
         }
-        Method::POST => {
-            let body = json_body(req)?;
-            let config = config_field(&body)?;
-            let outcome = admin.create_env(svc, env, config).await?;
-            Ok(json_response(
-                StatusCode::CREATED,
-                &json!({"env": env.as_str(), "version": outcome.version, "views_written": outcome.views_written}),
-            ))
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`version` must be a number, not {}",
+                jones_client::json_kind(other)
+            )));
         }
-        Method::PUT => {
-            let body = json_body(req)?;
-            let config = config_field(&body)?;
-            let version = match body.get("version") {
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .and_then(|v| i32::try_from(v).ok())
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!("`version` {n} is not a ZooKeeper version"))
-                    })?,
-                Some(other) => {
-                    return Err(ApiError::bad_request(format!(
-                        "`version` must be a number, not {}",
-                        jones_client::json_kind(other)
-                    )));
-                }
-                None => {
-                    return Err(ApiError::bad_request(
-                        "the body needs `version`: the version you read (GET returns it)",
-                    ));
-                }
-            };
-            let outcome = admin.set_env(svc, env, config, Some(version)).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({
-                    "env": env.as_str(),
-                    "version": outcome.version,
-                    "views_written": outcome.views_written,
-                    "transactions": outcome.transactions,
-                }),
-            ))
+        None => {
+            return Err(ApiError::bad_request(
+                "the body needs `version`: the version you read (GET returns it)",
+            ));
         }
-        Method::DELETE => {
-            let recursive = match query_param(&req.query, "recursive") {
-                None => false,
-                Some("true" | "1") => true,
-                Some("false" | "0") => false,
-                Some(other) => {
-                    return Err(ApiError::bad_request(format!(
-                        "`recursive` must be true or false, not {other:?}"
-                    )));
-                }
-            };
-            admin.delete_env(svc, env, recursive).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({"deleted": env.as_str()}),
-            ))
+    };
+    let outcome = state
+        .admin()
+        .set_env(svc, env, config, Some(version))
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "env": env.as_str(),
+            "version": outcome.version,
+            "views_written": outcome.views_written,
+            "transactions": outcome.transactions,
+        }),
+    ))
+}
+
+pub(crate) async fn delete_config(
+    state: &ServerState,
+    req: &Request,
+    svc: &ServiceName,
+    env: &EnvPath,
+) -> Handled {
+    let recursive = match query_param(&req.query, "recursive") {
+        None => false,
+        Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`recursive` must be true or false, not {other:?}"
+            )));
         }
-        _ => Err(ApiError::method_not_allowed(req.method.as_str(), &req.path)),
+    };
+    state.admin().delete_env(svc, env, recursive).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"deleted": env.as_str()}),
+    ))
+}
+
+pub(crate) async fn associations(state: &ServerState, svc: &ServiceName) -> Handled {
+    let list = state.admin().associations(svc).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"associations": list}),
+    ))
+}
+
+pub(crate) async fn association(state: &ServerState, svc: &ServiceName, name: &str) -> Handled {
+    let list = state.admin().associations(svc).await?;
+    match list.into_iter().find(|a| a.name == name) {
+        Some(a) => Ok(json_response(StatusCode::OK, &a)),
+        None => Err(crate::Error::AssociationNotFound {
+            service: svc.clone(),
+            name: name.to_owned(),
+        }
+        .into()),
     }
 }
 
-pub(crate) async fn association(
+pub(crate) async fn set_association(
     state: &ServerState,
     req: &Request,
     svc: &ServiceName,
     name: &str,
 ) -> Handled {
-    let admin = state.admin();
-    match req.method {
-        Method::GET => {
-            let list = admin.associations(svc).await?;
-            match list.into_iter().find(|a| a.name == name) {
-                Some(a) => Ok(json_response(StatusCode::OK, &a)),
-                None => Err(crate::Error::AssociationNotFound {
-                    service: svc.clone(),
-                    name: name.to_owned(),
-                }
-                .into()),
-            }
+    let body = json_body(req)?;
+    let env = match body.get("env") {
+        Some(Value::String(s)) => EnvPath::new(s).map_err(crate::Error::from)?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`env` must be a string (an environment path, \"\" for the root), not {}",
+                jones_client::json_kind(other)
+            )));
         }
-        Method::PUT => {
-            let body = json_body(req)?;
-            let env = match body.get("env") {
-                Some(Value::String(s)) => EnvPath::new(s).map_err(crate::Error::from)?,
-                Some(other) => {
-                    return Err(ApiError::bad_request(format!(
-                        "`env` must be a string (an environment path, \"\" for the root), not {}",
-                        jones_client::json_kind(other)
-                    )));
-                }
-                None => {
-                    return Err(ApiError::bad_request(
-                        "the body needs `env`: the environment path, \"\" for the root",
-                    ));
-                }
-            };
-            admin.set_association(svc, name, &env).await?;
-            let view_path = ServiceLayout::new(svc.clone()).view_path(&env);
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({"name": name, "env": env.as_str(), "view_path": view_path}),
-            ))
+        None => {
+            return Err(ApiError::bad_request(
+                "the body needs `env`: the environment path, \"\" for the root",
+            ));
         }
-        Method::DELETE => {
-            admin.delete_association(svc, name).await?;
-            Ok(json_response(StatusCode::OK, &json!({"deleted": name})))
-        }
-        _ => Err(ApiError::method_not_allowed(req.method.as_str(), &req.path)),
-    }
+    };
+    state.admin().set_association(svc, name, &env).await?;
+    let view_path = ServiceLayout::new(svc.clone()).view_path(&env);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"name": name, "env": env.as_str(), "view_path": view_path}),
+    ))
+}
+
+pub(crate) async fn delete_association(
+    state: &ServerState,
+    svc: &ServiceName,
+    name: &str,
+) -> Handled {
+    state.admin().delete_association(svc, name).await?;
+    Ok(json_response(StatusCode::OK, &json!({"deleted": name})))
+}
+
+pub(crate) async fn resolve(state: &ServerState, svc: &ServiceName, name: &str) -> Handled {
+    let resolved = state.admin().resolve(svc, name).await?;
+    Ok(json_response(StatusCode::OK, &resolved))
+}
+
+pub(crate) async fn dump(state: &ServerState, svc: &ServiceName) -> Handled {
+    let dump = state.admin().dump(svc).await?;
+    Ok(json_response(StatusCode::OK, &dump))
+}
+
+pub(crate) async fn verify(state: &ServerState, svc: &ServiceName) -> Handled {
+    let found = state.admin().verify(svc).await?;
+    Ok(json_response(StatusCode::OK, &found))
 }
 
 /// Repairs the service, then answers with what a verify finds after it.
@@ -166,17 +223,26 @@ pub(crate) async fn repair(state: &ServerState, svc: &ServiceName) -> Handled {
     ))
 }
 
+/// Opens an event stream: 503 beyond the cap on open streams.
 pub(crate) async fn events(state: &ServerState, svc: &ServiceName) -> Handled {
+    let Some(slot) = state.inner.hub.reserve() else {
+        return Err(ApiError::unavailable(
+            "too_many_streams",
+            format!(
+                "this server already serves its limit of {} event streams; retry later",
+                state.inner.options.max_streams
+            ),
+        ));
+    };
     let admin = state.admin();
     if !admin.service_exists(svc).await? {
         return Err(crate::Error::ServiceNotFound(svc.clone()).into());
     }
-    let stream = event_stream::subscribe(
-        admin.zk().clone(),
-        ServiceLayout::new(svc.clone()),
-        state.inner.shutdown_tx.subscribe(),
-    )
-    .await?;
+    let stream = state
+        .inner
+        .hub
+        .subscribe(ServiceLayout::new(svc.clone()), slot)
+        .await?;
     let stream = warp::sse::keep_alive()
         .interval(event_stream::KEEP_ALIVE)
         .stream(stream);
@@ -199,7 +265,10 @@ pub(crate) fn healthz(state: &ServerState) -> Handled {
 }
 
 pub(crate) fn metrics(state: &ServerState) -> Handled {
-    let text = state.inner.metrics.render(state.admin());
+    let text = state
+        .inner
+        .metrics
+        .render(state.admin(), state.inner.hub.stats());
     Ok(warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4").into_response())
 }
 
@@ -217,12 +286,9 @@ pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) ->
     warp::reply::with_status(warp::reply::json(body), status).into_response()
 }
 
-/// The body as a JSON object, or a 400/413 naming what is wrong.
+/// The body as a JSON object, or a 400 naming what is wrong.
 fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let bytes = req
-        .body
-        .as_ref()
-        .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.clone()))?;
+    let bytes = &req.body;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the request needs a JSON body"));
     }

@@ -1,9 +1,20 @@
 //! The HTTP API under `/api/v1`, `/healthz`, `/metrics`, and the web editor
 //! at every other path. See `jones-server/README.md` for the API.
 //!
-//! One catch-all warp filter hands each request to a small router
-//! (`router`, which calls `handlers`), so every route, error and status code is in one readable
-//! place and every failure becomes a JSON body naming what was wrong.
+//! | module | what it does |
+//! | --- | --- |
+//! | `server` | accepts connections: connection cap, header-read and send timeouts, shutdown deadline |
+//! | `router` | resolves routes, checks the request head before the body is read, access log, metrics |
+//! | `guard` | web security: `Host`, `Origin`, `Content-Type` |
+//! | `auth` | the admin token, compared in constant time, never shown |
+//! | `handlers` | one function per resource and method |
+//! | `events` | server-sent events: one ZooKeeper watch per service, broadcast to its streams |
+//! | `errors` | every failure as a status and a JSON body |
+//! | `metrics` | `/metrics` with bounded labels |
+//!
+//! One catch-all warp filter hands each request to the router, so every
+//! route, check, error and status code is in one readable place and every
+//! failure becomes a JSON body naming what was wrong.
 //!
 //! ```no_run
 //! # async fn demo(admin: jones_server::Admin) -> std::io::Result<()> {
@@ -17,52 +28,128 @@
 mod auth;
 mod errors;
 mod events;
+mod guard;
 mod handlers;
 mod metrics;
 mod router;
+mod server;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use futures_util::StreamExt;
 use warp::Filter;
 use warp::reply::Response;
 
+pub use guard::PublicUrl;
 pub use metrics::Metrics;
 
 use crate::Admin;
 
-/// Largest request body accepted, in bytes (a config may be up to
+/// Default largest request body accepted, in bytes (a config may be up to
 /// [`crate::MAX_NODE_BYTES`]; larger bodies get 413).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// What every request handler shares.
+/// Limits and names of the HTTP server. `HttpOptions::default()` holds the
+/// defaults; change the fields you need.
+///
+/// ```
+/// use jones_server::http::{HttpOptions, PublicUrl};
+/// let mut options = HttpOptions::default();
+/// options.public_urls.push(PublicUrl::parse("https://jones.example.com").unwrap());
+/// options.max_streams = 100;
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Names the server is reached at besides its listen address
+    /// (`--public-url`): accepted in `Host`, and as `Origin` of writes.
+    pub public_urls: Vec<PublicUrl>,
+    /// Largest request body, checked against `Content-Length` before
+    /// reading and while reading.
+    pub max_body_bytes: usize,
+    /// Open connections at most; further clients wait in the listen queue.
+    pub max_connections: usize,
+    /// Time a client has to send a request's head (also the idle time of a
+    /// kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// Time a write to a client may stay blocked (the client not reading)
+    /// before the connection is cut: a stalled event stream is dropped.
+    pub send_timeout: Duration,
+    /// Open event streams at most; beyond it 503.
+    pub max_streams: usize,
+    /// Time open requests have to finish at shutdown before their
+    /// connections are closed.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            public_urls: Vec::new(),
+            max_body_bytes: MAX_BODY_BYTES,
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(30),
+            max_streams: 2048,
+            shutdown_deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What every request handler shares.
+#[derive(Clone)]
 pub struct ServerState {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     admin: Admin,
     /// Admin token every write must carry, when set.
-    token: Option<String>,
+    token: Option<auth::Token>,
+    options: HttpOptions,
+    /// The address the server listens on, set by [`serve`].
+    listen: OnceLock<SocketAddr>,
     metrics: Metrics,
+    hub: events::Hub,
     /// Turns true when the server shuts down: ends event streams.
     shutdown_tx: tokio::sync::watch::Sender<bool>,
 }
 
+/// Shows limits and names, never the token or the ZooKeeper credential.
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("ServerState")
+            .field("token", &inner.token)
+            .field("options", &inner.options)
+            .field("listen", &inner.listen.get())
+            .field("zookeeper", &inner.admin.zk().state())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServerState {
     /// State for a server writing through `admin`, requiring `token` as a
-    /// bearer token on writes when given.
+    /// bearer token on writes when given, with default [`HttpOptions`].
     pub fn new(admin: Admin, token: Option<String>) -> Self {
-        let (shutdown_tx, _) = tokio::sync::watch::channel(false);
+        Self::with_options(admin, token, HttpOptions::default())
+    }
+
+    /// State for a server with the given options.
+    pub fn with_options(admin: Admin, token: Option<String>, options: HttpOptions) -> Self {
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        let hub = events::Hub::new(admin.zk().clone(), options.max_streams, shutdown_rx);
         Self {
             inner: Arc::new(Inner {
                 admin,
-                token,
+                token: token.map(auth::Token::new),
+                options,
+                listen: OnceLock::new(),
                 metrics: Metrics::default(),
+                hub,
                 shutdown_tx,
             }),
         }
@@ -73,11 +160,28 @@ impl ServerState {
         &self.inner.admin
     }
 
+    /// The options the server runs with.
+    pub fn options(&self) -> &HttpOptions {
+        &self.inner.options
+    }
+
     /// Ends every open event stream (the server is shutting down).
     pub fn shutdown(&self) {
         self.inner.shutdown_tx.send_replace(true);
     }
+
+    fn host_rules(&self) -> guard::HostRules<'_> {
+        guard::HostRules {
+            listen: self.inner.listen.get().copied(),
+            public: &self.inner.options.public_urls,
+        }
+    }
 }
+
+/// The peer of a connection, put into each request's extensions by
+/// [`serve`].
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
 
 /// Every route of the server as one warp filter.
 pub fn routes(
@@ -88,25 +192,27 @@ pub fn routes(
     warp::method()
         .and(warp::path::full())
         .and(query)
-        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<Peer>())
         .and(warp::body::stream())
         .and(state)
         .then(
             |method: warp::http::Method,
              path: warp::path::FullPath,
              query: String,
-             authorization: Option<String>,
+             headers: warp::http::HeaderMap,
+             peer: Option<Peer>,
              body,
              state: ServerState| async move {
-                let body = read_body(body).await;
                 let request = router::Request {
                     method,
                     path: path.as_str().to_owned(),
                     query,
-                    authorization,
-                    body,
+                    headers,
+                    peer: peer.map(|p| p.0),
+                    body: bytes::Bytes::new(),
                 };
-                router::handle(state, request).await
+                router::handle(state, request, body).await
             },
         )
         .recover(|rejection: warp::Rejection| async move {
@@ -115,31 +221,6 @@ pub fn routes(
             Ok::<Response, Infallible>(error.into_response())
         })
         .unify()
-}
-
-/// The body, or `Err` when it is over [`MAX_BODY_BYTES`] or broken.
-async fn read_body<S, B>(body: S) -> Result<bytes::Bytes, String>
-where
-    S: futures_util::Stream<Item = Result<B, warp::Error>>,
-    B: warp::Buf,
-{
-    let mut body = std::pin::pin!(body);
-    let mut collected = bytes::BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|e| format!("cannot read the request body: {e}"))?;
-        if collected.len() + chunk.remaining() > MAX_BODY_BYTES {
-            return Err(format!(
-                "the request body is over the limit of {MAX_BODY_BYTES} bytes"
-            ));
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            collected.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(collected.freeze())
 }
 
 /// The listening rule: loopback is always allowed; any other address only
@@ -167,19 +248,16 @@ pub fn check_listen(
 }
 
 /// Serves `state`'s routes on `listener` until `shutdown` completes, then
-/// ends event streams and waits for open requests to finish.
+/// ends event streams and gives open requests
+/// [`HttpOptions::shutdown_deadline`] to finish before closing their
+/// connections. See `server.rs` for the connection limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let on_shutdown = state.clone();
-    warp::serve(routes(state))
-        .incoming(listener)
-        .graceful(async move {
-            shutdown.await;
-            on_shutdown.shutdown();
-        })
-        .run()
-        .await;
+    if let Ok(addr) = listener.local_addr() {
+        let _ = state.inner.listen.set(addr);
+    }
+    server::run(listener, state, shutdown).await;
 }

@@ -1,5 +1,7 @@
-//! The router: matches method and path, checks the admin token on writes,
-//! calls a handler, records metrics, and turns errors into responses.
+//! The router: wiring only. It resolves a path to a [`Route`], applies the
+//! request-head checks (web security, admin token, body size) before any
+//! body byte is read, reads the body of writes within its limit, calls the
+//! handler, records metrics and writes the access log.
 //!
 //! | route | methods |
 //! | --- | --- |
@@ -16,262 +18,307 @@
 //! | `/api/v1/services/{svc}/repair` | POST |
 //! | `/api/v1/services/{svc}/events` | GET (server-sent events) |
 //! | anything else | GET: the web editor |
+//!
+//! The order of checks on a request: `Host` (403); for writes `Origin`
+//! (403), the admin token (401), `Content-Type` (415), a declared
+//! `Content-Length` over the limit (413); then the body is read, refused
+//! with 413 the moment it passes the limit; then the handler runs.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use jones_client::{EnvPath, ServiceName};
-use serde_json::json;
-use warp::http::{Method, StatusCode};
+use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 
 use super::ServerState;
-use super::auth;
+use super::auth::{self, Credential};
 use super::errors::ApiError;
-use super::handlers::{
-    association, config, env_tree, events, healthz, json_response, list_services, metrics, repair,
-    ui,
-};
+use super::guard;
+use super::handlers;
 
-/// A request as the router sees it.
+/// A request as the handlers see it: the head, and the body of a write once
+/// every check passed.
 #[derive(Debug)]
 pub(crate) struct Request {
     pub method: Method,
     /// The path, still percent-encoded.
     pub path: String,
     pub query: String,
-    pub authorization: Option<String>,
-    /// The body, or why it was refused.
-    pub body: Result<bytes::Bytes, String>,
+    pub headers: HeaderMap,
+    /// The peer's address (absent in in-process tests).
+    pub peer: Option<SocketAddr>,
+    /// The body; empty for reads.
+    pub body: Bytes,
 }
 
 pub(crate) type Handled = Result<Response, ApiError>;
 
-/// Routes `request`, records its metrics, and turns errors into responses.
-pub(crate) async fn handle(state: ServerState, request: Request) -> Response {
-    let started = Instant::now();
-    let (route, result) = route(&state, &request).await;
-    let response = result.unwrap_or_else(|e| {
-        if e.status.is_server_error() {
-            tracing::warn!(method = %request.method, path = %request.path, error = %e.body["error"], "request failed");
-        }
-        e.into_response()
-    });
-    state.inner.metrics.record(
-        request.method.as_str(),
-        route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
+/// What a path names. Services, environments and association names are
+/// decoded and checked here; everything else is the handlers' business.
+#[derive(Debug)]
+pub(crate) enum Route {
+    Healthz,
+    Metrics,
+    Ui,
+    Services,
+    Service(ServiceName),
+    Envs(ServiceName),
+    Config(ServiceName, EnvPath),
+    Associations(ServiceName),
+    Association(ServiceName, String),
+    Resolve(ServiceName, String),
+    Dump(ServiceName),
+    Verify(ServiceName),
+    Repair(ServiceName),
+    Events(ServiceName),
 }
 
-async fn route(state: &ServerState, req: &Request) -> (&'static str, Handled) {
-    let segments: Vec<String> = match req
+impl Route {
+    /// The route as a template, the `route` label of metrics.
+    fn template(&self) -> &'static str {
+        match self {
+            Route::Healthz => "/healthz",
+            Route::Metrics => "/metrics",
+            Route::Ui => "/",
+            Route::Services => "/api/v1/services",
+            Route::Service(_) => "/api/v1/services/{svc}",
+            Route::Envs(_) => "/api/v1/services/{svc}/envs",
+            Route::Config(_, env) if env.is_root() => "/api/v1/services/{svc}/config",
+            Route::Config(..) => "/api/v1/services/{svc}/config/{env}",
+            Route::Associations(_) => "/api/v1/services/{svc}/associations",
+            Route::Association(..) => "/api/v1/services/{svc}/associations/{name}",
+            Route::Resolve(..) => "/api/v1/services/{svc}/resolve/{name}",
+            Route::Dump(_) => "/api/v1/services/{svc}/dump",
+            Route::Verify(_) => "/api/v1/services/{svc}/verify",
+            Route::Repair(_) => "/api/v1/services/{svc}/repair",
+            Route::Events(_) => "/api/v1/services/{svc}/events",
+        }
+    }
+
+    fn service(&self) -> Option<&ServiceName> {
+        match self {
+            Route::Healthz | Route::Metrics | Route::Ui | Route::Services => None,
+            Route::Service(s)
+            | Route::Envs(s)
+            | Route::Config(s, _)
+            | Route::Associations(s)
+            | Route::Association(s, _)
+            | Route::Resolve(s, _)
+            | Route::Dump(s)
+            | Route::Verify(s)
+            | Route::Repair(s)
+            | Route::Events(s) => Some(s),
+        }
+    }
+
+    /// The environment or association a request is about, for the log.
+    fn target(&self) -> Option<&str> {
+        match self {
+            Route::Config(_, env) => Some(env.as_str()),
+            Route::Association(_, name) | Route::Resolve(_, name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Calls the handler of `route` for the request's method.
+async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled {
+    use handlers as h;
+    let m = &req.method;
+    let get = *m == Method::GET || *m == Method::HEAD;
+    match route {
+        Route::Healthz if get => h::healthz(state),
+        Route::Metrics if get => h::metrics(state),
+        Route::Ui if get => h::ui(&req.path),
+        Route::Services if get => h::list_services(state).await,
+        Route::Service(svc) => match *m {
+            Method::GET => h::service_tree(state, svc).await,
+            Method::POST => h::create_service(state, svc).await,
+            Method::DELETE => h::delete_service(state, svc).await,
+            _ => Err(not_allowed(req)),
+        },
+        Route::Envs(svc) if get => h::env_tree(state, svc).await,
+        Route::Config(svc, env) => match *m {
+            Method::GET => h::get_config(state, svc, env).await,
+            Method::POST => h::create_config(state, req, svc, env).await,
+            Method::PUT => h::set_config(state, req, svc, env).await,
+            Method::DELETE => h::delete_config(state, req, svc, env).await,
+            _ => Err(not_allowed(req)),
+        },
+        Route::Associations(svc) if get => h::associations(state, svc).await,
+        Route::Association(svc, name) => match *m {
+            Method::GET => h::association(state, svc, name).await,
+            Method::PUT => h::set_association(state, req, svc, name).await,
+            Method::DELETE => h::delete_association(state, svc, name).await,
+            _ => Err(not_allowed(req)),
+        },
+        Route::Resolve(svc, name) if get => h::resolve(state, svc, name).await,
+        Route::Dump(svc) if get => h::dump(state, svc).await,
+        Route::Verify(svc) if get => h::verify(state, svc).await,
+        Route::Repair(svc) if *m == Method::POST => h::repair(state, svc).await,
+        Route::Events(svc) if get => h::events(state, svc).await,
+        _ => Err(not_allowed(req)),
+    }
+}
+
+/// Resolves the request's path to a route; the error names what is wrong.
+fn resolve(req: &Request) -> Result<Route, ApiError> {
+    let segments: Vec<String> = req
         .path
         .trim_start_matches('/')
         .split('/')
         .map(percent_decode)
         .collect::<Result<_, _>>()
-    {
-        Ok(s) => s,
-        Err(e) => return ("invalid", Err(ApiError::bad_request(e))),
-    };
+        .map_err(ApiError::bad_request)?;
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let m = &req.method;
-    match segs.as_slice() {
-        ["healthz"] => ("/healthz", only_get(m, req, || healthz(state))),
-        ["metrics"] => ("/metrics", only_get(m, req, || metrics(state))),
-        ["api", "v1", rest @ ..] => api(state, req, rest).await,
-        ["api", ..] => (
-            "unknown",
-            Err(ApiError::not_found(format!(
+    let no_route = || ApiError::not_found(format!("no such API route: {}", req.path));
+    let rest = match segs.as_slice() {
+        ["healthz"] => return Ok(Route::Healthz),
+        ["metrics"] => return Ok(Route::Metrics),
+        ["api", "v1", "services", rest @ ..] => rest,
+        ["api", "v1", ..] => return Err(no_route()),
+        ["api", ..] => {
+            return Err(ApiError::not_found(format!(
                 "no such API route: {} (the API lives under /api/v1)",
                 req.path
-            ))),
-        ),
-        _ if *m == Method::GET || *m == Method::HEAD => ("/", ui(&req.path)),
-        _ => (
-            "unknown",
-            Err(ApiError::method_not_allowed(m.as_str(), &req.path)),
-        ),
-    }
-}
-
-fn only_get(m: &Method, req: &Request, f: impl FnOnce() -> Handled) -> Handled {
-    if *m == Method::GET {
-        f()
-    } else {
-        Err(ApiError::method_not_allowed(m.as_str(), &req.path))
-    }
-}
-
-async fn api(state: &ServerState, req: &Request, rest: &[&str]) -> (&'static str, Handled) {
-    let admin = state.admin();
-    let m = &req.method;
-    let not_allowed = || Err(ApiError::method_not_allowed(m.as_str(), &req.path));
-    if *m != Method::GET && *m != Method::HEAD {
-        if let Err(e) =
-            auth::check_write(state.inner.token.as_deref(), req.authorization.as_deref())
-        {
-            return ("unauthorized", Err(e));
+            )));
         }
-    }
-    let [first, rest @ ..] = rest else {
-        return (
-            "unknown",
-            Err(ApiError::not_found("no such API route: /api/v1")),
-        );
+        _ => return Ok(Route::Ui),
     };
-    if *first != "services" {
-        return (
-            "unknown",
-            Err(ApiError::not_found(format!(
-                "no such API route: {}",
-                req.path
-            ))),
-        );
-    }
     let Some((svc, rest)) = rest.split_first() else {
-        let r = "/api/v1/services";
-        return match *m {
-            Method::GET => (r, list_services(state).await),
-            _ => (r, not_allowed()),
-        };
+        return Ok(Route::Services);
     };
-    let svc = match ServiceName::new(svc) {
-        Ok(s) => s,
-        Err(e) => return ("invalid", Err(crate::Error::from(e).into())),
-    };
-    match rest {
-        [] => {
-            let r = "/api/v1/services/{svc}";
-            let result = match *m {
-                Method::GET => env_tree(state, &svc).await.map(|tree| {
-                    json_response(
-                        StatusCode::OK,
-                        &json!({"service": svc.as_str(), "envs": tree}),
-                    )
-                }),
-                Method::POST => admin
-                    .create_service(&svc)
-                    .await
-                    .map(|()| json_response(StatusCode::CREATED, &json!({"service": svc.as_str()})))
-                    .map_err(Into::into),
-                Method::DELETE => admin
-                    .delete_service(&svc)
-                    .await
-                    .map(|()| json_response(StatusCode::OK, &json!({"deleted": svc.as_str()})))
-                    .map_err(Into::into),
-                _ => not_allowed(),
-            };
-            (r, result)
-        }
-        ["envs"] => {
-            let r = "/api/v1/services/{svc}/envs";
-            match *m {
-                Method::GET => (
-                    r,
-                    env_tree(state, &svc)
-                        .await
-                        .map(|tree| json_response(StatusCode::OK, &tree)),
-                ),
-                _ => (r, not_allowed()),
-            }
-        }
+    let svc = ServiceName::new(svc).map_err(crate::Error::from)?;
+    Ok(match rest {
+        [] => Route::Service(svc),
+        ["envs"] => Route::Envs(svc),
         ["config", env @ ..] => {
-            let r = if env.is_empty() {
-                "/api/v1/services/{svc}/config"
-            } else {
-                "/api/v1/services/{svc}/config/{env}"
-            };
-            let env = match EnvPath::new(&env.join("/")) {
-                Ok(e) => e,
-                Err(e) => return (r, Err(crate::Error::from(e).into())),
-            };
-            (r, config(state, req, &svc, &env).await)
+            let env = EnvPath::new(&env.join("/")).map_err(crate::Error::from)?;
+            Route::Config(svc, env)
         }
-        ["associations"] => {
-            let r = "/api/v1/services/{svc}/associations";
-            match *m {
-                Method::GET => (
-                    r,
-                    admin
-                        .associations(&svc)
-                        .await
-                        .map(|list| json_response(StatusCode::OK, &json!({"associations": list})))
-                        .map_err(Into::into),
-                ),
-                _ => (r, not_allowed()),
+        ["associations"] => Route::Associations(svc),
+        ["associations", name @ ..] if !name.is_empty() => Route::Association(svc, name.join("/")),
+        ["resolve", name @ ..] if !name.is_empty() => Route::Resolve(svc, name.join("/")),
+        ["dump"] => Route::Dump(svc),
+        ["verify"] => Route::Verify(svc),
+        ["repair"] => Route::Repair(svc),
+        ["events"] => Route::Events(svc),
+        _ => return Err(no_route()),
+    })
+}
+
+fn not_allowed(req: &Request) -> ApiError {
+    ApiError::method_not_allowed(req.method.as_str(), &req.path)
+}
+
+/// Handles one request: checks, body, handler, metrics, access log.
+pub(crate) async fn handle<S, B>(state: ServerState, mut req: Request, body: S) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send,
+    B: warp::Buf,
+{
+    let started = Instant::now();
+    let write = guard::is_write(&req.method);
+    let credential = auth::credential(
+        state.inner.token.as_ref(),
+        req.headers
+            .get(warp::http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+    );
+    let route = resolve(&req);
+    let result = match (admit(&state, &req, write, credential), &route) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) => Err(e.clone()),
+        (Ok(()), Ok(route)) if !write => dispatch(&state, &req, route).await,
+        (Ok(()), Ok(route)) => match read_body(body, state.inner.options.max_body_bytes).await {
+            Ok(bytes) => {
+                req.body = bytes;
+                dispatch(&state, &req, route).await
             }
+            Err(e) => Err(e),
+        },
+    };
+    let response = result.unwrap_or_else(|e| {
+        if e.status.is_server_error() {
+            tracing::warn!(method = %req.method, path = %req.path, error = %e.body["error"], "request failed");
         }
-        ["associations", name @ ..] if !name.is_empty() => {
-            let r = "/api/v1/services/{svc}/associations/{name}";
-            (r, association(state, req, &svc, &name.join("/")).await)
-        }
-        ["resolve", name @ ..] if !name.is_empty() => {
-            let r = "/api/v1/services/{svc}/resolve/{name}";
-            match *m {
-                Method::GET => (
-                    r,
-                    admin
-                        .resolve(&svc, &name.join("/"))
-                        .await
-                        .map(|resolved| json_response(StatusCode::OK, &resolved))
-                        .map_err(Into::into),
-                ),
-                _ => (r, not_allowed()),
-            }
-        }
-        ["dump"] => {
-            let r = "/api/v1/services/{svc}/dump";
-            match *m {
-                Method::GET => (
-                    r,
-                    admin
-                        .dump(&svc)
-                        .await
-                        .map(|dump| json_response(StatusCode::OK, &dump))
-                        .map_err(Into::into),
-                ),
-                _ => (r, not_allowed()),
-            }
-        }
-        ["verify"] => {
-            let r = "/api/v1/services/{svc}/verify";
-            match *m {
-                Method::GET => (
-                    r,
-                    admin
-                        .verify(&svc)
-                        .await
-                        .map(|found| json_response(StatusCode::OK, &found))
-                        .map_err(Into::into),
-                ),
-                _ => (r, not_allowed()),
-            }
-        }
-        ["repair"] => {
-            let r = "/api/v1/services/{svc}/repair";
-            match *m {
-                Method::POST => (r, repair(state, &svc).await),
-                _ => (r, not_allowed()),
-            }
-        }
-        ["events"] => {
-            let r = "/api/v1/services/{svc}/events";
-            match *m {
-                Method::GET => (r, events(state, &svc).await),
-                _ => (r, not_allowed()),
-            }
-        }
-        _ => (
-            "unknown",
-            Err(ApiError::not_found(format!(
-                "no such API route: {}",
-                req.path
-            ))),
-        ),
+        e.into_response()
+    });
+    let status = response.status();
+    let template = match &route {
+        Ok(r) => r.template(),
+        Err(_) => "unknown",
+    };
+    if write || status == StatusCode::UNAUTHORIZED {
+        let route = route.as_ref().ok();
+        tracing::info!(
+            target: "jones_server::access",
+            peer = %req.peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            token = credential.as_str(),
+            method = %req.method,
+            path = %req.path,
+            service = route.and_then(Route::service).map_or("-", ServiceName::as_str),
+            target = route.and_then(Route::target).unwrap_or("-"),
+            status = status.as_u16(),
+            "{}",
+            if write { "write" } else { "refused read" }
+        );
     }
+    state
+        .inner
+        .metrics
+        .record(&req.method, template, status.as_u16(), started.elapsed());
+    response
+}
+
+/// Everything decided from the head: host, and for writes origin, token,
+/// content type and declared length.
+fn admit(
+    state: &ServerState,
+    req: &Request,
+    write: bool,
+    credential: Credential,
+) -> Result<(), ApiError> {
+    let rules = state.host_rules();
+    guard::check_host(&rules, &req.headers)?;
+    if !write {
+        return Ok(());
+    }
+    guard::check_write_origin(&rules, &req.headers)?;
+    auth::check_write(state.inner.token.as_ref(), credential)?;
+    guard::check_content_type(&req.headers)?;
+    let limit = state.inner.options.max_body_bytes;
+    match guard::declared_length(&req.headers) {
+        Some(n) if n > limit as u64 => Err(ApiError::body_too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// The body, refused the moment it passes `limit` bytes.
+async fn read_body<S, B>(body: S, limit: usize) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: warp::Buf,
+{
+    let mut body = std::pin::pin!(body);
+    let mut collected = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        if collected.len() + chunk.remaining() > limit {
+            return Err(ApiError::body_too_large(limit));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            collected.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(collected.freeze())
 }
 
 /// Decodes `%XX` escapes of a path segment.
@@ -305,5 +352,51 @@ mod tests {
         assert_eq!(percent_decode("%C3%BCber").unwrap(), "über");
         assert!(percent_decode("%zz").is_err());
         assert!(percent_decode("%ff").is_err());
+    }
+
+    fn request(path: &str) -> Request {
+        Request {
+            method: Method::GET,
+            path: path.into(),
+            query: String::new(),
+            headers: HeaderMap::new(),
+            peer: None,
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn resolves_paths_to_templates() {
+        for (path, template) in [
+            ("/healthz", "/healthz"),
+            ("/", "/"),
+            ("/services/x", "/"),
+            ("/api/v1/services", "/api/v1/services"),
+            ("/api/v1/services/s", "/api/v1/services/{svc}"),
+            ("/api/v1/services/s/config", "/api/v1/services/{svc}/config"),
+            (
+                "/api/v1/services/s/config/a/b",
+                "/api/v1/services/{svc}/config/{env}",
+            ),
+            (
+                "/api/v1/services/s/associations/h",
+                "/api/v1/services/{svc}/associations/{name}",
+            ),
+            ("/api/v1/services/s/events", "/api/v1/services/{svc}/events"),
+        ] {
+            assert_eq!(
+                resolve(&request(path)).unwrap().template(),
+                template,
+                "{path}"
+            );
+        }
+        for path in [
+            "/api/v2",
+            "/api/v1/nope",
+            "/api/v1/services/s/nope",
+            "/api/v1/services/%zz",
+        ] {
+            assert!(resolve(&request(path)).is_err(), "{path}");
+        }
     }
 }

@@ -335,6 +335,7 @@ async fn bad_requests_get_clear_errors_and_write_nothing() {
         let response = warp::test::request()
             .method(method)
             .path(&path)
+            .header("content-type", "application/json")
             .body(body)
             .reply(&api)
             .await;

@@ -9,3 +9,4 @@ mod materialize;
 mod refusals;
 mod security;
 mod sessions;
+mod web;

@@ -188,7 +188,7 @@ fn the_binary_in_dev_mode_serves_the_demo_and_stops_cleanly_on_sigterm() {
     assert!(log.contains("dev mode: ZooKeeper is serving"), "{log}");
     let get = |path: &str| {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         answer
