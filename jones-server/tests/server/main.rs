@@ -7,4 +7,6 @@ mod http;
 mod materialize;
 mod security;
 mod sessions;
+mod shutdown;
+mod streams;
 mod web;
