@@ -5,6 +5,7 @@ mod admin;
 mod harness;
 mod http;
 mod materialize;
+mod process;
 mod security;
 mod sessions;
 mod shutdown;
