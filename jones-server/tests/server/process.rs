@@ -19,6 +19,8 @@ const WAIT: Duration = Duration::from_secs(20);
 struct ServerProcess {
     child: tokio::process::Child,
     addr: SocketAddr,
+    /// Every line the server logged.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -29,6 +31,7 @@ impl ServerProcess {
             .args(["--digest", CREDENTIAL])
             .args(extra)
             .env_remove("JONES_ADMIN_TOKEN")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -45,8 +48,14 @@ impl ServerProcess {
         .await
         .expect("the server starts");
         // Keep draining its log so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, addr }
+        let log: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let kept = std::sync::Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Self { child, addr, log }
     }
 
     /// Resident memory of the server process, in KiB.
@@ -191,4 +200,83 @@ async fn a_stalled_stream_flooded_with_events_does_not_grow_memory() {
     let took = server.terminate().await;
     eprintln!("SIGTERM to exit with a stalled stream: {took:?}");
     drop(stalled);
+}
+
+#[tokio::test]
+async fn writes_and_refusals_are_logged_without_token_or_config() {
+    let admin = admin().await;
+    let svc = busy_service(&admin, 0).await;
+    let server = ServerProcess::start(&["--admin-token", "tok-51c0e"]).await;
+    let addr = server.addr;
+    let send = |method: &'static str,
+                path: String,
+                auth: Option<&'static str>,
+                body: &'static str| async move {
+        use tokio::io::AsyncReadExt;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let auth = auth
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let config = r#"{"config": {"secret-value": "cfg-9d2b7"}}"#;
+    let answer = send(
+        "POST",
+        format!("/api/v1/services/{svc}/config/web"),
+        Some("tok-51c0e"),
+        config,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let answer = send(
+        "POST",
+        format!("/api/v1/services/{svc}/config/other"),
+        Some("wrong-7e1"),
+        config,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let answer = send(
+        "DELETE",
+        format!("/api/v1/services/{svc}/config/web"),
+        None,
+        "",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let took = server.log.clone();
+    let _ = server.terminate().await;
+    let log = took.lock().unwrap().join("\n");
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("jones_server::access"))
+        .collect();
+    assert_eq!(access.len(), 3, "{log}");
+    for (line, (method, token, status, target)) in access.iter().zip([
+        ("POST", "valid", "201", "web"),
+        ("POST", "wrong", "401", "other"),
+        ("DELETE", "none", "401", "web"),
+    ]) {
+        for needle in [
+            format!("method={method}"),
+            format!("token={token}"),
+            format!("status={status}"),
+            format!("service={svc}"),
+            format!("target={target}"),
+            "peer=127.0.0.1:".to_owned(),
+        ] {
+            assert!(line.contains(&needle), "{needle} missing from {line}");
+        }
+    }
+    for secret in ["tok-51c0e", "wrong-7e1", "cfg-9d2b7", "test-secret"] {
+        assert!(!log.contains(secret), "{secret} logged:\n{log}");
+    }
 }
