@@ -123,10 +123,14 @@ async fn a_stalled_stream_is_dropped_and_the_others_keep_flowing() {
 async fn a_stream_that_falls_behind_gets_resync() {
     let admin = admin().await;
     let svc = busy_service(&admin, 30).await;
-    let server = serve_with(&admin, HttpOptions::default()).await;
+    // The pause below must not count as a stalled client.
+    let mut options = HttpOptions::default();
+    options.send_timeout = Duration::from_secs(300);
+    let server = serve_with(&admin, options).await;
     let addr = server.addr;
-    // A client that reads slowly: small buffer, pauses while 6,400 events
-    // pass (more than the broadcast holds plus what the sockets buffer).
+    // A client that pauses while ~12,800 events of ~500 bytes pass: more
+    // than the broadcast holds plus what the sockets can buffer (a send
+    // buffer grows to 4 MiB at most by default).
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut slow = socket.connect(addr).await.unwrap();
@@ -134,7 +138,7 @@ async fn a_stream_that_falls_behind_gets_resync() {
     slow.write_all(request.as_bytes()).await.unwrap();
     let mut seen = String::new();
     read_until(&mut slow, &mut seen, "event:ready", WAIT).await;
-    churn(&admin, &svc, 200).await;
+    churn(&admin, &svc, 400).await;
     read_until(&mut slow, &mut seen, "event:resync", WAIT).await;
     assert!(seen.contains(r#""reason":"lagged""#), "{seen}");
     assert!(metric(addr, "jones_event_streams_lagged_total").await >= 1);
