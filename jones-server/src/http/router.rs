@@ -257,11 +257,11 @@ where
         tracing::info!(
             target: "jones_server::access",
             peer = %req.peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            token = credential.as_str(),
+            token = %credential.as_str(),
             method = %req.method,
             path = %req.path,
-            service = route.and_then(Route::service).map_or("-", ServiceName::as_str),
-            target = route.and_then(Route::target).unwrap_or("-"),
+            service = %route.and_then(Route::service).map_or("-", ServiceName::as_str),
+            target = %route.and_then(Route::target).unwrap_or("-"),
             status = status.as_u16(),
             "{}",
             if write { "write" } else { "refused read" }
