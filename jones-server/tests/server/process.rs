@@ -16,15 +16,15 @@ use crate::shutdown::{busy_service, churn};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A `jones-server` process on the shared ZooKeeper.
-struct ServerProcess {
+pub struct ServerProcess {
     child: tokio::process::Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     /// Every line the server logged.
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
-    async fn start(extra: &[&str]) -> Self {
+    pub async fn start(extra: &[&str]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jones-server"))
             .args(["--listen", "127.0.0.1:0", "--zk"])
             .arg(zookeeper().connect_string())
@@ -58,6 +58,22 @@ impl ServerProcess {
         Self { child, addr, log }
     }
 
+    /// Sends `signal` (e.g. `"STOP"`, `"KILL"`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// Kills the process with SIGKILL and reaps it.
+    pub async fn kill(mut self) {
+        self.signal("KILL");
+        self.child.wait().await.unwrap();
+    }
+
     /// Resident memory of the server process, in KiB.
     fn rss_kib(&self) -> u64 {
         let pid = self.child.id().unwrap();
@@ -70,7 +86,7 @@ impl ServerProcess {
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns how long it took.
-    async fn terminate(mut self) -> Duration {
+    pub async fn terminate(mut self) -> Duration {
         let started = Instant::now();
         let pid = self.child.id().unwrap().to_string();
         let status = std::process::Command::new("kill")
