@@ -81,7 +81,8 @@ async fn a_server_killed_mid_write_is_healed_by_another_server_within_10_s() {
             }
             assert!(
                 killed.elapsed() < HEALED_WITHIN,
-                "{at_kill:?}: not healed within {HEALED_WITHIN:?}: {found:?}"
+                "killed at {:?}: not healed within {HEALED_WITHIN:?}: {found:?}",
+                at_kill.point
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
