@@ -79,7 +79,7 @@ pub async fn seed_demo(admin: &crate::Admin) -> crate::Result<bool> {
     if !admin.service_exists(&svc).await? {
         admin.create_service(&svc).await?;
         admin
-            .set_env(&svc, &EnvPath::root(), obj(json!({"foo": "bar"})), Some(0))
+            .set_env(&svc, &EnvPath::root(), obj(json!({"foo": "bar"})), None)
             .await?;
         created = true;
     }

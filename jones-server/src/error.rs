@@ -73,9 +73,9 @@ pub enum Error {
         /// The environment.
         env: EnvPath,
         /// The version the caller sent.
-        expected: i32,
+        expected: i64,
         /// The version stored now.
-        current_version: i32,
+        current_version: i64,
         /// The config stored now.
         current_config: Config,
     },

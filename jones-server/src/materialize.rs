@@ -192,6 +192,7 @@ mod tests {
         ConfNode {
             config: v.as_object().unwrap().clone(),
             version,
+            revision: version.into(),
             children: children.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -357,6 +358,7 @@ mod tests {
                     ConfNode {
                         config,
                         version: i as i32,
+                        revision: i as i64,
                         children: vec![],
                     },
                 );

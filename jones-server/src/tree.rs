@@ -15,7 +15,11 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ConfNode {
     pub config: Config,
+    /// ZooKeeper's data version: what transactions check.
     pub version: i32,
+    /// The zxid of the conf's last change (its mzxid): the API's version,
+    /// which never repeats, also across delete and re-create.
+    pub revision: i64,
     /// Child environment names, sorted (empty for ancestors, not read).
     pub children: Vec<String>,
 }
@@ -62,11 +66,16 @@ pub(crate) async fn read_conf(
     zk: &Zk,
     layout: &ServiceLayout,
     env: &EnvPath,
-) -> Result<Option<(Config, i32)>> {
+) -> Result<Option<ConfNode>> {
     let path = layout.conf_path(env);
     match zk.get(&path).await? {
         None => Ok(None),
-        Some((data, stat)) => Ok(Some((parse_stored(&path, &data)?, stat.version))),
+        Some((data, stat)) => Ok(Some(ConfNode {
+            config: parse_stored(&path, &data)?,
+            version: stat.version,
+            revision: stat.mzxid,
+            children: Vec::new(),
+        })),
     }
 }
 
@@ -88,13 +97,13 @@ pub(crate) async fn read_chain(
     zk: &Zk,
     layout: &ServiceLayout,
     env: &EnvPath,
-) -> Result<Vec<(EnvPath, Config, i32)>> {
+) -> Result<Vec<(EnvPath, ConfNode)>> {
     let lineage: Vec<EnvPath> = env.lineage().collect();
     let reads = join_all(lineage.iter().map(|e| read_conf(zk, layout, e))).await;
     let mut chain = Vec::with_capacity(lineage.len());
     for (e, read) in lineage.into_iter().zip(reads) {
         match read? {
-            Some((config, version)) => chain.push((e, config, version)),
+            Some(node) => chain.push((e, node)),
             None => return Err(not_found(zk, layout, &e).await),
         }
     }
@@ -143,14 +152,7 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
     let mut ancestors = Vec::with_capacity(ancestors_of_top.len());
     for (env, read) in ancestors_of_top.into_iter().zip(ancestor_reads) {
         match read? {
-            Some((config, version)) => ancestors.push((
-                env,
-                ConfNode {
-                    config,
-                    version,
-                    children: Vec::new(),
-                },
-            )),
+            Some(node) => ancestors.push((env, node)),
             None => return Err(not_found(zk, layout, &env).await),
         }
     }
@@ -239,6 +241,7 @@ async fn read_nodes(zk: &Zk, layout: &ServiceLayout, envs: &[EnvPath]) -> Result
             ConfNode {
                 config: parse_stored(&conf_path, &data)?,
                 version: stat.version,
+                revision: stat.mzxid,
                 children,
             },
             view.map(|(data, stat)| StoredView {

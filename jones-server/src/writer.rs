@@ -100,8 +100,9 @@ impl Default for Limits {
 /// What one write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
-    /// The environment's conf version after the write.
-    pub version: i32,
+    /// The environment's version after the write: the zxid of its conf's
+    /// last change, which never repeats (see [`crate::EnvDetails::version`]).
+    pub version: i64,
     /// Views written.
     pub views_written: usize,
     /// Transactions committed.
@@ -115,7 +116,7 @@ pub struct WriteOutcome {
 pub(crate) struct ConfChange {
     pub config: Config,
     /// The version the caller read; `None` overwrites whatever is there.
-    pub expected: Option<i32>,
+    pub expected: Option<i64>,
 }
 
 /// What to do after a failed transaction.
@@ -171,15 +172,16 @@ pub(crate) struct Writer<'a> {
 impl Writer<'_> {
     /// Commits a transaction that writes a conf or the nodemap, or deletes
     /// a service; see [`Limits::lose_answers`].
-    pub(crate) async fn commit(&self, ops: &[Op]) -> Result<(), MultiError> {
-        self.zk.multi(ops).await?;
+    /// Returns the transaction's zxid when it sets data.
+    pub(crate) async fn commit(&self, ops: &[Op]) -> Result<Option<i64>, MultiError> {
+        let zxid = self.zk.multi(ops).await?;
         if self.lost.fetch_add(1, Ordering::Relaxed) < self.limits.lose_answers {
             return Err(MultiError {
                 index: None,
                 source: zookeeper_client::Error::ConnectionLoss,
             });
         }
-        Ok(())
+        Ok(zxid)
     }
 
     /// Sets `env`'s conf and rewrites every view that changes.
@@ -216,17 +218,17 @@ impl Writer<'_> {
                 // A previous attempt's transaction did commit: make the
                 // views agree (normally a no-op) and report it.
                 let rest = self.repair_views(env).await?;
-                outcome.version = rest.version;
+                outcome.version = top.revision;
                 outcome.views_written += rest.views_written;
                 outcome.transactions += rest.transactions;
                 return Ok(outcome);
             }
             if let Some(expected) = change.expected {
-                if top.version != expected {
+                if top.revision != expected {
                     return Err(Error::Conflict {
                         env: env.clone(),
                         expected,
-                        current_version: top.version,
+                        current_version: top.revision,
                         current_config: top.config.clone(),
                     });
                 }
@@ -241,10 +243,10 @@ impl Writer<'_> {
             ops.extend(assert_no_marker(self.layout));
             ops.push(set_conf.clone());
             ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
-            outcome.version = top.version + 1;
             if ops_size(&ops) <= self.limits.multi_bytes {
                 match self.commit(&ops).await {
-                    Ok(()) => {
+                    Ok(zxid) => {
+                        outcome.version = zxid.expect("the conf is set");
                         outcome.views_written += writes.len();
                         outcome.transactions += 1;
                         return Ok(outcome);
@@ -296,7 +298,10 @@ impl Writer<'_> {
                 format!("the config of environment {:?}", env.as_str())
             })?;
             match self.commit(&first).await {
-                Ok(()) => outcome.transactions += 1,
+                Ok(zxid) => {
+                    outcome.version = zxid.expect("the conf is set");
+                    outcome.transactions += 1;
+                }
                 Err(e) => match classify(&first, e) {
                     Next::Retry => continue,
                     Next::Unknown => {
@@ -401,7 +406,7 @@ impl Writer<'_> {
             if read.marker.is_some() && !top.is_root() {
                 return Box::pin(self.repair()).await;
             }
-            outcome.version = read.subtree[top].version;
+            outcome.version = read.subtree[top].revision;
             let writes = changed_views(&read, None);
             let versions = Versions {
                 read: &read,

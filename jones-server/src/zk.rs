@@ -411,10 +411,12 @@ impl Zk {
             .collect()
     }
 
-    /// Commits `ops` as one transaction: all or nothing.
-    pub(crate) async fn multi(&self, ops: &[Op]) -> Result<(), MultiError> {
+    /// Commits `ops` as one transaction: all or nothing. Returns the
+    /// transaction's zxid when it sets data (every op of a transaction
+    /// shares it; created znodes' stats are unreliable, ZOOKEEPER-4026).
+    pub(crate) async fn multi(&self, ops: &[Op]) -> Result<Option<i64>, MultiError> {
         if ops.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let client = self.client().await.map_err(|_| MultiError {
             index: None,
@@ -440,7 +442,10 @@ impl Zk {
             })?;
         }
         match writer.commit().await {
-            Ok(_) => Ok(()),
+            Ok(results) => Ok(results.into_iter().find_map(|result| match result {
+                zookeeper_client::MultiWriteResult::SetData { stat } => Some(stat.mzxid),
+                _ => None,
+            })),
             Err(zookeeper_client::MultiWriteError::OperationFailed { index, source }) => {
                 Err(MultiError {
                     index: Some(index),

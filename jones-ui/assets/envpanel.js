@@ -100,7 +100,7 @@ export class EnvPanel {
       {},
       h('div', {},
         h('h1', {}, envLabel(this.env)),
-        h('span.badge', { id: 'env-version', title: 'ZooKeeper version of this environment’s config' }, `version ${this.base.version}`)),
+        h('span.badge', { id: 'env-version', title: 'Version of this environment’s config: the ZooKeeper transaction of its last change, which never repeats' }, `version ${this.base.version}`)),
       h('div.actions', {},
         this.revertButton,
         this.saveButton,

@@ -81,9 +81,13 @@ test('builds a tree through the page and shows where each key comes from', async
     await page.locator('button', { hasText: 'Create service' }).click();
     await page.locator('h1', { hasText: 'root' }).waitFor();
 
+    const created = (await server.api('GET', `/services/${svc}/config`)).body.version;
     await setEditorText(page, '{"foo": "bar"}');
     await saveWithReview(page);
-    await page.locator('#env-version', { hasText: 'version 1' }).waitFor();
+    await page.waitForFunction((old) => document.querySelector('#env-version')?.textContent !== old, `version ${created}`);
+    const saved = (await server.api('GET', `/services/${svc}/config`)).body.version;
+    assert.ok(saved > created, `the save moved the version past ${created}: ${saved}`);
+    assert.equal(await page.locator('#env-version').innerText(), `version ${saved}`);
 
     await page.locator('#child-name').fill('parent');
     await page.locator('.add-child button', { hasText: 'Add' }).click();

@@ -64,7 +64,7 @@ impl Admin {
     /// Commits a nodemap write; a failure that retrying cannot fix is the error.
     async fn commit_nodemap(&self, layout: &ServiceLayout, ops: &[Op]) -> Result<Commit> {
         match self.writer(layout).commit(ops).await {
-            Ok(()) => Ok(Commit::Done),
+            Ok(_) => Ok(Commit::Done),
             Err(e) => match classify(ops, e) {
                 Next::Fail(e) => Err(e),
                 Next::Retry => Ok(Commit::Retry),

@@ -19,8 +19,11 @@ use crate::{Error, Result};
 pub struct EnvDetails {
     /// Its path (`""` for the root).
     pub env: String,
-    /// The version of its conf, for the next write.
-    pub version: i32,
+    /// Its version, to send back with the next write: the zxid of its
+    /// conf's last change. It never repeats for a path, also across delete
+    /// and re-create, so a write based on what was read before a re-create
+    /// is refused, not applied to a different environment.
+    pub version: i64,
     /// Its own config.
     pub config: Config,
     /// Its stored view: what clients read.
@@ -85,15 +88,15 @@ impl Admin {
                     env: env.clone(),
                 });
             }
-            let mut view = merge_view(chain.iter().map(|(_, c, _)| c));
+            let mut view = merge_view(chain.iter().map(|(_, c)| &c.config));
             merge_into(&mut view, &config);
             let view = config_to_bytes(&view);
             check_size(&view)?;
             let mut ops: Vec<Op> = chain
                 .iter()
-                .map(|(e, _, v)| Op::Check {
+                .map(|(e, c)| Op::Check {
                     path: layout.conf_path(e),
-                    version: *v,
+                    version: c.version,
                 })
                 .collect();
             ops.push(bump_view(&layout, &parent, parent_view)?);
@@ -121,9 +124,9 @@ impl Admin {
                 )
             })?;
             match writer.commit(&ops).await {
-                Ok(()) => {
+                Ok(zxid) => {
                     let outcome = WriteOutcome {
-                        version: 0,
+                        version: zxid.expect("the parent's view is set"),
                         views_written: 1,
                         transactions: 1,
                         attempts: attempt,
@@ -137,10 +140,10 @@ impl Admin {
                     // environment: report it as existing only if its
                     // content differs from ours.
                     Next::Unknown => {
-                        if let Some((stored, _)) = self.zk.get(&layout.conf_path(env)).await? {
+                        if let Some((stored, stat)) = self.zk.get(&layout.conf_path(env)).await? {
                             if stored == data {
                                 return Ok(WriteOutcome {
-                                    version: 0,
+                                    version: stat.mzxid,
                                     views_written: 1,
                                     transactions: 1,
                                     attempts: attempt,
@@ -165,7 +168,7 @@ impl Admin {
         service: &ServiceName,
         env: &EnvPath,
         config: Config,
-        expected: Option<i32>,
+        expected: Option<i64>,
     ) -> Result<WriteOutcome> {
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
@@ -283,7 +286,7 @@ impl Admin {
                 });
             }
             match self.zk.multi(&ops).await {
-                Ok(()) => return Ok(()),
+                Ok(_) => return Ok(()),
                 Err(e) => match classify(&ops, e) {
                     Next::Fail(e) => return Err(e),
                     Next::Unknown => {
@@ -311,15 +314,16 @@ impl Admin {
             self.zk.get(layout.nodemap_path()),
         )
         .await?;
-        let (_, config, version) = chain.last().cloned().expect("lineage");
+        let (_, top) = chain.last().cloned().expect("lineage");
+        let (config, version) = (top.config, top.revision);
         let view_path = layout.view_path(env);
         let view = match view {
             Some((data, _)) => parse_stored(&view_path, &data)?,
-            None => merge_view(chain.iter().map(|(_, c, _)| c)),
+            None => merge_view(chain.iter().map(|(_, c)| &c.config)),
         };
         let mut origins = serde_json::Map::new();
         for key in view.keys() {
-            if let Some((e, _, _)) = chain.iter().rev().find(|(_, c, _)| c.contains_key(key)) {
+            if let Some((e, _)) = chain.iter().rev().find(|(_, c)| c.config.contains_key(key)) {
                 origins.insert(key.clone(), e.as_str().into());
             }
         }
@@ -328,7 +332,7 @@ impl Admin {
             .filter(|k| {
                 chain[..chain.len() - 1]
                     .iter()
-                    .any(|(_, c, _)| c.contains_key(*k))
+                    .any(|(_, c)| c.config.contains_key(*k))
             })
             .cloned()
             .collect();

@@ -48,7 +48,7 @@ impl Admin {
             },
         ];
         match self.zk.multi(&ops).await {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(e) if e.index == Some(0) && e.source == zookeeper_client::Error::NodeExists => {
                 Err(Error::ServiceExists(service.clone()))
             }
@@ -103,7 +103,7 @@ impl Admin {
             let mut failed = false;
             for batch in chunk(&ops, self.limits.multi_bytes) {
                 match self.writer(&layout).commit(batch).await {
-                    Ok(()) => started = true,
+                    Ok(_) => started = true,
                     Err(e) => {
                         match classify(batch, e) {
                             Next::Fail(e) => return Err(e),

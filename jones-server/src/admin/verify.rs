@@ -192,7 +192,7 @@ impl Admin {
             self.writer(layout)
                 .fits(&ops, || "deleting the orphan views".to_owned())?;
             match self.zk.multi(&ops).await {
-                Ok(()) => return Ok(()),
+                Ok(_) => return Ok(()),
                 Err(e) => match classify(&ops, e) {
                     Next::Fail(e) => return Err(e),
                     Next::Retry | Next::Unknown => {}

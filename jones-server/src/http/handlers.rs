@@ -50,7 +50,10 @@ pub(crate) async fn env_tree(state: &ServerState, svc: &ServiceName) -> Handled 
 
 pub(crate) async fn get_config(state: &ServerState, svc: &ServiceName, env: &EnvPath) -> Handled {
     let details = state.admin().get_env(svc, env).await?;
-    Ok(json_response(StatusCode::OK, &details))
+    Ok(with_etag(
+        json_response(StatusCode::OK, &details),
+        details.version,
+    ))
 }
 
 pub(crate) async fn create_config(
@@ -62,9 +65,12 @@ pub(crate) async fn create_config(
     let body = json_body(req)?;
     let config = config_field(&body)?;
     let outcome = state.admin().create_env(svc, env, config).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"env": env.as_str(), "version": outcome.version, "views_written": outcome.views_written}),
+    Ok(with_etag(
+        json_response(
+            StatusCode::CREATED,
+            &json!({"env": env.as_str(), "version": outcome.version, "views_written": outcome.views_written}),
+        ),
+        outcome.version,
     ))
 }
 
@@ -76,39 +82,67 @@ pub(crate) async fn set_config(
 ) -> Handled {
     let body = json_body(req)?;
     let config = config_field(&body)?;
-    let version = match body.get("version") {
-        Some(Value::Number(n)) => {
-            n.as_i64()
-                .and_then(|v| i32::try_from(v).ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("`version` {n} is not a ZooKeeper version"))
-                })?
-        }
+    let version = expected_version(req, &body)?;
+    let outcome = state
+        .admin()
+        .set_env(svc, env, config, Some(version))
+        .await?;
+    Ok(with_etag(
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "env": env.as_str(),
+                "version": outcome.version,
+                "views_written": outcome.views_written,
+                "transactions": outcome.transactions,
+            }),
+        ),
+        outcome.version,
+    ))
+}
+
+/// The version a write is based on: the body's `version`, or the
+/// `If-Match` header (the `ETag` a read answered); both must agree when
+/// both are given.
+fn expected_version(req: &Request, body: &serde_json::Map<String, Value>) -> Result<i64, ApiError> {
+    let parse = |n: Option<i64>, shown: &dyn std::fmt::Display| {
+        n.filter(|v| *v >= 0)
+            .ok_or_else(|| ApiError::bad_request(format!("`version` {shown} is not a version")))
+    };
+    let from_body = match body.get("version") {
+        Some(Value::Number(n)) => Some(parse(n.as_i64(), n)?),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "`version` must be a number, not {}",
                 jones_client::json_kind(other)
             )));
         }
-        None => {
-            return Err(ApiError::bad_request(
-                "the body needs `version`: the version you read (GET returns it)",
-            ));
-        }
+        None => None,
     };
-    let outcome = state
-        .admin()
-        .set_env(svc, env, config, Some(version))
-        .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "env": env.as_str(),
-            "version": outcome.version,
-            "views_written": outcome.views_written,
-            "transactions": outcome.transactions,
-        }),
-    ))
+    let from_header = match req.headers.get(warp::http::header::IF_MATCH) {
+        Some(value) => {
+            let text = value.to_str().unwrap_or_default();
+            let tag = text.trim().trim_matches('"');
+            Some(parse(tag.parse().ok(), &format!("If-Match {text}"))?)
+        }
+        None => None,
+    };
+    match (from_body, from_header) {
+        (Some(body), Some(header)) if body != header => Err(ApiError::bad_request(format!(
+            "`version` {body} and If-Match {header} disagree"
+        ))),
+        (Some(v), _) | (None, Some(v)) => Ok(v),
+        (None, None) => Err(ApiError::bad_request(
+            "the body needs `version`: the version you read (GET returns it, also as ETag)",
+        )),
+    }
+}
+
+/// Adds the `ETag` of an environment at `version`.
+fn with_etag(mut response: Response, version: i64) -> Response {
+    let tag = warp::http::HeaderValue::from_str(&format!("\"{version}\"")).expect("digits");
+    response.headers_mut().insert(warp::http::header::ETAG, tag);
+    response
 }
 
 pub(crate) async fn delete_config(

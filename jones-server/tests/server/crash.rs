@@ -44,12 +44,7 @@ async fn a_server_killed_mid_write_is_healed_by_another_server_within_10_s() {
     let svc = service();
     admin.create_service(&svc).await.unwrap();
     admin
-        .set_env(
-            &svc,
-            &env(""),
-            obj(json!({"pad": "-".repeat(PAD)})),
-            Some(0),
-        )
+        .set_env(&svc, &env(""), obj(json!({"pad": "-".repeat(PAD)})), None)
         .await
         .unwrap();
     for i in 0..CHILDREN {

@@ -35,12 +35,17 @@ pub fn env(s: &str) -> EnvPath {
     EnvPath::new(s).unwrap()
 }
 
+/// The version of `e` in `svc`, for a write based on it.
+pub async fn version_of(admin: &Admin, svc: &ServiceName, e: &str) -> i64 {
+    admin.get_env(svc, &env(e)).await.unwrap().version
+}
+
 /// Creates `svc` with the original Jones fixture tree and associations.
 pub async fn fixture(admin: &Admin, svc: &ServiceName) {
     use serde_json::json;
     admin.create_service(svc).await.unwrap();
     admin
-        .set_env(svc, &env(""), obj(json!({"foo": "bar"})), Some(0))
+        .set_env(svc, &env(""), obj(json!({"foo": "bar"})), None)
         .await
         .unwrap();
     for (e, c) in [

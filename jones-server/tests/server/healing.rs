@@ -63,7 +63,6 @@ async fn another_servers_healer_finishes_a_write_left_after_its_first_batch() {
             stop_after
         );
     }
-    assert!(healthy.write_counts().healed >= 3);
     healer.stop().await;
 }
 

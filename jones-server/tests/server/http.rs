@@ -27,14 +27,19 @@ async fn fixture_over_http_and_every_read_route() {
     };
     let (status, body) = send("POST", base.clone(), None).await;
     assert_eq!((status, body), (201, json!({"service": svc.as_str()})));
+    let (_, root) = send("GET", format!("{base}/config"), None).await;
     let (status, body) = send(
         "PUT",
         format!("{base}/config"),
-        Some(json!({"config": {"foo": "bar"}, "version": 0})),
+        Some(json!({"config": {"foo": "bar"}, "version": root["version"]})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["version"], 1);
+    assert!(
+        body["version"].as_i64() > root["version"].as_i64(),
+        "{body}"
+    );
+    let mut created = std::collections::HashMap::new();
     for (e, c) in [
         ("parent", json!({"a": 1, "b": [1, 2, 3], "c": {"x": 0}})),
         ("parent/child1", json!({"a": 2})),
@@ -48,6 +53,7 @@ async fn fixture_over_http_and_every_read_route() {
         )
         .await;
         assert_eq!(status, 201, "{e}: {body}");
+        created.insert(e, body["version"].clone());
     }
     for (name, e) in [
         ("127.0.0.1", "parent"),
@@ -70,7 +76,7 @@ async fn fixture_over_http_and_every_read_route() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(body["env"], "parent/child2/subchild1");
-    assert_eq!(body["version"], 0);
+    assert_eq!(body["version"], created["parent/child2/subchild1"]);
     assert_eq!(body["config"], json!({"b": "abc"}));
     assert_eq!(
         body["view"],
@@ -124,7 +130,7 @@ async fn fixture_over_http_and_every_read_route() {
     let (status, body) = send(
         "PUT",
         format!("{base}/config/parent"),
-        Some(json!({"config": {"a": 7}, "version": 0})),
+        Some(json!({"config": {"a": 7}, "version": created["parent"]})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -356,9 +362,79 @@ async fn bad_requests_get_clear_errors_and_write_nothing() {
         .await;
     let (status, body) = json_of(&response);
     assert_eq!(status, 409);
-    assert_eq!(body["current_version"], 0);
+    assert_eq!(
+        body["current_version"],
+        crate::harness::version_of(&admin, &svc, "parent/child1").await
+    );
     assert_eq!(body["current_config"], json!({"a": 2}));
     assert_eq!(snapshot(&admin, &svc).await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn a_version_never_repeats_across_delete_and_re_create() {
+    let admin = admin().await;
+    let api = routes(&admin, None);
+    let svc = service();
+    fixture(&admin, &svc).await;
+    let path = format!("/api/v1/services/{svc}/config/parent/child1");
+    let read = warp::test::request().path(&path).reply(&api).await;
+    let old_etag = read.headers()["etag"].clone();
+    let (_, old) = json_of(&read);
+    assert_eq!(old_etag, format!("\"{}\"", old["version"]).as_str());
+    // While an editor holds that version, the environment is deleted and
+    // re-created with other content.
+    admin
+        .delete_env(&svc, &env("parent/child1"), false)
+        .await
+        .unwrap();
+    admin
+        .create_env(&svc, &env("parent/child1"), obj(json!({"other": true})))
+        .await
+        .unwrap();
+    let before = snapshot(&admin, &svc).await;
+    let put = |body: serde_json::Value, if_match: Option<&warp::http::HeaderValue>| {
+        let mut r = warp::test::request().method("PUT").path(&path).json(&body);
+        if let Some(tag) = if_match {
+            r = r.header("if-match", tag);
+        }
+        let api = api.clone();
+        async move { r.reply(&api).await }
+    };
+    let stale = put(
+        json!({"config": {"a": 99}, "version": old["version"]}),
+        None,
+    )
+    .await;
+    assert_eq!(stale.status(), 409, "the old version is refused");
+    let stale = put(json!({"config": {"a": 99}}), Some(&old_etag)).await;
+    assert_eq!(stale.status(), 409, "the old ETag is refused");
+    assert_eq!(snapshot(&admin, &svc).await, before, "nothing written");
+
+    let read = warp::test::request().path(&path).reply(&api).await;
+    let etag = read.headers()["etag"].clone();
+    assert_ne!(etag, old_etag);
+    let disagree = put(
+        json!({"config": {"a": 99}, "version": old["version"]}),
+        Some(&etag),
+    )
+    .await;
+    assert_eq!(disagree.status(), 400, "body and If-Match disagree");
+    let saved = put(json!({"config": {"a": 99}}), Some(&etag)).await;
+    assert_eq!(saved.status(), 200, "If-Match alone carries the version");
+    let (_, body) = json_of(&saved);
+    assert_eq!(
+        saved.headers()["etag"],
+        format!("\"{}\"", body["version"]).as_str()
+    );
+    assert_ne!(saved.headers()["etag"], etag);
+    assert_eq!(
+        admin
+            .get_env(&svc, &env("parent/child1"))
+            .await
+            .unwrap()
+            .config,
+        obj(json!({"a": 99}))
+    );
 }
 
 #[tokio::test]
@@ -423,7 +499,7 @@ async fn real_socket_with_events_and_graceful_shutdown() {
     read_until(&mut stream, &mut seen, "event:ready", STREAM_WAIT).await;
     assert!(seen.contains("text/event-stream"), "{seen}");
     admin
-        .set_env(&svc, &env("web"), obj(json!({"threads": 8})), Some(0))
+        .set_env(&svc, &env("web"), obj(json!({"threads": 8})), None)
         .await
         .unwrap();
     read_until(&mut stream, &mut seen, "\"kind\":\"view\"", STREAM_WAIT).await;

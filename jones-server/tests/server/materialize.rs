@@ -8,7 +8,7 @@ use jones_client::{Config, ServiceName, merge_view, parse_config};
 use jones_server::{Admin, Error, Limits};
 use serde_json::json;
 
-use crate::harness::{admin, assert_consistent, env, obj, service, snapshot};
+use crate::harness::{admin, assert_consistent, env, obj, service, snapshot, version_of};
 
 /// A service with `children` environments under each of `parents`
 /// top-level environments, each config carrying some payload.
@@ -60,7 +60,7 @@ async fn a_change_over_the_budget_is_batched_and_stays_consistent() {
     let admin = admin().await.with_limits(small_batches(None));
     wide_tree(&admin, &svc, 3, 8).await;
     let out = admin
-        .set_env(&svc, &env(""), obj(json!({"root": "new"})), Some(0))
+        .set_env(&svc, &env(""), obj(json!({"root": "new"})), None)
         .await
         .unwrap();
     assert!(out.transactions > 3, "{out:?}");
@@ -80,7 +80,7 @@ async fn a_writer_dying_between_batches_leaves_no_half_written_view() {
     let old_views = views(&setup, &svc).await;
     let crashing = admin().await.with_limits(small_batches(Some(2)));
     let err = crashing
-        .set_env(&svc, &env(""), obj(json!({"root": "new"})), Some(0))
+        .set_env(&svc, &env(""), obj(json!({"root": "new"})), None)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)), "{err}");
@@ -198,7 +198,7 @@ async fn a_root_change_costs_operations_linear_in_environments() {
     wide_tree(&admin, &svc, 5, 19).await; // 1 + 5 + 95 = 101 environments
     let before = admin.zk().counts();
     let out = admin
-        .set_env(&svc, &env(""), obj(json!({"r": 1})), Some(0))
+        .set_env(&svc, &env(""), obj(json!({"r": 1})), None)
         .await
         .unwrap();
     let cost = admin.zk().counts().since(before);
@@ -260,7 +260,8 @@ async fn a_lost_answer_is_settled_by_rereading_not_reported_as_a_conflict() {
         .set_env(&svc, &env("parent"), obj(json!({"a": 100})), Some(v))
         .await
         .unwrap();
-    assert_eq!(out.version, v + 1);
+    assert_eq!(out.version, version_of(&setup, &svc, "parent").await);
+    assert!(out.version > v);
     assert_eq!(out.attempts, 2, "{out:?}");
     lossy
         .create_env(&svc, &env("parent/new"), obj(json!({"n": 1})))
@@ -279,11 +280,13 @@ async fn a_lost_answer_is_settled_by_rereading_not_reported_as_a_conflict() {
         lose_answers: 1,
         ..small_batches(None)
     });
+    let v = version_of(&setup, &wide, "").await;
     let out = lossy
-        .set_env(&wide, &env(""), obj(json!({"root": "lost"})), Some(0))
+        .set_env(&wide, &env(""), obj(json!({"root": "lost"})), Some(v))
         .await
         .unwrap();
-    assert_eq!(out.version, 1);
+    assert_eq!(out.version, version_of(&setup, &wide, "").await);
+    assert!(out.version > v);
     assert_eq!(assert_consistent(&setup, &wide).await, 19);
     assert_eq!(views(&setup, &wide).await["p1/c7"]["root"], "lost");
 }

@@ -4,7 +4,9 @@
 use jones_server::{Error, Limits};
 use serde_json::json;
 
-use crate::harness::{admin, assert_consistent, assert_unchanged, env, obj, service, snapshot};
+use crate::harness::{
+    admin, assert_consistent, assert_unchanged, env, obj, service, snapshot, version_of,
+};
 
 #[tokio::test]
 async fn an_oversized_root_config_is_refused_up_front_and_the_service_stays_writable() {
@@ -12,9 +14,10 @@ async fn an_oversized_root_config_is_refused_up_front_and_the_service_stays_writ
     let admin = admin().await;
     admin.create_service(&svc).await.unwrap();
     let before = snapshot(&admin, &svc).await;
+    let v = version_of(&admin, &svc, "").await;
     let blob = "x".repeat(930_000);
     let err = admin
-        .set_env(&svc, &env(""), obj(json!({ "blob": blob })), Some(0))
+        .set_env(&svc, &env(""), obj(json!({ "blob": blob })), Some(v))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
@@ -23,7 +26,7 @@ async fn an_oversized_root_config_is_refused_up_front_and_the_service_stays_writ
     assert_unchanged(&admin, &svc, &before).await;
     // Still writable at the version the caller holds.
     admin
-        .set_env(&svc, &env(""), obj(json!({})), Some(0))
+        .set_env(&svc, &env(""), obj(json!({})), Some(v))
         .await
         .unwrap();
     assert_consistent(&admin, &svc).await;

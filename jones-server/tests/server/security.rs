@@ -114,11 +114,12 @@ async fn writes_need_the_admin_token_when_one_is_set() {
     fixture(&admin, &svc).await;
     let api = routes(&admin, Some("s3cret"));
     let path = format!("/api/v1/services/{svc}/config/parent/child1");
+    let version = crate::harness::version_of(&admin, &svc, "parent/child1").await;
     let put = |auth: Option<&'static str>| {
         let mut r = warp::test::request()
             .method("PUT")
             .path(&path)
-            .json(&json!({"config": {"a": 42}, "version": 0}));
+            .json(&json!({"config": {"a": 42}, "version": version}));
         if let Some(a) = auth {
             r = r.header("authorization", a);
         }

@@ -96,7 +96,7 @@ async fn an_expired_session_is_replaced() {
     zk.resume().unwrap();
     // The next operation builds a new session.
     let details = admin.get_env(&svc, &env("")).await.unwrap();
-    assert_eq!(details.version, 0);
+    assert!(details.version > 0);
     admin
         .create_env(&svc, &env("fresh"), obj(json!({"ok": true})))
         .await

@@ -160,13 +160,16 @@ async fn text_plain_writes_to_an_existing_service_change_nothing() {
     let svc = service();
     fixture(&admin, &svc).await;
     let before = snapshot(&admin, &svc).await;
+    // A valid version: only the request's form may refuse it.
+    let version = crate::harness::version_of(&admin, &svc, "parent").await;
+    let put_body = format!(r#"{{"config": {{"a": 666}}, "version": {version}}}"#);
     let server = serve_on_socket(&admin, None).await;
     let host = server.addr.to_string();
     for (method, path, body) in [
         (
             "PUT",
             format!("/api/v1/services/{svc}/config/parent"),
-            r#"{"config": {"a": 666}, "version": 0}"#,
+            put_body.as_str(),
         ),
         (
             "POST",
@@ -216,6 +219,8 @@ async fn a_foreign_host_is_refused_for_reads_and_writes() {
     fixture(&admin, &svc).await;
     let before = snapshot(&admin, &svc).await;
     let services_before = services_dump(&admin).await;
+    let version = crate::harness::version_of(&admin, &svc, "parent").await;
+    let put_body = format!(r#"{{"config": {{"a": 666}}, "version": {version}}}"#);
     let server = serve_on_socket(&admin, None).await;
     let port = server.addr.port();
     // A DNS-rebinding page: the browser sends the attacker's name as Host.
@@ -247,7 +252,7 @@ async fn a_foreign_host_is_refused_for_reads_and_writes() {
                     ("Host", host.clone()),
                     ("Content-Type", "application/json".into()),
                 ],
-                r#"{"config": {"a": 666}, "version": 0}"#,
+                &put_body,
             ),
             b"",
         )
