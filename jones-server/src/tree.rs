@@ -61,6 +61,18 @@ pub(crate) fn marker_path(layout: &ServiceLayout) -> String {
     format!("{}/jones-pending", layout.service_path())
 }
 
+/// The marker's data while the service is being deleted (a rewrite's
+/// marker names its environment instead).
+pub(crate) const DELETE_MARKER: &[u8] = br#"{"delete":true}"#;
+
+/// Whether `service`'s marker says the service is being deleted.
+pub(crate) async fn delete_pending(zk: &Zk, layout: &ServiceLayout) -> Result<bool> {
+    Ok(zk
+        .get(&marker_path(layout))
+        .await?
+        .is_some_and(|(data, _)| data == DELETE_MARKER))
+}
+
 /// Reads and parses one conf; `None` when missing.
 pub(crate) async fn read_conf(
     zk: &Zk,

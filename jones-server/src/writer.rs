@@ -47,6 +47,18 @@
 //! none is half-written (each is either the old merge or the new one), and a
 //! marker that makes the next server converge them.
 //!
+//! # Deleting a service
+//!
+//! A service whose whole tree fits one transaction is deleted in one. A
+//! larger one first turns the marker into a delete marker (creating it, or
+//! overwriting a rewrite's marker: the rewrite is moot), then deletes the
+//! tree deepest first in batches, and the marker together with the
+//! service znode last. A writer that dies in between leaves the delete
+//! marker, so the next write or any server's healer finishes the delete
+//! (a repair of a service with a delete marker is that delete), and every
+//! other write meanwhile fails its marker op. So a service is never left
+//! half deleted for good.
+//!
 //! # Unknown outcomes
 //!
 //! A transaction whose connection dropped may or may not have been applied.
@@ -62,7 +74,7 @@ use crate::Error;
 use crate::materialize::{
     DEFAULT_MULTI_BYTES, MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
 };
-use crate::tree::{Marker, TreeRead, marker_path, read_tree};
+use crate::tree::{DELETE_MARKER, Marker, TreeRead, delete_pending, marker_path, read_tree};
 use crate::zk::{MultiError, Op, Zk};
 
 /// Bounds of the write path.
@@ -373,10 +385,117 @@ impl Writer<'_> {
     }
 
     /// Recomputes every view of the service from the confs and removes the
-    /// marker, if any.
+    /// marker, if any. When the marker is a delete marker, finishes the
+    /// service's deletion instead and answers [`Error::ServiceNotFound`].
     pub(crate) async fn repair(&self) -> Result<WriteOutcome, Error> {
+        if delete_pending(self.zk, self.layout).await? {
+            tracing::info!(service = %self.layout.service(), "finishing the service's deletion");
+            self.finish_delete(0).await?;
+            return Err(Error::ServiceNotFound(self.layout.service().clone()));
+        }
         tracing::info!(service = %self.layout.service(), "repairing the service's views");
         self.repair_views(&EnvPath::root()).await
+    }
+
+    /// Deletes the service's whole tree; see the module doc.
+    pub(crate) async fn delete_service(&self) -> Result<(), Error> {
+        // Whether an attempt may have deleted the tree: then finding
+        // nothing left means done, not not-found.
+        let mut maybe_done = false;
+        for attempt in 1..=self.limits.max_attempts {
+            if attempt > 1 {
+                back_off(attempt).await;
+            }
+            let paths = self.zk.subtree(self.layout.service_path()).await?;
+            if paths.is_empty() {
+                return match maybe_done {
+                    true => Ok(()),
+                    false => Err(Error::ServiceNotFound(self.layout.service().clone())),
+                };
+            }
+            let whole = deletes_deepest_first(paths);
+            let (ops, then_finish) = if ops_size(&whole) <= self.limits.multi_bytes {
+                (whole, false)
+            } else {
+                (vec![self.delete_marker_op().await?], true)
+            };
+            match self.commit(&ops).await {
+                Ok(_) if then_finish => return self.finish_delete(1).await,
+                Ok(_) => return Ok(()),
+                Err(e) => match classify(&ops, e) {
+                    Next::Fail(e) => return Err(e),
+                    Next::Unknown => maybe_done = !then_finish,
+                    Next::Retry => {}
+                },
+            }
+        }
+        Err(Error::Contended {
+            attempts: self.limits.max_attempts,
+        })
+    }
+
+    /// The op that makes the service's marker a delete marker.
+    async fn delete_marker_op(&self) -> Result<Op, Error> {
+        let path = marker_path(self.layout);
+        let data = DELETE_MARKER.to_vec();
+        Ok(match self.zk.get(&path).await? {
+            Some(_) => Op::Set {
+                path,
+                data,
+                version: None,
+            },
+            None => Op::Create { path, data },
+        })
+    }
+
+    /// Deletes what is left of a service with a delete marker: everything
+    /// but the marker and the service znode in batches, then those two in
+    /// one transaction. `committed` counts the transactions of the delete
+    /// so far (for [`Limits::stop_after_batches`]).
+    async fn finish_delete(&self, committed: usize) -> Result<(), Error> {
+        let service_path = self.layout.service_path();
+        let marker = marker_path(self.layout);
+        'attempts: for attempt in 1..=self.limits.max_attempts {
+            if attempt > 1 {
+                back_off(attempt).await;
+            }
+            let paths = self.zk.subtree(service_path).await?;
+            if paths.is_empty() {
+                return Ok(());
+            }
+            let rest: Vec<String> = paths
+                .into_iter()
+                .filter(|p| *p != marker && p != service_path)
+                .collect();
+            let ops = deletes_deepest_first(rest);
+            let mut batches = op_chunks(&ops, self.limits.multi_bytes);
+            let last = [
+                Op::Delete {
+                    path: marker.clone(),
+                    version: None,
+                },
+                Op::Delete {
+                    path: service_path.to_owned(),
+                    version: None,
+                },
+            ];
+            batches.push(&last);
+            for (i, batch) in batches.into_iter().enumerate() {
+                self.crash_hook(committed + i)?;
+                if let Err(e) = self.zk.multi(batch).await {
+                    match classify(batch, e) {
+                        Next::Fail(e) => return Err(e),
+                        // Something was created or deleted meanwhile (or
+                        // the outcome is unknown): list again.
+                        Next::Retry | Next::Unknown => continue 'attempts,
+                    }
+                }
+            }
+            return Ok(());
+        }
+        Err(Error::Contended {
+            attempts: self.limits.max_attempts,
+        })
     }
 
     /// [`Self::repair`] as the rest of a batched write that has committed
@@ -434,6 +553,37 @@ impl Writer<'_> {
             attempts: self.limits.max_attempts,
         })
     }
+}
+
+/// Unconditional deletes of `paths`, children before their parents.
+fn deletes_deepest_first(mut paths: Vec<String>) -> Vec<Op> {
+    paths.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+    paths
+        .into_iter()
+        .map(|path| Op::Delete {
+            path,
+            version: None,
+        })
+        .collect()
+}
+
+/// Splits `ops` into consecutive slices of at most `budget` bytes.
+fn op_chunks(ops: &[Op], budget: usize) -> Vec<&[Op]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut size = 0;
+    for (i, op) in ops.iter().enumerate() {
+        if i > start && size + op.wire_size() > budget {
+            chunks.push(&ops[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += op.wire_size();
+    }
+    if start < ops.len() {
+        chunks.push(&ops[start..]);
+    }
+    chunks
 }
 
 /// Sleeps before retry `attempt` (2 or more) of a transaction that met a

@@ -182,7 +182,11 @@ impl Admin {
             let layout = ServiceLayout::new(service.clone());
             let result = match self.zk.get(&crate::tree::marker_path(&layout)).await {
                 Ok(None) => continue,
-                Ok(Some(_)) => self.repair(&service).await.map(drop),
+                Ok(Some(_)) => match self.repair(&service).await {
+                    // An unfinished delete, now finished.
+                    Ok(_) | Err(Error::ServiceNotFound(_)) => Ok(()),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             report.push((service, result));

@@ -61,85 +61,12 @@ impl Admin {
         }
     }
 
-    /// Deletes `service` and its whole tree, deepest znodes first, in as
-    /// few transactions as fit ZooKeeper's request limit.
+    /// Deletes `service` and its whole tree. A tree over one transaction's
+    /// budget is deleted in batches behind a delete marker, so a server that
+    /// dies midway leaves a delete that the next server finishes.
     pub async fn delete_service(&self, service: &ServiceName) -> Result<()> {
         let layout = ServiceLayout::new(service.clone());
-        // Whether an earlier attempt deleted (or may have deleted) part of
-        // the tree: then finding nothing left means done, not not-found.
-        let mut started = false;
         let _turn = self.queue(service).await?;
-        for attempt in 1..=self.limits.max_attempts {
-            self.back_off(attempt).await;
-            let mut paths = Vec::new();
-            let mut level = vec![layout.service_path().to_owned()];
-            while !level.is_empty() {
-                let lists =
-                    futures_util::future::join_all(level.iter().map(|p| self.zk.children(p))).await;
-                let mut next = Vec::new();
-                for (path, children) in level.into_iter().zip(lists) {
-                    let Some(children) = children? else { continue };
-                    next.extend(children.iter().map(|c| format!("{path}/{c}")));
-                    paths.push(path);
-                }
-                level = next;
-            }
-            if paths.is_empty() {
-                return if started {
-                    Ok(())
-                } else {
-                    Err(Error::ServiceNotFound(service.clone()))
-                };
-            }
-            // Deepest first: children before their parents.
-            paths.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
-            let ops: Vec<Op> = paths
-                .into_iter()
-                .map(|path| Op::Delete {
-                    path,
-                    version: None,
-                })
-                .collect();
-            let mut failed = false;
-            for batch in chunk(&ops, self.limits.multi_bytes) {
-                match self.writer(&layout).commit(batch).await {
-                    Ok(_) => started = true,
-                    Err(e) => {
-                        match classify(batch, e) {
-                            Next::Fail(e) => return Err(e),
-                            Next::Unknown => started = true,
-                            Next::Retry => {}
-                        }
-                        failed = true;
-                        break;
-                    }
-                }
-            }
-            if !failed {
-                return Ok(());
-            }
-        }
-        Err(Error::Contended {
-            attempts: self.limits.max_attempts,
-        })
+        self.writer(&layout).delete_service().await
     }
-}
-
-/// Splits `ops` into consecutive slices of at most `budget` bytes.
-fn chunk(ops: &[Op], budget: usize) -> Vec<&[Op]> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    let mut size = 0;
-    for (i, op) in ops.iter().enumerate() {
-        if i > start && size + op.wire_size() > budget {
-            chunks.push(&ops[start..i]);
-            start = i;
-            size = 0;
-        }
-        size += op.wire_size();
-    }
-    if start < ops.len() {
-        chunks.push(&ops[start..]);
-    }
-    chunks
 }

@@ -50,9 +50,12 @@ pub enum Problem {
         /// Where it points.
         view_path: String,
     },
-    /// A batched write or a service delete did not finish: every write is
-    /// held off until the service is repaired.
+    /// A batched write did not finish: every write is held off until the
+    /// service is repaired.
     PendingRewrite,
+    /// A delete of the whole service was left unfinished; a repair (or any
+    /// server's healer) finishes it.
+    PendingDelete,
 }
 
 impl Admin {
@@ -60,6 +63,12 @@ impl Admin {
     /// [`Problem`]. Reads only.
     pub async fn verify(&self, service: &ServiceName) -> Result<Verification> {
         let layout = ServiceLayout::new(service.clone());
+        if crate::tree::delete_pending(&self.zk, &layout).await? {
+            return Ok(Verification {
+                consistent: false,
+                problems: vec![Problem::PendingDelete],
+            });
+        }
         let (read, views, (nodemap, _)) = futures_util::future::try_join3(
             read_tree(&self.zk, &layout, &EnvPath::root()),
             self.zk.subtree(layout.views_root()),
@@ -104,10 +113,12 @@ impl Admin {
     /// marker (left by a server that died mid-write), and deletes orphan
     /// views no association points at. Associations pointing at missing
     /// views are left for an operator (they show in [`Admin::verify`]).
+    /// A service whose delete was left unfinished is deleted, and the
+    /// answer is [`Error::ServiceNotFound`].
     pub async fn repair(&self, service: &ServiceName) -> Result<WriteOutcome> {
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
-        if self.zk.get(layout.conf_root()).await?.is_none() {
+        if self.zk.get(layout.service_path()).await?.is_none() {
             return Err(Error::ServiceNotFound(service.clone()));
         }
         self.stats
@@ -137,7 +148,11 @@ impl Admin {
         self.stats
             .healed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.writer(&layout).repair().await.map(drop)
+        match self.writer(&layout).repair().await {
+            // An unfinished delete, now finished.
+            Ok(_) | Err(Error::ServiceNotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn delete_orphans(&self, layout: &ServiceLayout) -> Result<()> {

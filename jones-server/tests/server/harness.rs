@@ -252,3 +252,24 @@ pub async fn assert_unchanged(admin: &Admin, svc: &ServiceName, before: &BTreeMa
         .collect();
     assert!(differ.is_empty(), "the tree changed at {differ:?}");
 }
+
+/// Every znode at and below `path` (none when `path` is missing), listed by
+/// an anonymous ZooKeeper client.
+pub async fn znodes_under(path: &str) -> Vec<String> {
+    let client = zookeeper_client::Client::connect(&zookeeper().connect_string())
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    let mut pending = vec![path.to_owned()];
+    while let Some(p) = pending.pop() {
+        match client.list_children(&p).await {
+            Ok(children) => {
+                pending.extend(children.iter().map(|c| format!("{p}/{c}")));
+                all.push(p);
+            }
+            Err(zookeeper_client::Error::NoNode) => {}
+            Err(e) => panic!("{p}: {e}"),
+        }
+    }
+    all
+}

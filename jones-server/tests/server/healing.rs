@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use jones_server::{Healer, Limits, Problem};
 use serde_json::json;
 
-use crate::harness::{admin, assert_consistent, env, obj, service};
+use crate::harness::{admin, assert_consistent, env, obj, service, znodes_under};
 
 #[tokio::test]
 async fn another_servers_healer_finishes_a_write_left_after_its_first_batch() {
@@ -140,4 +140,88 @@ async fn deleting_an_environment_racing_its_association_never_leaves_it_dangling
     }
     // Both orders happened: the association landed first some rounds.
     assert!(dangling_avoided > 0, "the race was never run");
+}
+
+#[tokio::test]
+async fn a_service_delete_left_midway_is_finished_by_another_servers_healer() {
+    let healthy = admin().await;
+    let healer = Healer::start(healthy.clone());
+    for stop_after in [1, 2, 3] {
+        let svc = service();
+        healthy.create_service(&svc).await.unwrap();
+        for i in 0..40 {
+            healthy
+                .create_env(&svc, &env(&format!("env-{i:02}")), obj(json!({"i": i})))
+                .await
+                .unwrap();
+        }
+        healthy
+            .set_association(&svc, "web-01", &env("env-07"))
+            .await
+            .unwrap();
+        // Deletes of ~80 znodes take several transactions of 2 KiB.
+        let dying = admin().await.with_limits(Limits {
+            multi_bytes: 2048,
+            stop_after_batches: Some(stop_after),
+            ..Limits::default()
+        });
+        let err = dying.delete_service(&svc).await.unwrap_err();
+        assert!(err.to_string().contains("stopped after"), "{err}");
+        drop(dying);
+        let service_path = format!("/services/{svc}");
+        let left = znodes_under(&service_path).await.len();
+        assert!(left > 2, "round {stop_after}: the delete stopped midway");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !znodes_under(&service_path).await.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "round {stop_after}: not finished within 10 s: {:?}",
+                healthy.verify(&svc).await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!healthy.list_services().await.unwrap().contains(&svc));
+    }
+    healer.stop().await;
+}
+
+#[tokio::test]
+async fn a_half_deleted_service_shows_in_verify_and_the_next_write_finishes_the_delete() {
+    let admin = admin().await;
+    let svc = service();
+    admin.create_service(&svc).await.unwrap();
+    for i in 0..40 {
+        admin
+            .create_env(&svc, &env(&format!("env-{i:02}")), obj(json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    let dying = admin.clone().with_limits(Limits {
+        multi_bytes: 2048,
+        stop_after_batches: Some(2),
+        ..Limits::default()
+    });
+    dying.delete_service(&svc).await.unwrap_err();
+    let found = admin.verify(&svc).await.unwrap();
+    assert_eq!(found.problems, vec![Problem::PendingDelete]);
+    let err = admin
+        .set_env(&svc, &env("env-39"), obj(json!({"late": true})), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, jones_server::Error::ServiceNotFound(_)),
+        "{err}"
+    );
+    assert_eq!(
+        znodes_under(&format!("/services/{svc}")).await,
+        Vec::<String>::new()
+    );
+    // A small service is deleted in one transaction, no marker needed.
+    let small = service();
+    admin.create_service(&small).await.unwrap();
+    admin.delete_service(&small).await.unwrap();
+    assert!(matches!(
+        admin.delete_service(&small).await,
+        Err(jones_server::Error::ServiceNotFound(_))
+    ));
 }
