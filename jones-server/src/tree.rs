@@ -264,3 +264,11 @@ async fn read_nodes(zk: &Zk, layout: &ServiceLayout, envs: &[EnvPath]) -> Result
     }
     Ok(nodes)
 }
+
+/// View znodes (from `views`, parents first) without a conf.
+pub(crate) fn orphans<'a>(
+    views: &'a [String],
+    with_conf: &'a std::collections::BTreeSet<String>,
+) -> impl Iterator<Item = String> + 'a {
+    views.iter().filter(|v| !with_conf.contains(*v)).cloned()
+}

@@ -1,8 +1,9 @@
 //! Admin operations: what the HTTP API and the CLI do to a Jones tree.
 //!
 //! Everything is written in original Jones' layout, so original clients
-//! read our trees unchanged; every write goes through the materializer
-//! (`writer`), so views always agree with the confs they came from.
+//! read our trees unchanged. These modules validate, queue (one write per
+//! service at a time from this server) and count; every transaction is the
+//! `writer`'s, so views always agree with the confs they came from.
 //!
 //! - `services`: list, create, delete, exists;
 //! - `envs`: create, get, set (MVCC), delete, tree;
@@ -150,6 +151,8 @@ impl Admin {
             zk: &self.zk,
             layout,
             limits: &self.limits,
+            nodemap_format: self.nodemap_format,
+            retries: &self.stats.retries,
             lost: &self.stats.lost_answers,
         }
     }
@@ -163,8 +166,6 @@ impl Admin {
                     .fetch_add(o.views_written as u64, Ordering::Relaxed);
                 s.transactions
                     .fetch_add(o.transactions as u64, Ordering::Relaxed);
-                s.retries
-                    .fetch_add(u64::from(o.attempts.saturating_sub(1)), Ordering::Relaxed);
             }
             Err(Error::Conflict { .. }) => {
                 s.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -215,15 +216,6 @@ impl Admin {
                     ),
                 })
             }
-        }
-    }
-
-    /// Sleeps before attempt `attempt` of a write that met concurrent
-    /// changes (none before the first): see [`crate::writer::back_off`].
-    pub(crate) async fn back_off(&self, attempt: u32) {
-        if attempt > 1 {
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            crate::writer::back_off(attempt).await;
         }
     }
 }

@@ -3,9 +3,7 @@
 use jones_client::{SERVICES_ROOT, ServiceLayout, ServiceName};
 
 use super::Admin;
-use crate::writer::{Next, classify};
-use crate::zk::Op;
-use crate::{Error, Result};
+use crate::Result;
 
 impl Admin {
     /// Every service, sorted. Names that are not valid service names are
@@ -28,37 +26,7 @@ impl Admin {
     /// one transaction (and `/services` with the protective ACL, once).
     pub async fn create_service(&self, service: &ServiceName) -> Result<()> {
         let layout = ServiceLayout::new(service.clone());
-        self.zk.ensure(SERVICES_ROOT).await?;
-        let ops = [
-            Op::Create {
-                path: layout.service_path().to_owned(),
-                data: Vec::new(),
-            },
-            Op::Create {
-                path: layout.conf_root().to_owned(),
-                data: b"{}".to_vec(),
-            },
-            Op::Create {
-                path: layout.views_root().to_owned(),
-                data: b"{}".to_vec(),
-            },
-            Op::Create {
-                path: layout.nodemap_path().to_owned(),
-                data: self.nodemap_format.empty(),
-            },
-        ];
-        match self.zk.multi(&ops).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.index == Some(0) && e.source == zookeeper_client::Error::NodeExists => {
-                Err(Error::ServiceExists(service.clone()))
-            }
-            Err(e) => Err(match classify(&ops, e) {
-                Next::Fail(e) => e,
-                _ => Error::Unavailable(format!(
-                    "creating service {service:?} failed; it may or may not exist now"
-                )),
-            }),
-        }
+        self.writer(&layout).create_service().await
     }
 
     /// Deletes `service` and its whole tree. A tree over one transaction's

@@ -9,9 +9,8 @@ use serde::Serialize;
 
 use super::Admin;
 use crate::materialize::changed_views;
-use crate::tree::read_tree;
-use crate::writer::{Next, WriteOutcome, classify};
-use crate::zk::{Op, Read, ReadResult};
+use crate::tree::{orphans, read_tree};
+use crate::writer::WriteOutcome;
 use crate::{Error, Result};
 
 /// What [`Admin::verify`] found.
@@ -124,8 +123,9 @@ impl Admin {
         self.stats
             .repairs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let outcome = self.writer(&layout).repair().await?;
-        self.delete_orphans(&layout).await?;
+        let writer = self.writer(&layout);
+        let outcome = writer.repair().await?;
+        writer.delete_orphans().await?;
         Ok(outcome)
     }
 
@@ -154,76 +154,4 @@ impl Admin {
             Err(e) => Err(e),
         }
     }
-
-    async fn delete_orphans(&self, layout: &ServiceLayout) -> Result<()> {
-        for attempt in 1..=self.limits.max_attempts {
-            self.back_off(attempt).await;
-            let (read, views, (nodemap, stat)) = futures_util::future::try_join3(
-                read_tree(&self.zk, layout, &EnvPath::root()),
-                self.zk.subtree(layout.views_root()),
-                self.read_nodemap(layout),
-            )
-            .await?;
-            let with_conf: BTreeSet<String> =
-                read.subtree.keys().map(|e| layout.view_path(e)).collect();
-            let pointed: BTreeSet<&str> = nodemap.map.iter().map(|(_, p)| p).collect();
-            // Deepest first; an orphan with something kept below it stays.
-            let mut doomed: Vec<String> = orphans(&views, &with_conf)
-                .filter(|p| !pointed.contains(p.as_str()))
-                .collect();
-            doomed.retain(|p| {
-                let below = format!("{p}/");
-                !views.iter().any(|v| {
-                    v.starts_with(&below) && (with_conf.contains(v) || pointed.contains(v.as_str()))
-                })
-            });
-            if doomed.is_empty() {
-                return Ok(());
-            }
-            doomed.reverse();
-            // At the versions read: a create that adopts an orphan moves it.
-            let reads: Vec<Read> = doomed.iter().cloned().map(Read::Data).collect();
-            let stats = self.zk.multi_read(&reads).await?;
-            let mut ops: Vec<Op> = read
-                .subtree
-                .iter()
-                .map(|(e, n)| Op::Check {
-                    path: layout.conf_path(e),
-                    version: n.version,
-                })
-                .collect();
-            ops.push(Op::Check {
-                path: layout.nodemap_path().to_owned(),
-                version: stat.version,
-            });
-            for (path, read) in doomed.into_iter().zip(stats) {
-                if let ReadResult::Data(Some((_, stat))) = read {
-                    ops.push(Op::Delete {
-                        path,
-                        version: Some(stat.version),
-                    });
-                }
-            }
-            self.writer(layout)
-                .fits(&ops, || "deleting the orphan views".to_owned())?;
-            match self.zk.multi(&ops).await {
-                Ok(_) => return Ok(()),
-                Err(e) => match classify(&ops, e) {
-                    Next::Fail(e) => return Err(e),
-                    Next::Retry | Next::Unknown => {}
-                },
-            }
-        }
-        Err(Error::Contended {
-            attempts: self.limits.max_attempts,
-        })
-    }
-}
-
-/// View znodes (from `views`, parents first) without a conf.
-fn orphans<'a>(
-    views: &'a [String],
-    with_conf: &'a BTreeSet<String>,
-) -> impl Iterator<Item = String> + 'a {
-    views.iter().filter(|v| !with_conf.contains(*v)).cloned()
 }

@@ -1,0 +1,96 @@
+//! Association writes: the nodemap rewritten at the version read, with a
+//! check that keeps the target environment from vanishing meanwhile.
+
+use jones_client::{EnvPath, validate_association};
+use zookeeper_client::Stat;
+
+use super::{Commit, Writer};
+use crate::nodemap::StoredNodemap;
+use crate::tree::not_found;
+use crate::zk::Op;
+use crate::{Error, Result};
+
+impl Writer<'_> {
+    /// The nodemap as stored, with its stat.
+    pub(crate) async fn read_nodemap(&self) -> Result<(StoredNodemap, Stat)> {
+        let Some((data, stat)) = self.zk.get(self.layout.nodemap_path()).await? else {
+            return Err(not_found(self.zk, self.layout, &EnvPath::root()).await);
+        };
+        Ok((
+            StoredNodemap::parse(self.layout, &data, self.nodemap_format)?,
+            stat,
+        ))
+    }
+
+    /// Points `name` at `env`'s view (`env` must exist).
+    pub(crate) async fn set_association(&self, name: &str, env: &EnvPath) -> Result<()> {
+        validate_association(name)?;
+        let mut attempts = self.attempts();
+        while attempts.next().await.is_some() {
+            let ((mut stored, stat), conf) = futures_util::future::try_join(
+                self.read_nodemap(),
+                self.zk.get(&self.layout.conf_path(env)),
+            )
+            .await?;
+            let Some((_, conf_stat)) = conf else {
+                return Err(not_found(self.zk, self.layout, env).await);
+            };
+            let view_path = self.layout.view_path(env);
+            if stored.map.get(name) == Some(view_path.as_str()) {
+                // Already so (perhaps by our own write whose answer was lost):
+                // nothing to write, and clients see no needless event.
+                return Ok(());
+            }
+            stored.map.insert(name, view_path)?;
+            let ops = [
+                Op::Check {
+                    path: self.layout.conf_path(env),
+                    version: conf_stat.version,
+                },
+                Op::Set {
+                    path: self.layout.nodemap_path().to_owned(),
+                    data: stored.encode()?,
+                    version: Some(stat.version),
+                },
+            ];
+            self.fits(&ops, || format!("the nodemap with association {name:?}"))?;
+            // Retried after an unknown outcome too: setting it again is harmless.
+            if let Commit::Applied(_) = self.try_commit(&ops).await? {
+                return Ok(());
+            }
+        }
+        Err(attempts.contended())
+    }
+
+    /// Removes association `name`.
+    pub(crate) async fn delete_association(&self, name: &str) -> Result<()> {
+        validate_association(name)?;
+        // Set when a removal may have been applied without our hearing it:
+        // then a name found missing is that removal, not a mistake.
+        let mut maybe_removed = false;
+        let mut attempts = self.attempts();
+        while attempts.next().await.is_some() {
+            let (mut stored, stat) = self.read_nodemap().await?;
+            if stored.map.remove(name).is_none() {
+                if maybe_removed {
+                    return Ok(());
+                }
+                return Err(Error::AssociationNotFound {
+                    service: self.layout.service().clone(),
+                    name: name.to_owned(),
+                });
+            }
+            let ops = [Op::Set {
+                path: self.layout.nodemap_path().to_owned(),
+                data: stored.encode()?,
+                version: Some(stat.version),
+            }];
+            match self.try_commit(&ops).await? {
+                Commit::Applied(_) => return Ok(()),
+                Commit::Raced => {}
+                Commit::Unknown => maybe_removed = true,
+            }
+        }
+        Err(attempts.contended())
+    }
+}

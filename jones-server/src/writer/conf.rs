@@ -1,0 +1,145 @@
+//! A conf change: the top's conf and every view that changes, in one
+//! transaction or, over the budget, in batches behind the marker.
+
+use jones_client::{EnvPath, config_to_bytes};
+
+use super::{Commit, ConfChange, WriteOutcome, Writer, assert_no_marker, checks_except_top};
+use crate::Error;
+use crate::materialize::{
+    MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
+};
+use crate::tree::{marker_path, read_tree};
+use crate::zk::Op;
+
+impl Writer<'_> {
+    /// Sets `env`'s conf and rewrites every view that changes.
+    pub(crate) async fn set_conf(
+        &self,
+        env: &EnvPath,
+        change: ConfChange,
+    ) -> Result<WriteOutcome, Error> {
+        let data = config_to_bytes(&change.config);
+        if data.len() > MAX_NODE_BYTES {
+            return Err(Error::TooLarge {
+                reason: format!(
+                    "the config is {} bytes, the limit is {MAX_NODE_BYTES}",
+                    data.len()
+                ),
+            });
+        }
+        let mut unknown = false;
+        let mut outcome = WriteOutcome::default();
+        let mut attempts = self.attempts();
+        while let Some(attempt) = attempts.next().await {
+            outcome.attempts = attempt;
+            let read = read_tree(self.zk, self.layout, env).await?;
+            if read.marker.is_some() {
+                let repaired = self.repair().await?;
+                outcome.transactions += repaired.transactions;
+                continue;
+            }
+            let top = &read.subtree[env];
+            let applied = unknown && top.config == change.config;
+            if applied {
+                // A previous attempt's transaction did commit: make the
+                // views agree (normally a no-op) and report it.
+                let rest = self.repair_views(env).await?;
+                outcome.version = top.revision;
+                outcome.views_written += rest.views_written;
+                outcome.transactions += rest.transactions;
+                return Ok(outcome);
+            }
+            if let Some(expected) = change.expected {
+                if top.revision != expected {
+                    return Err(Error::Conflict {
+                        env: env.clone(),
+                        expected,
+                        current_version: top.revision,
+                        current_config: top.config.clone(),
+                    });
+                }
+            }
+            let writes = changed_views(&read, Some(&change.config));
+            let set_conf = Op::Set {
+                path: self.layout.conf_path(env),
+                data: data.clone(),
+                version: Some(top.version),
+            };
+            let mut ops = checks_except_top(self.layout, &read);
+            ops.extend(assert_no_marker(self.layout));
+            ops.push(set_conf.clone());
+            ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
+            if ops_size(&ops) <= self.limits.multi_bytes {
+                match self.try_commit(&ops).await? {
+                    Commit::Applied(zxid) => {
+                        outcome.version = zxid.expect("the conf is set");
+                        outcome.views_written += writes.len();
+                        outcome.transactions += 1;
+                        return Ok(outcome);
+                    }
+                    Commit::Raced => continue,
+                    Commit::Unknown => {
+                        unknown = true;
+                        continue;
+                    }
+                }
+            }
+            // Too large for one transaction: plan every batch before the
+            // first write, so what cannot be written is refused with the
+            // tree untouched.
+            let versions = Versions {
+                read: &read,
+                top_after: Some(top.version + 1),
+            };
+            view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
+            // Batch 1 = conf + marker, and the service znode rewritten with
+            // its own data to move its version (see `append_marker_delete`).
+            let Some((service_data, service_stat)) =
+                self.zk.get(self.layout.service_path()).await?
+            else {
+                return Err(Error::ServiceNotFound(self.layout.service().clone()));
+            };
+            let mut first: Vec<Op> = read
+                .ancestors
+                .iter()
+                .map(|(e, n)| Op::Check {
+                    path: self.layout.conf_path(e),
+                    version: n.version,
+                })
+                .collect();
+            first.push(Op::Create {
+                path: marker_path(self.layout),
+                data: serde_json::to_vec(&serde_json::json!({"env": env.as_str()})).expect("JSON"),
+            });
+            first.push(Op::Set {
+                path: self.layout.service_path().to_owned(),
+                data: service_data,
+                version: Some(service_stat.version),
+            });
+            first.push(set_conf);
+            self.fits(&first, || {
+                format!("the config of environment {:?}", env.as_str())
+            })?;
+            match self.try_commit(&first).await? {
+                Commit::Applied(zxid) => {
+                    outcome.version = zxid.expect("the conf is set");
+                    outcome.transactions += 1;
+                }
+                Commit::Raced => continue,
+                Commit::Unknown => {
+                    unknown = true;
+                    continue;
+                }
+            }
+            // The conf is committed and the marker holds off every other
+            // write: rewrite the views as a repair does, in checked batches,
+            // from a fresh read (which also covers any environment created
+            // between our read and batch 1), and delete the marker last.
+            let rest = self.repair_after(outcome.transactions).await?;
+            outcome.transactions += rest.transactions;
+            outcome.views_written += rest.views_written;
+            return Ok(outcome);
+        }
+        Err(attempts.contended())
+    }
+}
