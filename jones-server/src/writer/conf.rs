@@ -3,7 +3,9 @@
 
 use jones_client::{EnvPath, config_to_bytes};
 
-use super::{Commit, ConfChange, WriteOutcome, Writer, assert_no_marker, checks_except_top};
+use super::{
+    Commit, ConfChange, WriteOutcome, Writer, assert_no_marker, checks_except_top, conf_checks,
+};
 use crate::Error;
 use crate::materialize::{
     MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
@@ -99,14 +101,7 @@ impl Writer<'_> {
             else {
                 return Err(Error::ServiceNotFound(self.layout.service().clone()));
             };
-            let mut first: Vec<Op> = read
-                .ancestors
-                .iter()
-                .map(|(e, n)| Op::Check {
-                    path: self.layout.conf_path(e),
-                    version: n.version,
-                })
-                .collect();
+            let mut first = conf_checks(self.layout, read.ancestors.iter().map(|(e, n)| (e, n)));
             first.push(Op::Create {
                 path: marker_path(self.layout),
                 data: serde_json::to_vec(&serde_json::json!({"env": env.as_str()})).expect("JSON"),

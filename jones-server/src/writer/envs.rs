@@ -3,7 +3,7 @@
 
 use jones_client::{Config, EnvPath, config_to_bytes, merge_into, merge_view};
 
-use super::{Next, WriteOutcome, Writer, assert_no_marker, classify};
+use super::{Next, WriteOutcome, Writer, assert_no_marker, classify, conf_checks};
 use crate::materialize::MAX_NODE_BYTES;
 use crate::nodemap::StoredNodemap;
 use crate::tree::{read_chain, read_tree};
@@ -46,13 +46,7 @@ impl Writer<'_> {
             merge_into(&mut view, &config);
             let view = config_to_bytes(&view);
             check_size(&view)?;
-            let mut ops: Vec<Op> = chain
-                .iter()
-                .map(|(e, c)| Op::Check {
-                    path: self.layout.conf_path(e),
-                    version: c.version,
-                })
-                .collect();
+            let mut ops = conf_checks(self.layout, chain.iter().map(|(e, n)| (e, n)));
             ops.push(bump_view(self.layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(self.layout));
             ops.push(Op::Create {
@@ -142,14 +136,7 @@ impl Writer<'_> {
                     children: top.children.clone(),
                 });
             }
-            let mut ops: Vec<Op> = read
-                .ancestors
-                .iter()
-                .map(|(e, n)| Op::Check {
-                    path: self.layout.conf_path(e),
-                    version: n.version,
-                })
-                .collect();
+            let mut ops = conf_checks(self.layout, read.ancestors.iter().map(|(e, n)| (e, n)));
             ops.push(bump_view(self.layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(self.layout));
             // Every view znode below the environment's, those without a

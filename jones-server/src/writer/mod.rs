@@ -80,12 +80,12 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use jones_client::{Config, ServiceLayout};
+use jones_client::{Config, EnvPath, ServiceLayout};
 
 use crate::Error;
 use crate::materialize::{DEFAULT_MULTI_BYTES, ops_size};
 use crate::nodemap::NodemapFormat;
-use crate::tree::{TreeRead, marker_path};
+use crate::tree::{ConfNode, TreeRead, marker_path};
 use crate::zk::{MultiError, Op, Zk};
 
 mod associations;
@@ -317,21 +317,24 @@ pub(crate) async fn back_off(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
 }
 
+/// `check` ops on the confs of `nodes`, at the versions they were read at.
+pub(crate) fn conf_checks<'n>(
+    layout: &ServiceLayout,
+    nodes: impl IntoIterator<Item = (&'n EnvPath, &'n ConfNode)>,
+) -> Vec<Op> {
+    nodes
+        .into_iter()
+        .map(|(e, n)| Op::Check {
+            path: layout.conf_path(e),
+            version: n.version,
+        })
+        .collect()
+}
+
 /// `check` ops on every conf read except the top's (whose `set` carries its
 /// own version check).
 pub(crate) fn checks_except_top(layout: &ServiceLayout, read: &TreeRead) -> Vec<Op> {
-    read.ancestors
-        .iter()
-        .map(|(e, n)| (e, n.version))
-        .chain(
-            read.subtree
-                .iter()
-                .filter(|(e, _)| **e != read.top)
-                .map(|(e, n)| (e, n.version)),
-        )
-        .map(|(e, version)| Op::Check {
-            path: layout.conf_path(e),
-            version,
-        })
-        .collect()
+    let ancestors = read.ancestors.iter().map(|(e, n)| (e, n));
+    let below = read.subtree.iter().filter(|(e, _)| **e != read.top);
+    conf_checks(layout, ancestors.chain(below))
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use jones_client::EnvPath;
 
-use super::{Next, WriteOutcome, Writer, classify};
+use super::{Next, WriteOutcome, Writer, classify, conf_checks};
 use crate::Error;
 use crate::materialize::{Versions, changed_views, ops_size, view_batches};
 use crate::tree::{Marker, TreeRead, delete_pending, marker_path, orphans, read_tree};
@@ -133,14 +133,7 @@ impl Writer<'_> {
             // At the versions read: a create that adopts an orphan moves it.
             let reads: Vec<Read> = doomed.iter().cloned().map(Read::Data).collect();
             let stats = self.zk.multi_read(&reads).await?;
-            let mut ops: Vec<Op> = read
-                .subtree
-                .iter()
-                .map(|(e, n)| Op::Check {
-                    path: self.layout.conf_path(e),
-                    version: n.version,
-                })
-                .collect();
+            let mut ops = conf_checks(self.layout, &read.subtree);
             ops.push(Op::Check {
                 path: self.layout.nodemap_path().to_owned(),
                 version: stat.version,
