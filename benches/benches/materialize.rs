@@ -8,7 +8,7 @@
 //! baseline skips that, to its advantage).
 //!
 //! Ours: pipelined multi-reads of the subtree, one transaction with version
-//! checks (see `jones-server/src/writer.rs`).
+//! checks (see `jones-server/src/writer/`).
 //!
 //! Prints a table (medians), then one JSON line of the figures.
 
