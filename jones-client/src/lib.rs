@@ -58,7 +58,7 @@ pub use error::Error;
 pub use host::fqdn;
 pub use model::config::{Config, config_from_value, config_to_bytes, json_kind, parse_config};
 pub use model::layout::{SERVICES_ROOT, ServiceLayout};
-pub use model::merge::{merge_into, merge_view};
+pub use model::merge::{MergeMode, hidden_keys, merge_into, merge_view, value_at};
 pub use model::name::{
     EnvPath, MAX_ASSOCIATION_LEN, MAX_ENV_DEPTH, MAX_SEGMENT_LEN, NameKind, ServiceName,
     validate_association,

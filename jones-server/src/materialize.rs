@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use jones_client::{Config, EnvPath, ServiceLayout, config_to_bytes, merge_into, merge_view};
+use jones_client::{Config, EnvPath, ServiceLayout, config_to_bytes};
 
 use crate::Error;
 use crate::tree::TreeRead;
@@ -41,7 +41,8 @@ pub(crate) struct ViewWrite {
 /// environment's conf when given, and returns those whose bytes differ from
 /// the stored ones, parents first.
 pub(crate) fn changed_views(read: &TreeRead, new_top: Option<&Config>) -> Vec<ViewWrite> {
-    let base = merge_view(read.ancestors.iter().map(|(_, node)| &node.config));
+    let merge = read.service.merge;
+    let base = merge.merge_view(read.ancestors.iter().map(|(_, node)| &node.config));
     let mut computed: BTreeMap<&EnvPath, Config> = BTreeMap::new();
     let mut writes = Vec::new();
     for (env, node) in &read.subtree {
@@ -53,7 +54,7 @@ pub(crate) fn changed_views(read: &TreeRead, new_top: Option<&Config>) -> Vec<Vi
             Some(parent) => computed.get(&parent).cloned().unwrap_or_default(),
             None => base.clone(),
         };
-        merge_into(&mut view, conf);
+        merge.merge_into(&mut view, conf);
         let data = config_to_bytes(&view);
         match read.views.get(env) {
             Some(Some(stored)) if stored.data == data => {}
@@ -229,6 +230,15 @@ mod tests {
             subtree,
             views,
             marker: None,
+            service: shallow_service(),
+        }
+    }
+
+    fn shallow_service() -> crate::tree::ServiceNode {
+        crate::tree::ServiceNode {
+            data: Vec::new(),
+            version: 0,
+            merge: jones_client::MergeMode::Shallow,
         }
     }
 
@@ -377,6 +387,7 @@ mod tests {
                 subtree,
                 views,
                 marker: None,
+                service: shallow_service(),
             }
         })
     }
@@ -397,7 +408,7 @@ mod tests {
             }
             for env in read.subtree.keys() {
                 let chain = env.lineage().map(|e| &read.subtree[&e].config);
-                proptest::prop_assert_eq!(&stored[env], &config_to_bytes(&merge_view(chain)));
+                proptest::prop_assert_eq!(&stored[env], &config_to_bytes(&jones_client::merge_view(chain)));
             }
             // Planning again after applying writes nothing.
             let mut after = read.clone();

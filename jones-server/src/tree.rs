@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::{join_all, try_join};
-use jones_client::{Config, EnvPath, ServiceLayout, parse_config};
+use futures_util::future::join_all;
+use jones_client::{Config, EnvPath, MergeMode, ServiceLayout, parse_config};
 
 use crate::zk::{Read, ReadResult, Zk};
 use crate::{Error, Result};
@@ -40,6 +40,59 @@ pub(crate) struct Marker {
     pub service_version: i32,
 }
 
+/// The service znode `/services/{svc}` as read: its settings and version.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ServiceNode {
+    pub data: Vec<u8>,
+    /// Moved by every batched write and every settings change; the
+    /// transactions that write views check it, so a view is never written
+    /// under a merge mode other than the service's.
+    pub version: i32,
+    pub merge: MergeMode,
+}
+
+impl ServiceNode {
+    /// The `check` op that fails when the service's settings moved.
+    pub(crate) fn check(&self, layout: &ServiceLayout) -> crate::zk::Op {
+        crate::zk::Op::Check {
+            path: layout.service_path().to_owned(),
+            version: self.version,
+        }
+    }
+}
+
+/// Reads the service znode; `None` when the service does not exist.
+pub(crate) async fn read_service(zk: &Zk, layout: &ServiceLayout) -> Result<Option<ServiceNode>> {
+    let Some((data, stat)) = zk.get(layout.service_path()).await? else {
+        return Ok(None);
+    };
+    let merge = merge_mode_of(layout.service_path(), &data)?;
+    Ok(Some(ServiceNode {
+        data,
+        version: stat.version,
+        merge,
+    }))
+}
+
+/// The merge mode a service znode's data sets: `{"merge": "deep"}`; empty
+/// data (original Jones) or no `merge` key is the shallow merge.
+pub(crate) fn merge_mode_of(path: &str, data: &[u8]) -> Result<MergeMode> {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Ok(MergeMode::Shallow);
+    }
+    let corrupt = |reason: String| Error::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    let settings: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| corrupt(e.to_string()))?;
+    match settings.get("merge") {
+        None => Ok(MergeMode::Shallow),
+        Some(serde_json::Value::String(mode)) => mode.parse().map_err(corrupt),
+        Some(other) => Err(corrupt(format!("`merge` is {other}, not a string"))),
+    }
+}
+
 /// What a write below `top` depends on.
 #[derive(Debug, Clone)]
 pub(crate) struct TreeRead {
@@ -54,6 +107,8 @@ pub(crate) struct TreeRead {
     pub views: BTreeMap<EnvPath, Option<StoredView>>,
     /// The service's marker, when a rewrite is pending.
     pub marker: Option<Marker>,
+    /// The service znode, read before the subtree.
+    pub service: ServiceNode,
 }
 
 /// The path of a service's rewrite-in-progress marker.
@@ -138,36 +193,50 @@ pub(crate) async fn not_found(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) ->
 /// subtree's confs, children and views, and the service's marker.
 pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) -> Result<TreeRead> {
     let ancestors_of_top: Vec<EnvPath> = top.lineage().filter(|e| e != top).collect();
-    let marker_path = marker_path(layout);
-    let (ancestor_reads, marker) = try_join(
-        async {
-            Ok::<_, Error>(
-                join_all(ancestors_of_top.iter().map(|e| read_conf(zk, layout, e))).await,
-            )
-        },
-        zk.get(&marker_path),
-    )
-    .await?;
-    // Read before the subtree: a batched write that starts after this read
-    // moves the service znode's version, which the repair's last
-    // transaction checks.
-    let marker = match marker {
-        None => None,
-        Some((_, stat)) => zk
-            .get(layout.service_path())
-            .await?
-            .map(|(_, service)| Marker {
-                version: stat.version,
-                service_version: service.version,
-            }),
-    };
+    // One multi-read: the ancestors' confs, the marker and the service
+    // znode. The service znode is read before the subtree: a batched write
+    // or a settings change that starts after this read moves its version,
+    // which single-transaction writes and the repair's last transaction
+    // check.
+    let mut reads: Vec<Read> = ancestors_of_top
+        .iter()
+        .map(|e| Read::Data(layout.conf_path(e)))
+        .collect();
+    reads.push(Read::Data(marker_path(layout)));
+    reads.push(Read::Data(layout.service_path().to_owned()));
+    let mut results = zk.multi_read(&reads).await?.into_iter().map(|r| match r {
+        ReadResult::Data(data) => data,
+        ReadResult::Children(_) => unreachable!("data reads answer data"),
+    });
     let mut ancestors = Vec::with_capacity(ancestors_of_top.len());
-    for (env, read) in ancestors_of_top.into_iter().zip(ancestor_reads) {
-        match read? {
-            Some(node) => ancestors.push((env, node)),
+    for env in ancestors_of_top {
+        let path = layout.conf_path(&env);
+        match results.next().flatten() {
+            Some((data, stat)) => ancestors.push((
+                env,
+                ConfNode {
+                    config: parse_stored(&path, &data)?,
+                    version: stat.version,
+                    revision: stat.mzxid,
+                    children: Vec::new(),
+                },
+            )),
             None => return Err(not_found(zk, layout, &env).await),
         }
     }
+    let (marker, service) = (results.next().flatten(), results.next().flatten());
+    let Some((data, stat)) = service else {
+        return Err(Error::ServiceNotFound(layout.service().clone()));
+    };
+    let service = ServiceNode {
+        merge: merge_mode_of(layout.service_path(), &data)?,
+        data,
+        version: stat.version,
+    };
+    let marker = marker.map(|(_, stat)| Marker {
+        version: stat.version,
+        service_version: service.version,
+    });
     let mut subtree = BTreeMap::new();
     let mut views = BTreeMap::new();
     let mut level = vec![top.clone()];
@@ -208,6 +277,7 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
         subtree,
         views,
         marker,
+        service,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Environments: create, get, set (guarded by version), delete, tree.
 
 use futures_util::future::join_all;
-use jones_client::{Config, EnvPath, Nodemap, ServiceLayout, ServiceName, merge_view};
+use jones_client::{Config, EnvPath, Nodemap, ServiceLayout, ServiceName};
 use serde::Serialize;
 
 use super::Admin;
@@ -98,19 +98,21 @@ impl Admin {
     /// associations, and where each view key comes from.
     pub async fn get_env(&self, service: &ServiceName, env: &EnvPath) -> Result<EnvDetails> {
         let layout = ServiceLayout::new(service.clone());
-        let (chain, children, view, nodemap) = futures_util::future::try_join4(
+        let (chain, children, view, nodemap, service) = futures_util::future::try_join5(
             read_chain(&self.zk, &layout, env),
             self.zk.children(&layout.conf_path(env)),
             self.zk.get(&layout.view_path(env)),
             self.zk.get(layout.nodemap_path()),
+            crate::tree::read_service(&self.zk, &layout),
         )
         .await?;
+        let merge = service.map(|s| s.merge).unwrap_or_default();
         let (_, top) = chain.last().cloned().expect("lineage");
         let (config, version) = (top.config, top.revision);
         let view_path = layout.view_path(env);
         let view = match view {
             Some((data, _)) => parse_stored(&view_path, &data)?,
-            None => merge_view(chain.iter().map(|(_, c)| &c.config)),
+            None => merge.merge_view(chain.iter().map(|(_, c)| &c.config)),
         };
         let mut origins = serde_json::Map::new();
         for key in view.keys() {

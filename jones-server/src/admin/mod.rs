@@ -8,12 +8,14 @@
 //! - `services`: list, create, delete, exists;
 //! - `envs`: create, get, set (MVCC), delete, tree;
 //! - `associations`: set, delete, list, resolve;
+//! - `preview`: what a config change would do, inherited keys it hides;
 //! - `dump`: the whole tree of a service with its data;
 //! - `verify`: verify and repair a service.
 
 mod associations;
 mod dump;
 mod envs;
+mod preview;
 mod services;
 mod verify;
 
@@ -27,6 +29,7 @@ use tokio::sync::OwnedMutexGuard;
 pub use associations::{Association, Resolved};
 pub use dump::{Dump, DumpNode};
 pub use envs::{EnvDetails, EnvTree};
+pub use preview::{HiddenKey, Preview};
 pub use verify::{Problem, Verification};
 
 use crate::nodemap::NodemapFormat;

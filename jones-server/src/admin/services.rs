@@ -1,9 +1,10 @@
-//! Services: list, create, delete, exists.
+//! Services: list, create, delete, exists, merge mode.
 
-use jones_client::{SERVICES_ROOT, ServiceLayout, ServiceName};
+use jones_client::{MergeMode, SERVICES_ROOT, ServiceLayout, ServiceName};
 
 use super::Admin;
-use crate::Result;
+use crate::writer::WriteOutcome;
+use crate::{Error, Result};
 
 impl Admin {
     /// Every service, sorted. Names that are not valid service names are
@@ -24,9 +25,44 @@ impl Admin {
 
     /// Creates `service`: root conf `{}`, root view `{}`, empty nodemap, in
     /// one transaction (and `/services` with the protective ACL, once).
+    /// Views merge shallowly, as in original Jones.
     pub async fn create_service(&self, service: &ServiceName) -> Result<()> {
+        self.create_service_with_merge(service, MergeMode::Shallow)
+            .await
+    }
+
+    /// [`Admin::create_service`] with the given merge mode, in the same
+    /// transaction.
+    pub async fn create_service_with_merge(
+        &self,
+        service: &ServiceName,
+        merge: MergeMode,
+    ) -> Result<()> {
         let layout = ServiceLayout::new(service.clone());
-        self.writer(&layout).create_service().await
+        self.writer(&layout).create_service(merge).await
+    }
+
+    /// The merge mode of `service` (see [`MergeMode`]).
+    pub async fn merge_mode(&self, service: &ServiceName) -> Result<MergeMode> {
+        let layout = ServiceLayout::new(service.clone());
+        match crate::tree::read_service(&self.zk, &layout).await? {
+            Some(node) => Ok(node.merge),
+            None => Err(Error::ServiceNotFound(service.clone())),
+        }
+    }
+
+    /// Sets the merge mode of `service` and rewrites every view that
+    /// changes with it, atomically as a conf change is written.
+    pub async fn set_merge_mode(
+        &self,
+        service: &ServiceName,
+        mode: MergeMode,
+    ) -> Result<WriteOutcome> {
+        let layout = ServiceLayout::new(service.clone());
+        let _turn = self.queue(service).await?;
+        let result = self.writer(&layout).set_merge_mode(mode).await;
+        self.record(&result);
+        result
     }
 
     /// Deletes `service` and its whole tree. A tree over one transaction's

@@ -2,7 +2,7 @@
 //! JSON response or an [`ApiError`]; bodies are parsed and checked here.
 //! The router has already checked the request head and read the body.
 
-use jones_client::{Config, EnvPath, ServiceLayout, ServiceName, config_from_value};
+use jones_client::{Config, EnvPath, MergeMode, ServiceLayout, ServiceName, config_from_value};
 use serde_json::{Value, json};
 use warp::Reply;
 use warp::http::StatusCode;
@@ -20,19 +20,62 @@ pub(crate) async fn list_services(state: &ServerState) -> Handled {
 }
 
 pub(crate) async fn service_tree(state: &ServerState, svc: &ServiceName) -> Handled {
-    let tree = state.admin().env_tree(svc).await?;
+    let (tree, merge) =
+        futures_util::future::try_join(state.admin().env_tree(svc), state.admin().merge_mode(svc))
+            .await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"service": svc.as_str(), "envs": tree}),
+        &json!({"service": svc.as_str(), "merge": merge.as_str(), "envs": tree}),
     ))
 }
 
-pub(crate) async fn create_service(state: &ServerState, svc: &ServiceName) -> Handled {
-    state.admin().create_service(svc).await?;
+/// Creates a service; an optional body `{"merge": "deep"}` sets its merge
+/// mode (shallow, as original Jones merges, when absent).
+pub(crate) async fn create_service(
+    state: &ServerState,
+    req: &Request,
+    svc: &ServiceName,
+) -> Handled {
+    let merge = match req.body.is_empty() {
+        true => None,
+        false => Some(merge_field(&json_body(req)?)?),
+    };
+    state
+        .admin()
+        .create_service_with_merge(svc, merge.unwrap_or_default())
+        .await?;
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({"service": svc.as_str()}),
+        &json!({"service": svc.as_str(), "merge": merge.unwrap_or_default().as_str()}),
     ))
+}
+
+/// Changes a service's settings: `{"merge": "shallow" | "deep"}`, every
+/// view that changes rewritten with it.
+pub(crate) async fn set_service(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
+    let mode = merge_field(&json_body(req)?)?;
+    let outcome = state.admin().set_merge_mode(svc, mode).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "service": svc.as_str(),
+            "merge": mode.as_str(),
+            "views_written": outcome.views_written,
+            "transactions": outcome.transactions,
+        }),
+    ))
+}
+
+/// What a `PUT` of the body's `config` would change, written nowhere.
+pub(crate) async fn preview_config(
+    state: &ServerState,
+    req: &Request,
+    svc: &ServiceName,
+    env: &EnvPath,
+) -> Handled {
+    let config = config_field(&json_body(req)?)?;
+    let preview = state.admin().preview_env(svc, env, config).await?;
+    Ok(json_response(StatusCode::OK, &preview))
 }
 
 pub(crate) async fn delete_service(state: &ServerState, svc: &ServiceName) -> Handled {
@@ -338,6 +381,24 @@ fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> 
 }
 
 /// The `config` field of a body: a JSON object.
+/// The settings body's `merge`; other keys are refused.
+fn merge_field(body: &serde_json::Map<String, Value>) -> Result<MergeMode, ApiError> {
+    if let Some(other) = body.keys().find(|k| *k != "merge") {
+        return Err(ApiError::bad_request(format!(
+            "unknown service setting `{other}`; the one setting is `merge`"
+        )));
+    }
+    match body.get("merge") {
+        Some(Value::String(mode)) => mode.parse().map_err(ApiError::bad_request),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "`merge` must be \"shallow\" or \"deep\", not {other}"
+        ))),
+        None => Err(ApiError::bad_request(
+            "the body needs `merge`: \"shallow\" or \"deep\"",
+        )),
+    }
+}
+
 fn config_field(body: &serde_json::Map<String, Value>) -> Result<Config, ApiError> {
     let value = body
         .get("config")

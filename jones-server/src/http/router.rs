@@ -67,6 +67,7 @@ pub(crate) enum Route {
     Service(ServiceName),
     Envs(ServiceName),
     Config(ServiceName, EnvPath),
+    Preview(ServiceName, EnvPath),
     Associations(ServiceName),
     Association(ServiceName, String),
     Resolve(ServiceName, String),
@@ -88,6 +89,8 @@ impl Route {
             Route::Envs(_) => "/api/v1/services/{svc}/envs",
             Route::Config(_, env) if env.is_root() => "/api/v1/services/{svc}/config",
             Route::Config(..) => "/api/v1/services/{svc}/config/{env}",
+            Route::Preview(_, env) if env.is_root() => "/api/v1/services/{svc}/preview/config",
+            Route::Preview(..) => "/api/v1/services/{svc}/preview/config/{env}",
             Route::Associations(_) => "/api/v1/services/{svc}/associations",
             Route::Association(..) => "/api/v1/services/{svc}/associations/{name}",
             Route::Resolve(..) => "/api/v1/services/{svc}/resolve/{name}",
@@ -104,6 +107,7 @@ impl Route {
             Route::Service(s)
             | Route::Envs(s)
             | Route::Config(s, _)
+            | Route::Preview(s, _)
             | Route::Associations(s)
             | Route::Association(s, _)
             | Route::Resolve(s, _)
@@ -117,7 +121,7 @@ impl Route {
     /// The environment or association a request is about, for the log.
     fn target(&self) -> Option<&str> {
         match self {
-            Route::Config(_, env) => Some(env.as_str()),
+            Route::Config(_, env) | Route::Preview(_, env) => Some(env.as_str()),
             Route::Association(_, name) | Route::Resolve(_, name) => Some(name),
             _ => None,
         }
@@ -136,7 +140,8 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::Services if get => h::list_services(state).await,
         Route::Service(svc) => match *m {
             Method::GET => h::service_tree(state, svc).await,
-            Method::POST => h::create_service(state, svc).await,
+            Method::POST => h::create_service(state, req, svc).await,
+            Method::PUT => h::set_service(state, req, svc).await,
             Method::DELETE => h::delete_service(state, svc).await,
             _ => Err(not_allowed(req)),
         },
@@ -148,6 +153,9 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
             Method::DELETE => h::delete_config(state, req, svc, env).await,
             _ => Err(not_allowed(req)),
         },
+        Route::Preview(svc, env) if *m == Method::POST => {
+            h::preview_config(state, req, svc, env).await
+        }
         Route::Associations(svc) if get => h::associations(state, svc).await,
         Route::Association(svc, name) => match *m {
             Method::GET => h::association(state, svc, name).await,
@@ -198,6 +206,10 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
         ["config", env @ ..] => {
             let env = EnvPath::new(&env.join("/")).map_err(crate::Error::from)?;
             Route::Config(svc, env)
+        }
+        ["preview", "config", env @ ..] => {
+            let env = EnvPath::new(&env.join("/")).map_err(crate::Error::from)?;
+            Route::Preview(svc, env)
         }
         ["associations"] => Route::Associations(svc),
         ["associations", name @ ..] if !name.is_empty() => Route::Association(svc, name.join("/")),

@@ -69,6 +69,7 @@ impl Writer<'_> {
             };
             let mut ops = checks_except_top(self.layout, &read);
             ops.extend(assert_no_marker(self.layout));
+            ops.push(read.service.check(self.layout));
             ops.push(set_conf.clone());
             ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
             if ops_size(&ops) <= self.limits.multi_bytes {

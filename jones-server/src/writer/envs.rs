@@ -1,12 +1,12 @@
 //! Environment creation and deletion: each one checked transaction that
 //! also moves the parent's view version (see the module doc of `writer`).
 
-use jones_client::{Config, EnvPath, config_to_bytes, merge_into, merge_view};
+use jones_client::{Config, EnvPath, config_to_bytes};
 
 use super::{Next, WriteOutcome, Writer, assert_no_marker, classify, conf_checks};
 use crate::materialize::MAX_NODE_BYTES;
 use crate::nodemap::StoredNodemap;
-use crate::tree::{read_chain, read_tree};
+use crate::tree::{read_chain, read_service, read_tree};
 use crate::zk::Op;
 use crate::{Error, Result};
 
@@ -24,14 +24,21 @@ impl Writer<'_> {
         check_size(&data)?;
         let mut attempts = self.attempts();
         while let Some(attempt) = attempts.next().await {
-            let (chain, existing, marker, parent_view, orphan) = futures_util::future::try_join5(
-                read_chain(self.zk, self.layout, &parent),
-                self.zk.get(&self.layout.conf_path(env)),
-                self.zk.get(&crate::tree::marker_path(self.layout)),
-                self.zk.get(&self.layout.view_path(&parent)),
-                self.zk.get(&self.layout.view_path(env)),
-            )
-            .await?;
+            let ((chain, existing, marker, parent_view, orphan), service) =
+                futures_util::future::try_join(
+                    futures_util::future::try_join5(
+                        read_chain(self.zk, self.layout, &parent),
+                        self.zk.get(&self.layout.conf_path(env)),
+                        self.zk.get(&crate::tree::marker_path(self.layout)),
+                        self.zk.get(&self.layout.view_path(&parent)),
+                        self.zk.get(&self.layout.view_path(env)),
+                    ),
+                    read_service(self.zk, self.layout),
+                )
+                .await?;
+            let Some(service) = service else {
+                return Err(Error::ServiceNotFound(self.layout.service().clone()));
+            };
             if marker.is_some() {
                 self.repair().await?;
                 continue;
@@ -42,13 +49,16 @@ impl Writer<'_> {
                     env: env.clone(),
                 });
             }
-            let mut view = merge_view(chain.iter().map(|(_, c)| &c.config));
-            merge_into(&mut view, &config);
+            let mut view = service
+                .merge
+                .merge_view(chain.iter().map(|(_, c)| &c.config));
+            service.merge.merge_into(&mut view, &config);
             let view = config_to_bytes(&view);
             check_size(&view)?;
             let mut ops = conf_checks(self.layout, chain.iter().map(|(e, n)| (e, n)));
             ops.push(bump_view(self.layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(self.layout));
+            ops.push(service.check(self.layout));
             ops.push(Op::Create {
                 path: self.layout.conf_path(env),
                 data: data.clone(),

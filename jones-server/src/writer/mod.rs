@@ -6,6 +6,7 @@
 //! - `envs`: environment create and delete;
 //! - `associations`: nodemap writes;
 //! - `service`: service create and delete;
+//! - `settings`: the merge mode, with the views it changes;
 //! - `repair`: views made to agree again, markers cleared, orphans removed.
 //!
 //! Every write loops over [`Attempts`] (backoff with jitter, counted
@@ -93,6 +94,7 @@ mod conf;
 mod envs;
 mod repair;
 mod service;
+mod settings;
 
 /// Bounds of the write path.
 #[derive(Debug, Clone)]
@@ -112,6 +114,10 @@ pub struct Limits {
     /// `ConnectionLoss` after ZooKeeper applied them, as when a connection
     /// drops before the answer.
     pub lose_answers: u32,
+    /// For race tests: wait this long before committing a transaction
+    /// that writes a conf or the nodemap, widening the window between a
+    /// write's read and its commit.
+    pub commit_delay: Option<std::time::Duration>,
 }
 
 impl Default for Limits {
@@ -122,6 +128,7 @@ impl Default for Limits {
             write_deadline: std::time::Duration::from_secs(10),
             stop_after_batches: None,
             lose_answers: 0,
+            commit_delay: None,
         }
     }
 }
@@ -247,6 +254,9 @@ impl Writer<'_> {
     /// a service; see [`Limits::lose_answers`].
     /// Returns the transaction's zxid when it sets data.
     pub(crate) async fn commit(&self, ops: &[Op]) -> Result<Option<i64>, MultiError> {
+        if let Some(delay) = self.limits.commit_delay {
+            tokio::time::sleep(delay).await;
+        }
         let zxid = self.zk.multi(ops).await?;
         if self.lost.fetch_add(1, Ordering::Relaxed) < self.limits.lose_answers {
             return Err(MultiError {

@@ -58,8 +58,13 @@ impl Writer<'_> {
             };
             let mut batches =
                 view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
-            if let Some(marker) = &read.marker {
-                self.append_marker_delete(&mut batches, marker);
+            match &read.marker {
+                Some(marker) => self.append_marker_delete(&mut batches, marker),
+                // No marker: nothing holds off a merge mode change but the
+                // service znode's version.
+                None => batches
+                    .iter_mut()
+                    .for_each(|batch| batch.push(read.service.check(self.layout))),
             }
             for batch in &batches {
                 self.crash_hook(committed + outcome.transactions)?;

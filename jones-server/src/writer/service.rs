@@ -2,6 +2,8 @@
 //! or batches behind a delete marker that any server finishes (see the
 //! module doc of `writer`).
 
+use jones_client::MergeMode;
+
 use super::{Next, Writer, classify};
 use crate::Error;
 use crate::materialize::ops_size;
@@ -11,12 +13,17 @@ use crate::zk::Op;
 impl Writer<'_> {
     /// Creates the service: root conf `{}`, root view `{}`, an empty
     /// nodemap, in one transaction (and `/services` once).
-    pub(crate) async fn create_service(&self) -> Result<(), Error> {
+    pub(crate) async fn create_service(&self, merge: MergeMode) -> Result<(), Error> {
         self.zk.ensure(jones_client::SERVICES_ROOT).await?;
+        let settings = match merge {
+            // Empty, as original Jones leaves it.
+            MergeMode::Shallow => Vec::new(),
+            mode => super::settings::settings_with(self.layout.service_path(), &[], mode)?,
+        };
         let ops = [
             Op::Create {
                 path: self.layout.service_path().to_owned(),
-                data: Vec::new(),
+                data: settings,
             },
             Op::Create {
                 path: self.layout.conf_root().to_owned(),

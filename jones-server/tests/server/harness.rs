@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use jones_client::{Config, EnvPath, ServiceName, merge_view, parse_config};
+use jones_client::{Config, EnvPath, ServiceName, parse_config};
 use jones_server::{Admin, ZkOptions};
 use jones_testkit::{ZooKeeper, unique_name};
 use serde_json::Value;
@@ -82,7 +82,8 @@ pub async fn snapshot(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, Stri
         .collect()
 }
 
-/// Asserts every view of `svc` equals the merge of its lineage's confs,
+/// Asserts every view of `svc` equals the merge of its lineage's confs
+/// (in the service's merge mode),
 /// that every conf has a view and no view lacks a conf, and that no
 /// rewrite is pending. Returns the number of environments.
 pub async fn assert_consistent(admin: &Admin, svc: &ServiceName) -> usize {
@@ -114,9 +115,10 @@ pub async fn assert_consistent(admin: &Admin, svc: &ServiceName) -> usize {
         views.keys().collect::<Vec<_>>(),
         "confs and views name the same environments"
     );
+    let merge = admin.merge_mode(svc).await.unwrap();
     for (e, view) in &views {
         let chain: Vec<&Config> = env(e).lineage().map(|l| &confs[l.as_str()]).collect();
-        assert_eq!(view, &merge_view(chain), "view of {e:?}");
+        assert_eq!(view, &merge.merge_view(chain), "{merge} view of {e:?}");
     }
     assert!(
         !nodes.contains_key(&format!("/services/{svc}/jones-pending")),

@@ -77,7 +77,7 @@ async fn verify_names_each_problem_and_repair_fixes_them() {
     admin.create_service(&svc).await.unwrap();
     for e in ["a", "b", "c"] {
         admin
-            .create_env(&svc, &env(e), obj(json!({"pad": "x".repeat(600)})))
+            .create_env(&svc, &env(e), obj(json!({"pad": "x".repeat(550)})))
             .await
             .unwrap();
     }

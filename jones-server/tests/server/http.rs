@@ -26,7 +26,10 @@ async fn fixture_over_http_and_every_read_route() {
         async move { json_of(&r.reply(&api).await) }
     };
     let (status, body) = send("POST", base.clone(), None).await;
-    assert_eq!((status, body), (201, json!({"service": svc.as_str()})));
+    assert_eq!(
+        (status, body),
+        (201, json!({"service": svc.as_str(), "merge": "shallow"}))
+    );
     let (_, root) = send("GET", format!("{base}/config"), None).await;
     let (status, body) = send(
         "PUT",

@@ -7,6 +7,7 @@ mod harness;
 mod healing;
 mod http;
 mod materialize;
+mod merge_modes;
 mod process;
 mod refusals;
 mod security;
