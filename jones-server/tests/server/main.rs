@@ -2,6 +2,7 @@
 //! shared; every test works in its own service).
 
 mod admin;
+mod compat;
 mod crash;
 mod harness;
 mod healing;
