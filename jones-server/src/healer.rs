@@ -134,10 +134,14 @@ async fn watch_service(admin: Admin, svc: ServiceName) {
     loop {
         let seen = match admin.zk().watch_exists(&marker).await {
             Ok((None, watcher)) => {
+                admin.note_marker(&svc, false);
                 watcher.changed().await;
                 continue;
             }
-            Ok((Some(stat), _)) => stat,
+            Ok((Some(stat), _)) => {
+                admin.note_marker(&svc, true);
+                stat
+            }
             Err(e) => {
                 tracing::debug!(service = %svc, error = %e, "healer: cannot watch the marker");
                 tokio::time::sleep(RETRY).await;

@@ -30,8 +30,8 @@ mod writer;
 mod zk;
 
 pub use admin::{
-    Admin, Association, Dump, DumpNode, EnvDetails, EnvTree, HiddenKey, Preview, Problem, Resolved,
-    Verification, WriteCounts,
+    AclAudit, Admin, Association, Dump, DumpNode, EnvDetails, EnvTree, HiddenKey, Preview, Problem,
+    Resolved, ServiceAcls, Verification, WriteCounts,
 };
 pub use error::Error;
 pub use healer::Healer;

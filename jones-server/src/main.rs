@@ -63,6 +63,10 @@ struct Args {
     /// missing.
     #[arg(long)]
     demo: bool,
+    /// Give every znode under /services that anonymous clients may change
+    /// (as original Jones created them) the server's ACL; needs --digest.
+    #[arg(long, env = "JONES_SECURE_EXISTING")]
+    secure_existing: bool,
     /// ZooKeeper session timeout, in milliseconds.
     #[arg(long, env = "JONES_ZK_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     session_timeout_ms: u64,
@@ -121,6 +125,11 @@ async fn run(args: Args) -> Result<(), String> {
             (Some(dev), connect, digest)
         }
     };
+    if args.secure_existing && digest.is_none() {
+        return Err(
+            "--secure-existing needs --digest: the server's ACL is what the znodes get".into(),
+        );
+    }
     let mut options = ZkOptions::new(&connect);
     options.digest = digest;
     options.session_timeout = Duration::from_millis(args.session_timeout_ms);
@@ -143,6 +152,19 @@ async fn run(args: Args) -> Result<(), String> {
         }
         Err(e) => tracing::warn!(error = %e, "could not check for interrupted writes"),
     }
+    let audit = if args.secure_existing {
+        let secured = admin.secure_existing().await.map_err(|e| e.to_string())?;
+        tracing::info!(
+            secured,
+            "gave world-writable znodes under /services the server's ACL"
+        );
+        admin
+            .last_acl_audit()
+            .ok_or_else(|| "no ACL audit after securing".to_owned())
+    } else {
+        admin.audit_acls().await.map_err(|e| e.to_string())
+    };
+    report_world_writable(audit);
     let healer = jones_server::Healer::start(admin.clone());
     if args.demo {
         match jones_server::devmode::seed_demo(&admin).await {
@@ -185,6 +207,29 @@ async fn run(args: Args) -> Result<(), String> {
     tracing::info!("jones-server stopped");
     drop(dev);
     Ok(())
+}
+
+/// Logs the znodes under /services anyone may change, per service.
+fn report_world_writable(audit: Result<jones_server::AclAudit, String>) {
+    match audit {
+        Ok(audit) if audit.world_writable == 0 => {
+            tracing::debug!(
+                checked = audit.checked,
+                "no world-writable znodes under /services"
+            )
+        }
+        Ok(audit) => {
+            for service in &audit.services {
+                tracing::warn!(
+                    service = %service.service,
+                    znodes = service.world_writable,
+                    examples = ?service.examples,
+                    "znodes anyone may change (created by original Jones?); run with --secure-existing to give them the server's ACL"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not check the ACLs under /services"),
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -71,6 +71,7 @@ impl ZkOptions {
 pub(crate) struct ZkStats {
     requests: AtomicU64,
     ops: AtomicU64,
+    sessions_replaced: AtomicU64,
 }
 
 /// Counts of ZooKeeper requests made through a [`Zk`].
@@ -80,6 +81,8 @@ pub struct ZkCounts {
     pub requests: u64,
     /// Operations (each op inside a `multi` counts).
     pub ops: u64,
+    /// Sessions that ended (expired, closed or refused) and were replaced.
+    pub sessions_replaced: u64,
 }
 
 impl ZkCounts {
@@ -88,6 +91,7 @@ impl ZkCounts {
         ZkCounts {
             requests: self.requests - earlier.requests,
             ops: self.ops - earlier.ops,
+            sessions_replaced: self.sessions_replaced - earlier.sessions_replaced,
         }
     }
 }
@@ -205,6 +209,10 @@ impl Zk {
         }
         tracing::warn!(state = ?current.state(), "ZooKeeper session ended; starting a new one");
         let client = new_client(&self.inner.options).await?;
+        self.inner
+            .stats
+            .sessions_replaced
+            .fetch_add(1, Ordering::Relaxed);
         self.inner.client.store(Arc::new(client.clone()));
         Ok(client)
     }
@@ -224,6 +232,7 @@ impl Zk {
         ZkCounts {
             requests: self.inner.stats.requests.load(Ordering::Relaxed),
             ops: self.inner.stats.ops.load(Ordering::Relaxed),
+            sessions_replaced: self.inner.stats.sessions_replaced.load(Ordering::Relaxed),
         }
     }
 
@@ -242,6 +251,34 @@ impl Zk {
         } else {
             Acls::anyone_all()
         }
+    }
+
+    /// The ACL and stat of `path`; `None` when it does not exist.
+    pub(crate) async fn get_acl(&self, path: &str) -> Result<Option<(Vec<Acl>, Stat)>, Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        match client.get_acl(path).await {
+            Ok(found) => Ok(Some(found)),
+            Err(zookeeper_client::Error::NoNode) => Ok(None),
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
+    /// Gives `path` the server's ACL if its ACL is still at `acl_version`.
+    pub(crate) async fn set_server_acl(
+        &self,
+        path: &str,
+        acl_version: i32,
+    ) -> Result<(), zookeeper_client::Error> {
+        let client = self
+            .client()
+            .await
+            .map_err(|_| zookeeper_client::Error::ConnectionLoss)?;
+        self.count(1, 1);
+        client
+            .set_acl(path, &self.acls(), Some(acl_version))
+            .await
+            .map(drop)
     }
 
     /// Data and stat of `path`; `None` when it does not exist.

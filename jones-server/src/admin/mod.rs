@@ -10,8 +10,10 @@
 //! - `associations`: set, delete, list, resolve;
 //! - `preview`: what a config change would do, inherited keys it hides;
 //! - `dump`: the whole tree of a service with its data;
-//! - `verify`: verify and repair a service.
+//! - `verify`: verify and repair a service;
+//! - `acl_audit`: world-writable znodes left by original Jones, and securing them.
 
+mod acl_audit;
 mod associations;
 mod dump;
 mod envs;
@@ -26,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use jones_client::{ServiceLayout, ServiceName};
 use tokio::sync::OwnedMutexGuard;
 
+pub use acl_audit::{AclAudit, ServiceAcls};
 pub use associations::{Association, Resolved};
 pub use dump::{Dump, DumpNode};
 pub use envs::{EnvDetails, EnvTree};
@@ -58,6 +61,8 @@ pub struct Admin {
     limits: Arc<Limits>,
     stats: Arc<AdminStats>,
     nodemap_format: NodemapFormat,
+    /// The last audit of world-writable znodes (see `acl_audit`).
+    acl_audit: Arc<std::sync::Mutex<Option<AclAudit>>>,
     /// One queue per service this server writes to.
     lanes: Arc<std::sync::Mutex<HashMap<ServiceName, Arc<tokio::sync::Mutex<()>>>>>,
 }
@@ -73,6 +78,8 @@ struct AdminStats {
     retries: AtomicU64,
     starved: AtomicU64,
     healed: AtomicU64,
+    /// Services whose marker this server's healer last saw present.
+    marked: std::sync::Mutex<std::collections::BTreeSet<ServiceName>>,
     /// Answers dropped so far by the `Limits::lose_answers` test hook.
     lost_answers: std::sync::atomic::AtomicU32,
 }
@@ -97,6 +104,9 @@ pub struct WriteCounts {
     pub starved: u64,
     /// Unfinished writes this server's healer completed.
     pub healed: u64,
+    /// Services with a pending marker, as this server's healer last saw
+    /// them (0 when no healer runs).
+    pub pending_markers: u64,
 }
 
 impl Admin {
@@ -112,6 +122,7 @@ impl Admin {
             limits: Arc::new(Limits::default()),
             stats: Arc::new(AdminStats::default()),
             nodemap_format: NodemapFormat::default(),
+            acl_audit: Arc::default(),
             lanes: Arc::default(),
         }
     }
@@ -146,7 +157,17 @@ impl Admin {
             contention_retries: s.retries.load(Ordering::Relaxed),
             starved: s.starved.load(Ordering::Relaxed),
             healed: s.healed.load(Ordering::Relaxed),
+            pending_markers: s.marked.lock().unwrap_or_else(|e| e.into_inner()).len() as u64,
         }
+    }
+
+    /// Records whether `service`'s marker is present (the healer's view).
+    pub(crate) fn note_marker(&self, service: &ServiceName, present: bool) {
+        let mut marked = self.stats.marked.lock().unwrap_or_else(|e| e.into_inner());
+        match present {
+            true => marked.insert(service.clone()),
+            false => marked.remove(service),
+        };
     }
 
     fn writer<'a>(&'a self, layout: &'a ServiceLayout) -> Writer<'a> {

@@ -329,10 +329,18 @@ pub(crate) async fn events(state: &ServerState, svc: &ServiceName) -> Handled {
 pub(crate) fn healthz(state: &ServerState) -> Handled {
     let zk_state = state.admin().zk().state();
     let connected = matches!(zk_state, zookeeper_client::SessionState::SyncConnected);
-    let body = json!({
+    let mut body = json!({
         "status": if connected { "ok" } else { "unavailable" },
         "zookeeper": format!("{zk_state:?}"),
     });
+    if let Some(audit) = state.admin().last_acl_audit() {
+        // Open trees are reported, not a reason to take the server out.
+        body["world_writable_znodes"] = json!({
+            "count": audit.world_writable,
+            "services": audit.services,
+            "fix": "jones-server --secure-existing",
+        });
+    }
     let status = if connected {
         StatusCode::OK
     } else {

@@ -153,6 +153,26 @@ impl Metrics {
                 "Services repaired after an interrupted write.",
                 writes.repairs,
             ),
+            (
+                "jones_healed_total",
+                "Unfinished writes this server's healer completed.",
+                writes.healed,
+            ),
+            (
+                "jones_contention_retries_total",
+                "Write attempts repeated after a concurrent change.",
+                writes.contention_retries,
+            ),
+            (
+                "jones_writes_starved_total",
+                "Writes refused after waiting past the write deadline.",
+                writes.starved,
+            ),
+            (
+                "jones_zookeeper_sessions_replaced_total",
+                "ZooKeeper sessions that expired (or closed) and were replaced.",
+                zk.sessions_replaced,
+            ),
         ] {
             let _ = writeln!(
                 out,
@@ -174,6 +194,11 @@ impl Metrics {
                 "jones_event_watches",
                 "ZooKeeper watches held for event streams (one per watched service).",
                 hub.watches.load(Ordering::Relaxed) as u64,
+            ),
+            (
+                "jones_pending_markers",
+                "Services with an unfinished write or delete, as the healer sees them.",
+                writes.pending_markers,
             ),
         ] {
             let _ = writeln!(
@@ -206,6 +231,14 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        if let Some(audit) = admin.last_acl_audit() {
+            let _ = writeln!(
+                out,
+                "# HELP jones_world_writable_znodes Znodes under /services anonymous clients may change (at the last audit).\n\
+                 # TYPE jones_world_writable_znodes gauge\njones_world_writable_znodes {}",
+                audit.world_writable
             );
         }
         let connected = matches!(

@@ -45,6 +45,12 @@ async fn another_servers_healer_finishes_a_write_left_after_its_first_batch() {
         drop(dying);
         let marked = !healthy.verify(&svc).await.unwrap().consistent;
         assert!(marked, "the dying write left work behind");
+        // The healer sees the marker (and waits a second before repairing).
+        let seen_by = Instant::now() + Duration::from_secs(10);
+        while healthy.write_counts().pending_markers == 0 {
+            assert!(Instant::now() < seen_by, "the healer never saw the marker");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let found = healthy.verify(&svc).await.unwrap();

@@ -9,6 +9,7 @@ mod healing;
 mod http;
 mod materialize;
 mod merge_modes;
+mod original_trees;
 mod process;
 mod refusals;
 mod security;

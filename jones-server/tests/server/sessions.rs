@@ -103,4 +103,11 @@ async fn an_expired_session_is_replaced() {
         .unwrap();
     let health = warp::test::request().path("/healthz").reply(&api).await;
     assert_eq!(health.status(), 200);
+    assert_eq!(admin.zk().counts().sessions_replaced, 1);
+    let metrics = warp::test::request().path("/metrics").reply(&api).await;
+    let text = String::from_utf8_lossy(metrics.body());
+    assert!(
+        text.contains("\njones_zookeeper_sessions_replaced_total 1\n"),
+        "{text}"
+    );
 }
