@@ -61,6 +61,8 @@ export const api = {
   createEnv: (svc, env, config) => call('POST', `/services/${enc(svc)}/config${envPath(env)}`, { config }),
   saveEnv: (svc, env, config, version) =>
     call('PUT', `/services/${enc(svc)}/config${envPath(env)}`, { config, version }),
+  previewEnv: (svc, env, config) =>
+    call('POST', `/services/${enc(svc)}/preview/config${envPath(env)}`, { config }),
   deleteEnv: (svc, env, recursive) =>
     call('DELETE', `/services/${enc(svc)}/config${envPath(env)}${recursive ? '?recursive=true' : ''}`),
   associations: (svc) => call('GET', `/services/${enc(svc)}/associations`),

@@ -4,11 +4,14 @@
 
 import { api } from './api.js';
 import { canonical, renderDiff } from './diff.js';
+import { applyPicks, merge3 } from './merge3.js';
 import { dialog, h, notify, preview, replaceKeepingFocus, showError } from './dom.js';
 import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
 import { associationProblem } from './names.js';
 
 const envLabel = (env) => (env === '' ? 'root' : env);
+/** Longer than the editor's text mode waits before reporting a change. */
+const EDITOR_SETTLE_MS = 350;
 
 export class EnvPanel {
   constructor(svc, env, { allEnvs, onNavigate, onTreeChanged }) {
@@ -59,6 +62,7 @@ export class EnvPanel {
   }
 
   destroy() {
+    this.observer?.disconnect();
     this.editor && this.editor.destroy();
     this.editor = null;
   }
@@ -126,6 +130,11 @@ export class EnvPanel {
     for (const type of ['keydown', 'beforeinput', 'input', 'paste', 'cut', 'drop', 'compositionstart']) {
       editorHost.addEventListener(type, () => (this.touched = true), true);
     }
+    // Any change of the editor's text, however it was made (typing, IME,
+    // pasting, a script), is seen here first; see `settle`.
+    this.observer?.disconnect();
+    this.observer = new MutationObserver(() => (this.lastInput = performance.now()));
+    this.observer.observe(editorHost, { subtree: true, childList: true, characterData: true });
     this.touched = false;
     this.editor = createJSONEditor({
       target: editorHost,
@@ -298,7 +307,7 @@ export class EnvPanel {
           h('p', {}, 'Your edit is kept in the editor. Below: the server’s current config against your edit.'),
           mine ? renderDiff(c.config, mine, [`server, version ${c.version}`, 'your edit']) : h('p.field-problem', {}, 'Your edit is not valid JSON.'),
           h('div.actions', {},
-            h('button.primary', { id: 'reapply', type: 'button', onclick: () => this.reapply() }, `Re-apply my edit on version ${c.version}`),
+            h('button.primary', { id: 'reapply', type: 'button', onclick: () => this.reapply() }, `Merge my edit into version ${c.version}`),
             h('button.secondary', { id: 'discard', type: 'button', onclick: () => this.discard() }, 'Discard my edit'))),
       );
     } else if (this.staleVersion !== null) {
@@ -312,6 +321,7 @@ export class EnvPanel {
   }
 
   async save() {
+    await this.settle();
     let config;
     try {
       config = this.edited();
@@ -319,10 +329,14 @@ export class EnvPanel {
       showError(e, 'Cannot save');
       return;
     }
+    const hidden = await this.hiddenBy(config);
     const confirmed = await dialog(
       `Save ${envLabel(this.env)}?`,
-      h('div', {}, h('p', {}, `Changes to version ${this.base.version}:`), renderDiff(this.base.config, config, [`version ${this.base.version}`, 'your edit'])),
-      [{ label: 'Keep editing', value: false }, { label: 'Save', kind: 'primary', value: true }],
+      h('div', {},
+        hidden,
+        h('p', {}, `Changes to version ${this.base.version}:`),
+        renderDiff(this.base.config, config, [`version ${this.base.version}`, 'your edit'])),
+      [{ label: 'Keep editing', value: false }, { label: hidden ? 'Save anyway' : 'Save', kind: 'primary', value: true }],
     );
     if (!confirmed) return;
     try {
@@ -347,16 +361,89 @@ export class EnvPanel {
     await this.refresh({ reloadEditor: true });
   }
 
-  /** Keeps the user's edit and makes the server's current version its base. */
-  reapply() {
-    this.base = { version: this.conflict.version, config: this.conflict.config };
+  /**
+   * Waits until the editor has passed on what was just typed: its text
+   * mode reports changes 300 ms after the last keystroke, so a save right
+   * after typing would otherwise review the text before it.
+   */
+  async settle() {
+    const wait = (this.lastInput ?? -Infinity) + EDITOR_SETTLE_MS - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+
+  /**
+   * The inherited keys saving `config` would take out of views, as a
+   * warning for the review dialog; null when none (or when the server
+   * cannot tell: the save itself will say what is wrong).
+   */
+  async hiddenBy(config) {
+    let found;
+    try {
+      found = await api.previewEnv(this.svc, this.env, config);
+    } catch {
+      return null;
+    }
+    if (!found.hidden?.length) return null;
+    return h('div.field-problem', { id: 'hidden-keys', role: 'alert' },
+      h('p', {}, found.merge === 'shallow'
+        ? 'This service merges shallowly (as original Jones): a key you set replaces the inherited value whole, nested keys included. Saving hides:'
+        : 'Saving replaces inherited objects and hides:'),
+      h('ul', {}, ...found.hidden.map((k) => h('li', {},
+        `${envLabel(k.env)}’s view no longer has `, h('code', {}, k.key), ` (from ${envLabel(k.from)})`))));
+  }
+
+  /**
+   * Re-applies the user's edit on the server's current version as a
+   * three-way merge (base: the version the edit started from): keys only
+   * one side changed merge silently, keys both changed are the user's to
+   * pick, and the result goes through the usual review before saving.
+   */
+  async reapply() {
+    let mine;
+    try {
+      mine = this.edited();
+    } catch (e) {
+      showError(e, 'Cannot re-apply');
+      return;
+    }
+    const theirs = this.conflict;
+    const { merged, conflicts } = merge3(this.base.config, theirs.config, mine);
+    let result = merged;
+    if (conflicts.length) {
+      const picks = await this.pickSides(conflicts, theirs.version);
+      if (!picks) return;
+      result = applyPicks(merged, conflicts, picks);
+    }
+    this.base = { version: theirs.version, config: theirs.config };
     this.conflict = null;
     this.staleVersion = null;
+    this.editor.set({ json: result });
+    this.touched = true;
     this.root.querySelector('#env-version').textContent = `version ${this.base.version}`;
     this.renderBanners();
     this.updateStatus();
-    notify(`Your edit now applies to version ${this.base.version}; review and save.`);
+    notify(conflicts.length
+      ? `Merged with version ${this.base.version}, ${conflicts.length} key(s) as you picked; review and save.`
+      : `Merged your edit with version ${this.base.version}; review and save.`);
   }
+
+  /** Asks, for each key both sides changed, which value to keep; null if cancelled. */
+  async pickSides(conflicts, version) {
+    const show = (v) => (v === undefined ? '(removed)' : preview(v));
+    const rows = conflicts.map((c, i) => h('fieldset.pick', { dataset: { key: c.path.join('.') } },
+      h('legend', {}, h('code', {}, c.path.join('.')), c.base === undefined ? ' (new on both sides)' : ` (was ${show(c.base)})`),
+      h('label', {}, h('input', { type: 'radio', name: `pick-${i}`, value: 'theirs' }), ` server, version ${version}: `, h('code', {}, show(c.theirs))),
+      h('label', {}, h('input', { type: 'radio', name: `pick-${i}`, value: 'mine', checked: true }), ' your edit: ', h('code', {}, show(c.mine)))));
+    const body = h('div', { id: 'pick-sides' },
+      h('p', {}, 'Both you and the server changed these keys. Everything else merged. Pick the value to keep:'), rows);
+    const ok = await dialog('Merge your edit', body, [
+      { label: 'Keep editing', value: false },
+      { label: 'Use these values', kind: 'primary', value: true },
+    ]);
+    if (!ok) return null;
+    return rows.map((row) => row.querySelector('input:checked').value);
+  }
+
 
   async discard() {
     this.conflict = null;

@@ -84,10 +84,10 @@ test('builds a tree through the page and shows where each key comes from', async
     const created = (await server.api('GET', `/services/${svc}/config`)).body.version;
     await setEditorText(page, '{"foo": "bar"}');
     await saveWithReview(page);
-    await page.waitForFunction((old) => document.querySelector('#env-version')?.textContent !== old, `version ${created}`);
+    await page.locator('.message', { hasText: 'Saved root' }).waitFor();
     const saved = (await server.api('GET', `/services/${svc}/config`)).body.version;
     assert.ok(saved > created, `the save moved the version past ${created}: ${saved}`);
-    assert.equal(await page.locator('#env-version').innerText(), `version ${saved}`);
+    await page.locator('#env-version', { hasText: `version ${saved}` }).waitFor();
 
     await page.locator('#child-name').fill('parent');
     await page.locator('.add-child button', { hasText: 'Add' }).click();
@@ -132,7 +132,13 @@ test('a conflicting edit keeps the user’s text and saves after re-apply', asyn
     assert.match(await page.locator('#conflict').innerText(), /"a": 99/);
     await screenshot(page, 'conflict');
 
+    // `a` changed on both sides: the merge asks which value to keep.
     await page.locator('#reapply').click();
+    const pick = page.locator('dialog.modal #pick-sides');
+    await pick.waitFor();
+    assert.match(await pick.innerText(), /server, version \d+:\s*99/);
+    await screenshot(page, 'merge-pick');
+    await page.locator('dialog.modal button', { hasText: 'Use these values' }).click();
     // Ctrl+S right after typing reviews and saves what was typed.
     await page.locator('#config-editor .cm-content').click();
     await page.keyboard.press('End');
@@ -146,6 +152,27 @@ test('a conflicting edit keeps the user’s text and saves after re-apply', asyn
   });
   const saved = await server.api('GET', `/services/${svc}/config/parent`);
   assert.deepEqual(saved.body.config, { a: 10, mine: true, typed: 1 });
+});
+
+test('merging an edit after a conflict keeps the other side’s changes', async () => {
+  const svc = uniqueService('ui-merge');
+  await createTree(svc, [['prod', { db: { pool: { size: 50 } }, timeout_ms: 500 }]]);
+  await withPage(`#/services/${svc}/prod`, async (page) => {
+    await page.locator('#live', { hasText: '● live' }).waitFor();
+    await setEditorText(page, '{"db": {"pool": {"size": 50}}, "timeout_ms": 500, "new_flow": true}');
+    const other = await putConfig(svc, 'prod', { db: { pool: { size: 64 } }, timeout_ms: 450 });
+    assert.equal(other.status, 200, JSON.stringify(other));
+    await page.locator('#stale').waitFor();
+    await saveWithReview(page);
+    await page.locator('#conflict').waitFor();
+    await page.locator('#reapply').click();
+    await page.locator('.message', { hasText: 'Merged your edit' }).waitFor();
+    assert.equal(await page.locator('#pick-sides').count(), 0, 'nothing to pick');
+    await saveWithReview(page);
+    await page.locator('.message', { hasText: 'Saved prod' }).waitFor();
+  });
+  const saved = await server.api('GET', `/services/${svc}/config/prod`);
+  assert.deepEqual(saved.body.config, { db: { pool: { size: 64 } }, timeout_ms: 450, new_flow: true });
 });
 
 test('invalid JSON and bad names are refused with a message', async () => {
@@ -193,6 +220,41 @@ test('an association added on the page resolves when the host is looked up', asy
   });
   const resolved = await server.api('GET', `/services/${svc}/resolve/web-01.example.com`);
   assert.deepEqual(resolved.body.config ?? resolved.body.view, { foo: 'bar', a: 1 });
+});
+
+test('the review names every inherited key a save would hide', async () => {
+  const svc = uniqueService('ui-hidden');
+  await createTree(svc, [
+    ['', { db: { host: 'db1', pool: { size: 5 } } }],
+    ['prod', { threads: 8 }],
+    ['prod/eu', { region: 'eu' }],
+  ]);
+  await withPage(`#/services/${svc}/prod`, async (page) => {
+    await page.locator('#view-table tr[data-key="db"]').waitFor();
+    await setEditorText(page, '{"threads": 8, "db": {"pool": {"size": 20}}}');
+    await page.locator('#save').click();
+    const dialog = page.locator('dialog.modal');
+    await dialog.waitFor();
+    const warning = dialog.locator('#hidden-keys');
+    await warning.waitFor();
+    const text = await warning.innerText();
+    assert.match(text, /prod’s view no longer has db\.host \(from root\)/);
+    assert.match(text, /prod\/eu’s view no longer has db\.host \(from root\)/);
+    assert.doesNotMatch(text, /pool/, 'a key the edit sets is not hidden');
+    await screenshot(page, 'hidden-keys');
+    await dialog.locator('button', { hasText: 'Keep editing' }).click();
+
+    // An edit that keeps every inherited key gets no warning.
+    // Saved at once after typing: the review shows what was just typed.
+    await setEditorText(page, '{"threads": 16}');
+    await page.locator('#save').click();
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /"threads": 16/);
+    await dialog.locator('button', { hasText: /^Save$/ }).waitFor();
+    assert.equal(await dialog.locator('#hidden-keys').count(), 0);
+    await dialog.locator('button', { hasText: /^Save$/ }).click();
+    await page.locator('#view-table tr[data-key="threads"] .value', { hasText: '16' }).waitFor();
+  });
 });
 
 test('a change made through the API appears on the open page without reload', async () => {

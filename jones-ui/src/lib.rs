@@ -38,6 +38,7 @@ const FILES: &[(&str, &[u8])] = embed![
     "envpanel.js",
     "live.js",
     "lookup.js",
+    "merge3.js",
     "names.js",
     "service.js",
     "services.js",
