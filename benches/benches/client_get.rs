@@ -1,13 +1,17 @@
 //! Benchmark `client_get`: the read path of the live client.
 //!
-//! Measures ns/op of `JonesClient::get::<u64>` of a present key and of
-//! `JonesClient::enabled`, with 1 and 2 reader threads, while a writer
-//! thread replaces the whole config 1000 times a second, beside a plain
-//! `HashMap::get` (no writer possible) and an `RwLock<HashMap>` read (the
-//! writer replaces the map under the write lock) in the same run. The
-//! client is fed by `TestData`, which publishes into the same `ArcSwap`
-//! store the ZooKeeper driver publishes into, so what is measured is the
-//! production read path.
+//! Measures ns/op of the client's reads of a present key, with 1 and 2
+//! reader threads, while a writer thread replaces the whole config 1000
+//! times a second: `get::<u64>`, `enabled`, the `*_detail` variants, the
+//! typed handles (`Setting<u64>::get`, `Switch::enabled`) and an
+//! OpenFeature boolean evaluation (the provider's resolution, and the
+//! OpenFeature client's `get_bool_value` polled to completion). In the
+//! same run, the floors: a plain `HashMap::get` (no writer possible), an
+//! `RwLock<HashMap>` read (the writer replaces the map under the write
+//! lock) and an atomic load (what a typed handle's read is bounded by).
+//! The client is fed by `TestData`, which publishes into the same
+//! `ArcSwap` store the ZooKeeper driver publishes into, so what is
+//! measured is the production read path.
 //!
 //! A counting global allocator counts allocations made by the reader
 //! threads while they measure (expected: 0).
@@ -27,7 +31,14 @@ use std::sync::{Barrier, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll, Waker};
+
 use jones_client::{Config, JonesClient, TestData};
+use jones_openfeature::JonesProvider;
+use open_feature::EvaluationContext;
+use open_feature::provider::FeatureProvider;
 use serde_json::{Value, json};
 
 struct Counting;
@@ -161,7 +172,24 @@ fn measure(
     })
 }
 
+/// Polls `future` to completion on this thread: the OpenFeature calls
+/// measured here never wait on anything but an uncontended lock.
+fn complete<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
 fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
     let data = TestData::new(config(0));
     let client: JonesClient = data.client();
     let write_client = |g: u64| data.update(config(g));
@@ -171,9 +199,21 @@ fn main() {
         let map = plain_map(g);
         *locked.write().unwrap() = map;
     };
+    let setting = client.setting("workers", 0u64);
+    let switch = client.switch("new_checkout");
+    let floor = AtomicU64::new(8);
+    let provider = JonesProvider::new(client.clone());
+    let user = EvaluationContext::default().with_targeting_key("user-17");
+    let openfeature = complete(async {
+        let mut api = open_feature::OpenFeature::singleton_mut().await;
+        api.set_provider(JonesProvider::new(client.clone())).await;
+        api.create_client()
+    });
     let locked = &locked;
     let client = &client;
     let plain = &plain;
+    let (setting, switch, floor) = (&setting, &switch, &floor);
+    let (provider, user, openfeature) = (&provider, &user, &openfeature);
     // Every subject reads the same key and checks its type, as `get` does.
     let subjects: Vec<Subject<'_>> = vec![
         (
@@ -207,6 +247,65 @@ fn main() {
             Some(&write_client),
         ),
         (
+            "JonesClient::get_detail::<u64>",
+            Box::new(move || client.get_detail(black_box("workers"), 0u64).value > 0),
+            Some(&write_client),
+        ),
+        (
+            "JonesClient::enabled_detail",
+            Box::new(move || {
+                client
+                    .enabled_detail(black_box("new_checkout"), false)
+                    .value
+            }),
+            Some(&write_client),
+        ),
+        (
+            "atomic load (floor)",
+            Box::new(move || black_box(floor).load(Ordering::Acquire) > 0),
+            None,
+        ),
+        (
+            "Setting<u64>::get",
+            Box::new(move || black_box(setting).get() > 0),
+            Some(&write_client),
+        ),
+        (
+            "Switch::enabled",
+            Box::new(move || black_box(switch).enabled()),
+            Some(&write_client),
+        ),
+        (
+            "Setting<u64>::detail",
+            Box::new(move || black_box(setting).detail().value > 0),
+            Some(&write_client),
+        ),
+        (
+            "OpenFeature provider bool",
+            Box::new(move || {
+                provider
+                    .resolve_bool(black_box("new_checkout"), user)
+                    .is_ok_and(|d| d.value)
+            }),
+            Some(&write_client),
+        ),
+        (
+            "OpenFeature provider bool (trait)",
+            Box::new(move || {
+                complete(provider.resolve_bool_value(black_box("new_checkout"), user))
+                    .is_ok_and(|d| d.value)
+            }),
+            Some(&write_client),
+        ),
+        (
+            "OpenFeature client bool",
+            Box::new(move || {
+                complete(openfeature.get_bool_value(black_box("new_checkout"), Some(user), None))
+                    .unwrap_or(false)
+            }),
+            Some(&write_client),
+        ),
+        (
             // A control: a `String` is allocated per read, so the counter
             // must show one allocation per op here.
             "get::<String> (control)",
@@ -216,7 +315,10 @@ fn main() {
     ];
     let mut rows = Vec::new();
     for (subject, read, write) in &subjects {
-        let thread_counts: &[usize] = if subject.contains("control") {
+        let thread_counts: &[usize] = if subject.contains("control")
+            || subject.contains("(trait)")
+            || subject.contains("client bool")
+        {
             &[1]
         } else {
             &[1, 2]
@@ -250,13 +352,17 @@ fn main() {
          reads and allocations summed over the rounds"
     );
     println!(
-        "{:<28} {:>8} {:>10} {:>12} {:>12}",
-        "subject", "threads", "ns/op", "reads", "allocations"
+        "{:<36} {:>8} {:>10} {:>12} {:>12}",
+        "subject", "threads", "ns/op", "reads", "allocs/op"
     );
     for row in &rows {
         println!(
-            "{:<28} {:>8} {:>10.2} {:>12} {:>12}",
-            row.subject, row.threads, row.ns_per_op, row.reads, row.allocations
+            "{:<36} {:>8} {:>10.2} {:>12} {:>12.3}",
+            row.subject,
+            row.threads,
+            row.ns_per_op,
+            row.reads,
+            row.allocations as f64 / row.reads as f64
         );
     }
     let find = |subject: &str, threads: usize| {
@@ -269,10 +375,14 @@ fn main() {
     let get2 = find("JonesClient::get::<u64>", 2);
     println!(
         "get vs HashMap::get: {:.2}x (1 thread), {:.2}x (2 threads); get with 2 threads vs 1: {:.2}x; \
+         Setting::get {:.2} ns, Switch::enabled {:.2} ns, atomic load {:.2} ns (1 thread); \
          config replaced {updates} times",
         get1 / base,
         get2 / find("HashMap::get (no writer)", 2),
         get2 / get1,
+        find("Setting<u64>::get", 1),
+        find("Switch::enabled", 1),
+        find("atomic load (floor)", 1),
     );
     let figures: Vec<Value> = rows
         .iter()

@@ -49,18 +49,10 @@ async fn service(zk: &str) -> (Client, String) {
     (client, service)
 }
 
-#[tokio::test]
-async fn watch_prints_one_json_line_per_change() {
-    let zk = ZooKeeper::shared().connect_string();
-    let (writer, service) = service(&zk).await;
-    let mut child = Command::new(example("watch"))
-        .args(["--zk", &zk, "--service", &service, "--association", "h"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the watch example is built by `cargo test`");
+/// The child's stdout lines as they come, and a guard that kills it.
+fn lines_of(mut child: Child) -> (Running, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let (lines_tx, lines) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             if lines_tx.send(line.unwrap()).is_err() {
@@ -68,6 +60,19 @@ async fn watch_prints_one_json_line_per_change() {
             }
         }
     });
+    (Running(child), lines)
+}
+
+#[tokio::test]
+async fn watch_prints_one_json_line_per_change() {
+    let zk = ZooKeeper::shared().connect_string();
+    let (writer, service) = service(&zk).await;
+    let child = Command::new(example("watch"))
+        .args(["--zk", &zk, "--service", &service, "--association", "h"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the watch example is built by `cargo test`");
+    let (_running, mut lines) = lines_of(child);
     let next = async |lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>| {
         tokio::time::timeout(Duration::from_secs(30), lines.recv())
             .await
@@ -127,4 +132,47 @@ fn switches_runs_on_test_data() {
     assert!(text.contains("checkout: new"), "{text}");
     assert!(text.contains("account 13: beta true"), "{text}");
     assert!(text.contains("account 27: beta false"), "{text}");
+}
+
+#[tokio::test]
+async fn openfeature_evaluates_flags_again_after_a_change() {
+    let zk = ZooKeeper::shared().connect_string();
+    let (writer, service) = service(&zk).await;
+    let view = format!("/services/{service}/views");
+    writer
+        .set_data(&view, br#"{"new_flow": false, "rollout": 0}"#, None)
+        .await
+        .unwrap();
+    let child = Command::new(example("openfeature"))
+        .args(["--zk", &zk, "--service", &service, "--association", "h"])
+        .args([
+            "--flag", "new_flow", "--flag", "rollout", "--flag", "absent",
+        ])
+        .args(["--user", "user-17"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the openfeature example is built by `cargo test`");
+    let (_running, mut lines) = lines_of(child);
+    let mut next = async || -> serde_json::Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.recv())
+            .await
+            .expect("a line in time")
+            .expect("the example is running");
+        serde_json::from_str(&line).unwrap()
+    };
+    assert_eq!(
+        next().await,
+        serde_json::json!({
+            "new_flow": {"value": false, "reason": "STATIC"},
+            "rollout": {"value": false, "reason": "SPLIT"},
+            "absent": {"value": false, "error": "FLAG_NOT_FOUND"},
+        })
+    );
+    writer
+        .set_data(&view, br#"{"new_flow": true, "rollout": 100}"#, None)
+        .await
+        .unwrap();
+    let after = next().await;
+    assert_eq!(after["new_flow"]["value"], true, "{after}");
+    assert_eq!(after["rollout"]["value"], true, "{after}");
 }

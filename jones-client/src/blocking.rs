@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use tokio::runtime::Runtime;
 
-use crate::{CallbackGuard, Error, JonesClientBuilder, Snapshot, Status};
+use crate::{CallbackGuard, Detail, Error, JonesClientBuilder, Setting, Snapshot, Status, Switch};
 
 /// A live client for synchronous code; see the module docs.
 #[derive(Debug)]
@@ -42,18 +42,87 @@ impl JonesClient {
     /// Builds the client from an async builder's settings, blocking until
     /// the first config is loaded.
     pub fn build(builder: JonesClientBuilder) -> Result<Self, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        let runtime = Self::runtime()?;
+        let client = runtime.block_on(builder.build())?;
+        Ok(Self::around(client, runtime))
+    }
+
+    /// Starts the client without waiting, like [`JonesClientBuilder::start`]:
+    /// reads serve defaults (or the cache) until [`Self::is_ready`].
+    pub fn start(builder: JonesClientBuilder) -> Result<Self, Error> {
+        let runtime = Self::runtime()?;
+        let client = {
+            let _entered = runtime.enter();
+            builder.start()?
+        };
+        Ok(Self::around(client, runtime))
+    }
+
+    fn runtime() -> Result<Runtime, Error> {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("jones-client")
             .enable_all()
             .build()
-            .map_err(|e| Error::InvalidSettings(format!("cannot start a runtime thread: {e}")))?;
-        let client = runtime.block_on(builder.build())?;
-        Ok(Self {
+            .map_err(|e| Error::InvalidSettings(format!("cannot start a runtime thread: {e}")))
+    }
+
+    fn around(client: crate::JonesClient, runtime: Runtime) -> Self {
+        Self {
             changes: client.subscribe(),
             client,
             runtime: Some(runtime),
-        })
+        }
+    }
+
+    /// See [`crate::JonesClient::is_ready`].
+    pub fn is_ready(&self) -> bool {
+        self.client.is_ready()
+    }
+
+    /// Blocks until the client is ready, at most `timeout`; see
+    /// [`crate::JonesClient::wait_ready`].
+    pub fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
+        match &self.runtime {
+            Some(runtime) => runtime.block_on(self.client.wait_ready(timeout)),
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// See [`crate::JonesClient::get_detail`].
+    #[inline]
+    pub fn get_detail<T: DeserializeOwned>(&self, key: &str, default: T) -> Detail<T> {
+        self.client.get_detail(key, default)
+    }
+
+    /// See [`crate::JonesClient::enabled_or`].
+    #[inline]
+    pub fn enabled_or(&self, flag: &str, default: bool) -> bool {
+        self.client.enabled_or(flag, default)
+    }
+
+    /// See [`crate::JonesClient::enabled_detail`].
+    #[inline]
+    pub fn enabled_detail(&self, flag: &str, default: bool) -> Detail<bool> {
+        self.client.enabled_detail(flag, default)
+    }
+
+    /// See [`crate::JonesClient::setting`].
+    pub fn setting<T>(&self, key: &str, default: T) -> Setting<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.client.setting(key, default)
+    }
+
+    /// See [`crate::JonesClient::switch`].
+    pub fn switch(&self, flag: &str) -> Switch {
+        self.client.switch(flag)
+    }
+
+    /// See [`crate::JonesClient::switch_or`].
+    pub fn switch_or(&self, flag: &str, default: bool) -> Switch {
+        self.client.switch_or(flag, default)
     }
 
     /// See [`crate::JonesClient::get`].
@@ -106,8 +175,13 @@ impl JonesClient {
         self.client.status()
     }
 
+    /// See [`crate::JonesClient::subscribe_status`].
+    pub fn subscribe_status(&self) -> tokio::sync::watch::Receiver<Status> {
+        self.client.subscribe_status()
+    }
+
     /// See [`crate::JonesClient::on_change`]; the callback runs on the
-    /// client's runtime thread.
+    /// client's callback thread, never on the thread that follows ZooKeeper.
     pub fn on_change(
         &self,
         callback: impl Fn(&Arc<Snapshot>) + Send + Sync + 'static,
@@ -117,6 +191,7 @@ impl JonesClient {
 
     /// Blocks until a config newer than the last one this method returned
     /// (or than the one at connect) arrives, or `timeout` passes (`None`).
+    /// Returns `None` at once after the client was closed.
     pub fn wait_for_change(&mut self, timeout: Duration) -> Option<Arc<Snapshot>> {
         let runtime = self.runtime.as_ref()?;
         let changes = &mut self.changes;
@@ -133,8 +208,10 @@ impl JonesClient {
         &self.client
     }
 
-    /// Stops every task and the runtime thread; reads keep serving the
-    /// last config.
+    /// Closes like [`crate::JonesClient::close`] (the ZooKeeper session is
+    /// closed on the server, every stream and callback ends), then stops
+    /// the runtime thread; reads keep serving the last config. Dropping
+    /// the client does the same.
     pub fn close(mut self) {
         self.shutdown();
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use crate::client::{Inner, JonesClient};
-use crate::driver::Driver;
-use crate::session::{DEFAULT_SESSION_TIMEOUT, Session};
-use crate::status::{DataHealth, Part};
+use crate::driver::{Driver, MissingViewHook};
+use crate::session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
+use crate::status::{Cause, Health, Part};
 use crate::store::Store;
 use crate::{Config, Error, ServiceLayout, ServiceName, Snapshot, validate_association};
 
@@ -45,6 +45,9 @@ pub struct JonesClientBuilder {
     session_timeout: Duration,
     start_timeout: Duration,
     cache_file: Option<PathBuf>,
+    /// `(scheme, auth)` pairs for every session; never shown.
+    auth: Vec<(String, Vec<u8>)>,
+    missing_view_hook: Option<MissingViewHook>,
 }
 
 impl std::fmt::Debug for JonesClientBuilder {
@@ -55,6 +58,14 @@ impl std::fmt::Debug for JonesClientBuilder {
             .field("session_timeout", &self.session_timeout)
             .field("start_timeout", &self.start_timeout)
             .field("cache_file", &self.cache_file)
+            .field(
+                "auth_schemes",
+                &self
+                    .auth
+                    .iter()
+                    .map(|(scheme, _)| scheme)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -68,7 +79,23 @@ impl JonesClientBuilder {
             session_timeout: DEFAULT_SESSION_TIMEOUT,
             start_timeout: DEFAULT_START_TIMEOUT,
             cache_file: None,
+            auth: Vec::new(),
+            missing_view_hook: None,
         }
+    }
+
+    /// For tests of the client: `hook` is awaited between a view read that
+    /// found no view and the `exists` watch that follows it.
+    #[doc(hidden)]
+    pub fn hook_after_missing_view<F>(
+        mut self,
+        hook: impl Fn(String) -> F + Send + Sync + 'static,
+    ) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.missing_view_hook = Some(Arc::new(move |path| Box::pin(hook(path))));
+        self
     }
 
     /// The ZooKeeper connect string: `host:port[,host:port...]`, optionally
@@ -82,6 +109,32 @@ impl JonesClientBuilder {
     /// cannot be rebuilt after expiry; with [`Self::zk`] it is.
     pub fn zk_client(mut self, client: zookeeper_client::Client) -> Self {
         self.zk = Some(Zk::Client(client));
+        self
+    }
+
+    /// Authenticates every session as the ZooKeeper digest user `user`
+    /// (`addauth digest user:password`), to read trees whose views are
+    /// readable only by that user. Needs [`Self::zk`]; a supplied client
+    /// brings its own authentication. A refused authentication shows in
+    /// [`crate::Status::last_error`] and fails [`Self::build`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), jones_client::Error> {
+    /// let client = jones_client::JonesClient::builder("billing")
+    ///     .zk("zk1:2181")
+    ///     .digest("billing-app", &std::env::var("JONES_ZK_PASSWORD").unwrap_or_default())
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn digest(self, user: &str, password: &str) -> Self {
+        self.auth("digest", format!("{user}:{password}").as_bytes())
+    }
+
+    /// Adds authentication of any ZooKeeper scheme to every session (see
+    /// [`Self::digest`] for the common one).
+    pub fn auth(mut self, scheme: &str, auth: &[u8]) -> Self {
+        self.auth.push((scheme.to_owned(), auth.to_vec()));
         self
     }
 
@@ -114,10 +167,46 @@ impl JonesClientBuilder {
         self
     }
 
+    /// Starts the client and returns at once, without waiting for
+    /// ZooKeeper: reads serve the cached config (when a cache file is set
+    /// and readable) or nothing, so the app's defaults, with
+    /// [`crate::Reason::NotReady`] in details, until the first config is
+    /// read. [`JonesClient::is_ready`] and [`JonesClient::wait_ready`] tell
+    /// when; [`crate::JonesClient::status`] tells why not yet. A missing
+    /// service or view is followed until it is created.
+    ///
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// Only for settings: [`Error::InvalidName`], [`Error::InvalidSettings`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), jones_client::Error> {
+    /// let client = jones_client::JonesClient::builder("web").zk("127.0.0.1:2181").start()?;
+    /// let workers: u32 = client.get_or("workers", 4); // 4 until the config is read
+    /// # Ok(()) }
+    /// ```
+    pub fn start(self) -> Result<JonesClient, Error> {
+        let cache_file = self.cache_file.clone();
+        let (client, _, _) = self.launch(false)?;
+        if let Some(path) = cache_file {
+            match crate::cache::read(&path) {
+                Ok(snapshot) => {
+                    serve_cache(&client, snapshot, &path, "until the live config is read")
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "no usable cache; serving defaults until the config is read")
+                }
+            }
+        }
+        Ok(client)
+    }
+
     /// Connects and returns once the first config is loaded; or, when
     /// ZooKeeper cannot be reached within the start timeout and a cache
     /// file is set and readable, serves the cached config (status: stale)
-    /// and keeps connecting in the background.
+    /// and keeps connecting in the background. [`Self::start`] returns
+    /// without waiting.
     ///
     /// # Errors
     /// [`Error::ServiceNotFound`], [`Error::ViewNotFound`],
@@ -126,81 +215,38 @@ impl JonesClientBuilder {
     /// [`Error::StartTimeout`] when the config did not arrive in time,
     /// [`Error::InvalidName`] / [`Error::InvalidSettings`] for bad settings.
     pub async fn build(self) -> Result<JonesClient, Error> {
-        let service = ServiceName::new(&self.service)?;
-        let association = self.association.unwrap_or_else(crate::host::fqdn);
-        validate_association(&association)?;
-        let session = match self.zk {
-            Some(Zk::ConnectString(s)) if s.trim().is_empty() => {
-                return Err(Error::InvalidSettings(
-                    "the ZooKeeper connect string is empty".into(),
-                ));
-            }
-            Some(Zk::ConnectString(s)) => Session::connect(&s, self.session_timeout),
-            Some(Zk::Client(c)) => Session::from_client(c),
-            None => {
-                return Err(Error::InvalidSettings(
-                    "no ZooKeeper given: call .zk(connect_string) or .zk_client(client)".into(),
-                ));
-            }
-        };
-        let description = session.description().to_owned();
-        let store = Store::new(Snapshot::detached(Config::new()));
-        let health = Arc::new(DataHealth::default());
-        let (started_tx, started) = oneshot::channel();
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let session_state = session.subscribe();
-        let driver = Driver {
-            session,
-            layout: ServiceLayout::new(service),
-            association,
-            store: store.clone(),
-            health: health.clone(),
-            cache_file: self.cache_file.clone(),
-            started: Some(started_tx),
-            shutdown: shutdown_rx,
-        };
-        let client = JonesClient {
-            inner: Arc::new(Inner {
-                store,
-                health,
-                session: Some(session_state.clone()),
-                shutdown,
-                driver: std::sync::Mutex::new(Some(tokio::spawn(driver.run()))),
-            }),
-        };
-        let outcome = tokio::time::timeout(self.start_timeout, started).await;
+        let start_timeout = self.start_timeout;
+        let cache_file = self.cache_file.clone();
+        let (client, started, launch) = self.launch(true)?;
+        let started = started.expect("asked for");
+        let outcome = tokio::time::timeout(start_timeout, started).await;
         let error = match outcome {
             Ok(Ok(Ok(()))) => return Ok(client),
             Ok(Ok(Err(e))) => e,
             Ok(Err(_)) => Error::Closed,
             Err(_) => {
-                let s = session_state.borrow().clone();
+                let s = launch.session_state.borrow().clone();
                 let last = s
                     .last_error
                     .map(|e| format!(" (last error: {e})"))
                     .unwrap_or_default();
                 if s.generation == 0 || !s.connected {
                     Error::Unavailable {
-                        connect_string: description,
-                        reason: format!("no session within {:?}{last}", self.start_timeout),
+                        connect_string: launch.description,
+                        reason: format!("no session within {start_timeout:?}{last}"),
                     }
                 } else {
                     Error::StartTimeout {
-                        waited: self.start_timeout,
+                        waited: start_timeout,
                         reason: "connected, but the nodemap and view were not read in time".into(),
                     }
                 }
             }
         };
-        if let (Error::Unavailable { .. }, Some(path)) = (&error, &self.cache_file) {
+        if let (Error::Unavailable { .. }, Some(path)) = (&error, &cache_file) {
             match crate::cache::read(path) {
                 Ok(snapshot) => {
-                    tracing::warn!(%error, cache = %path.display(), "serving the cached config");
-                    client.inner.health.problem(
-                        Part::View,
-                        format!("serving the cached config from {}: {error}", path.display()),
-                    );
-                    client.inner.store.publish(snapshot);
+                    serve_cache(&client, snapshot, path, &error.to_string());
                     return Ok(client);
                 }
                 Err(e) => tracing::warn!(error = %e, "no usable fallback cache"),
@@ -208,5 +254,105 @@ impl JonesClientBuilder {
         }
         client.close().await;
         Err(error)
+    }
+
+    /// Validates the settings and starts the driver; with `wait`, also the
+    /// channel that tells the outcome of start.
+    fn launch(self, wait: bool) -> Result<(JonesClient, Option<Started>, Launch), Error> {
+        let service = ServiceName::new(&self.service)?;
+        let association = self.association.unwrap_or_else(crate::host::fqdn);
+        validate_association(&association)?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::InvalidSettings(
+                "a live client must be started inside a tokio runtime".into(),
+            ));
+        }
+        let session = match self.zk {
+            Some(Zk::ConnectString(s)) if s.trim().is_empty() => {
+                return Err(Error::InvalidSettings(
+                    "the ZooKeeper connect string is empty".into(),
+                ));
+            }
+            Some(Zk::ConnectString(s)) => {
+                Session::connect_with_auth(&s, self.session_timeout, self.auth)
+            }
+            Some(Zk::Client(_)) if !self.auth.is_empty() => {
+                return Err(Error::InvalidSettings(
+                    "authentication is set on a supplied ZooKeeper client, not with .digest()/.auth()"
+                        .into(),
+                ));
+            }
+            Some(Zk::Client(c)) => Session::from_client(c),
+            None => {
+                return Err(Error::InvalidSettings(
+                    "no ZooKeeper given: call .zk(connect_string) or .zk_client(client)".into(),
+                ));
+            }
+        };
+        let launch = Launch {
+            description: session.description().to_owned(),
+            session_state: session.subscribe(),
+        };
+        let store = Store::threaded(Snapshot::detached(Config::new()));
+        let health = Health::new(store.clone(), Some(session.subscribe()));
+        let (started_tx, started) = if wait {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let driver = Driver {
+            missing_view_hook: self.missing_view_hook.clone(),
+            session,
+            layout: ServiceLayout::new(service),
+            association,
+            store: store.clone(),
+            health: health.clone(),
+            cache_file: self.cache_file.clone(),
+            started: started_tx,
+            shutdown: shutdown_rx,
+        };
+        let client = JonesClient {
+            inner: Arc::new(Inner {
+                store,
+                health,
+                shutdown,
+                driver: std::sync::Mutex::new(Some(tokio::spawn(driver.run()))),
+            }),
+        };
+        Ok((client, started, launch))
+    }
+}
+
+/// Tells [`JonesClientBuilder::build`] the outcome of start.
+type Started = oneshot::Receiver<Result<(), Error>>;
+
+/// What start needs to explain a timeout.
+struct Launch {
+    description: String,
+    session_state: watch::Receiver<SessionState>,
+}
+
+/// Serves the cached `snapshot` unless a live config was published first
+/// (it is newer than any cache), and says so in the status.
+fn serve_cache(client: &JonesClient, snapshot: Snapshot, path: &std::path::Path, why: &str) {
+    let served = client
+        .inner
+        .store
+        .publish_if(snapshot, |current| current.revision.is_none());
+    if !served {
+        return;
+    }
+    tracing::warn!(cache = %path.display(), why, "serving the cached config");
+    client.inner.health.problem(
+        Part::Cache,
+        Cause::Cache,
+        &path.display().to_string(),
+        format!("serving the cached config from {}: {why}", path.display()),
+    );
+    if !client.inner.store.load_full().from_cache {
+        // The live config arrived in between.
+        client.inner.health.clear(Part::Cache);
     }
 }

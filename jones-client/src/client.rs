@@ -7,23 +7,22 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::builder::JonesClientBuilder;
-use crate::session::SessionState;
-use crate::status::DataHealth;
+use crate::status::Health;
 use crate::store::{CallbackGuard, Store};
-use crate::{Config, Error, Snapshot, Status, switches};
+use crate::{Config, Detail, Error, Reason, Setting, Snapshot, Status, Switch, switches};
 
 /// The live config of one service; see the crate docs for a tour.
 ///
 /// Cloning is cheap and every clone reads the same live config. The
-/// background tasks stop at [`JonesClient::close`], or when the last clone
-/// is dropped.
+/// background tasks stop, the ZooKeeper session closes, and every
+/// subscriber stream and callback ends at [`JonesClient::close`], or when
+/// the last clone is dropped.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), jones_client::Error> {
@@ -44,24 +43,29 @@ pub struct JonesClient {
 /// State shared by the clones of a client.
 pub(crate) struct Inner {
     pub(crate) store: Arc<Store>,
-    pub(crate) health: Arc<DataHealth>,
-    /// The session's state; `None` for clients not fed by ZooKeeper.
-    pub(crate) session: Option<watch::Receiver<SessionState>>,
+    pub(crate) health: Arc<Health>,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// The driver task of a live client; `None` for clients not fed by
+    /// ZooKeeper, and once closed.
     pub(crate) driver: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(driver) = self.driver.get_mut().ok().and_then(Option::take) {
-            driver.abort();
+        // The driver stops by itself: it closes the session, then the
+        // streams. Nothing can be awaited here.
+        self.shutdown.send_replace(true);
+        let driver = self.driver.get_mut().ok().and_then(Option::take);
+        if driver.is_none() {
+            self.health.close();
+            self.store.close();
         }
     }
 }
 
 impl fmt::Debug for JonesClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let snapshot = self.inner.store.load();
+        let snapshot = self.inner.store.load_full();
         f.debug_struct("JonesClient")
             .field("view_path", &snapshot.view_path)
             .field("revision", &snapshot.revision)
@@ -100,9 +104,8 @@ impl JonesClient {
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
+                health: Health::new(store.clone(), None),
                 store,
-                health: Arc::new(DataHealth::default()),
-                session: None,
                 shutdown,
                 driver: std::sync::Mutex::new(None),
             }),
@@ -113,8 +116,9 @@ impl JonesClient {
     /// value is not a `T`. Never blocks or fails.
     #[inline]
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let snapshot = self.inner.store.load();
-        T::deserialize(snapshot.config.get(key)?).ok()
+        self.inner
+            .store
+            .read(|snapshot| T::deserialize(snapshot.config.get(key)?).ok())
     }
 
     /// The value of `key` as a `T`, or `default`.
@@ -123,10 +127,67 @@ impl JonesClient {
         self.get(key).unwrap_or(default)
     }
 
+    /// The value of `key` as a `T`, or `default`, with the reason and the
+    /// revision read.
+    ///
+    /// ```
+    /// use jones_client::{JonesClient, Reason, parse_config};
+    /// let client = JonesClient::from_config(parse_config(br#"{"timeout_ms": 250}"#).unwrap());
+    /// let timeout = client.get_detail("timeout_ms", 1000u64);
+    /// assert_eq!((timeout.value, timeout.reason), (250, Reason::Found));
+    /// ```
+    #[inline]
+    pub fn get_detail<T: DeserializeOwned>(&self, key: &str, default: T) -> Detail<T> {
+        self.inner.store.read(|snapshot| {
+            let (value, found) = match snapshot.config.get(key) {
+                None => (default, Err(Reason::Missing)),
+                Some(value) => match T::deserialize(value) {
+                    Ok(value) => (value, Ok(())),
+                    Err(_) => (default, Err(Reason::WrongType)),
+                },
+            };
+            self.detail(value, found, snapshot)
+        })
+    }
+
+    #[inline]
+    fn detail<T>(&self, value: T, found: Result<(), Reason>, snapshot: &Snapshot) -> Detail<T> {
+        let store = &self.inner.store;
+        Detail {
+            value,
+            reason: Reason::of(found, store.is_ready(), store.is_stale()),
+            revision: snapshot.revision,
+        }
+    }
+
+    /// A live typed handle on `key` for hot paths: its value is converted
+    /// when the config changes, so each read is an atomic load. See
+    /// [`Setting`].
+    pub fn setting<T>(&self, key: &str, default: T) -> Setting<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Setting::new(&self.inner.store, key, default)
+    }
+
+    /// A live handle on the toggle `flag` (off when missing or not a
+    /// boolean) for hot paths; see [`Switch`].
+    pub fn switch(&self, flag: &str) -> Switch {
+        Switch::new(&self.inner.store, flag, false)
+    }
+
+    /// A live handle on the toggle `flag` that reads as `default` when it is
+    /// missing or not a boolean: `true` for kill switches.
+    pub fn switch_or(&self, flag: &str, default: bool) -> Switch {
+        Switch::new(&self.inner.store, flag, default)
+    }
+
     /// Whether the config has `key`.
     #[inline]
     pub fn contains(&self, key: &str) -> bool {
-        self.inner.store.load().config.contains_key(key)
+        self.inner
+            .store
+            .read(|snapshot| snapshot.config.contains_key(key))
     }
 
     /// The whole current config with its revision, for consistent reads of
@@ -142,9 +203,13 @@ impl JonesClient {
         self.inner.store.subscribe()
     }
 
-    /// Calls `callback` with each new snapshot until the returned guard is
-    /// dropped. It runs on the client's task: keep it short, hand long work
-    /// to another task.
+    /// Calls `callback` with each new snapshot, in order, until the returned
+    /// guard is dropped or the client is closed. The guard holds the
+    /// snapshot current at registration ([`CallbackGuard::current`]); the
+    /// callback gets exactly the ones after it. Callbacks of a live client
+    /// run on a thread of their own, never on the task that follows
+    /// ZooKeeper: a slow callback delays the callbacks after it, not the
+    /// config. (Callbacks of a [`crate::TestData`] client run in `update`.)
     pub fn on_change(
         &self,
         callback: impl Fn(&Arc<Snapshot>) + Send + Sync + 'static,
@@ -164,8 +229,46 @@ impl JonesClient {
     /// ```
     #[inline]
     pub fn enabled(&self, flag: &str) -> bool {
-        let snapshot = self.inner.store.load();
-        self.count(switches::enabled(&snapshot.config, flag))
+        let result = self
+            .inner
+            .store
+            .read(|snapshot| switches::enabled(&snapshot.config, flag));
+        self.count(result)
+    }
+
+    /// Feature toggle that reads as `default` when `flag` is missing or not
+    /// a boolean (a switch miss): `enabled_or(flag, true)` is a kill switch
+    /// that stays on unless set to `false`.
+    ///
+    /// ```
+    /// let client = jones_client::JonesClient::from_config(
+    ///     jones_client::parse_config(br#"{"recommendations": false}"#).unwrap());
+    /// assert!(!client.enabled_or("recommendations", true));
+    /// assert!(client.enabled_or("search_suggestions", true));
+    /// ```
+    #[inline]
+    pub fn enabled_or(&self, flag: &str, default: bool) -> bool {
+        let result = self
+            .inner
+            .store
+            .read(|snapshot| switches::enabled(&snapshot.config, flag));
+        self.count_or(result, default)
+    }
+
+    /// [`Self::enabled_or`] with the reason and the revision read.
+    ///
+    /// ```
+    /// use jones_client::{JonesClient, Reason, parse_config};
+    /// let client = JonesClient::from_config(parse_config(br#"{"beta": "yes"}"#).unwrap());
+    /// let beta = client.enabled_detail("beta", false);
+    /// assert_eq!((beta.value, beta.reason), (false, Reason::WrongType));
+    /// ```
+    #[inline]
+    pub fn enabled_detail(&self, flag: &str, default: bool) -> Detail<bool> {
+        self.inner.store.read(|snapshot| {
+            let result = switches::enabled(&snapshot.config, flag);
+            self.switch_detail(result, default, snapshot)
+        })
     }
 
     /// Sticky percentage rollout: on iff `unit`'s bucket for `flag` is below
@@ -180,8 +283,11 @@ impl JonesClient {
     /// ```
     #[inline]
     pub fn percentage(&self, flag: &str, unit: impl fmt::Display) -> bool {
-        let snapshot = self.inner.store.load();
-        self.count(switches::percentage(&snapshot.config, flag, unit))
+        let result = self
+            .inner
+            .store
+            .read(|snapshot| switches::percentage(&snapshot.config, flag, unit));
+        self.count(result)
     }
 
     /// Bucket list: on iff `id % buckets` is in the list, where
@@ -195,71 +301,169 @@ impl JonesClient {
     /// ```
     #[inline]
     pub fn in_buckets(&self, buckets_key: &str, enabled_for_key: &str, id: u64) -> bool {
-        let snapshot = self.inner.store.load();
-        self.count(switches::in_buckets(
-            &snapshot.config,
-            buckets_key,
-            enabled_for_key,
-            id,
-        ))
+        let result = self.inner.store.read(|snapshot| {
+            switches::in_buckets(&snapshot.config, buckets_key, enabled_for_key, id)
+        });
+        self.count(result)
+    }
+
+    /// [`Self::percentage`] with the reason and the revision read.
+    #[inline]
+    pub fn percentage_detail(&self, flag: &str, unit: impl fmt::Display) -> Detail<bool> {
+        self.inner.store.read(|snapshot| {
+            let result = switches::percentage(&snapshot.config, flag, unit);
+            self.switch_detail(result, false, snapshot)
+        })
+    }
+
+    /// [`Self::in_buckets`] with the reason and the revision read.
+    #[inline]
+    pub fn in_buckets_detail(
+        &self,
+        buckets_key: &str,
+        enabled_for_key: &str,
+        id: u64,
+    ) -> Detail<bool> {
+        self.inner.store.read(|snapshot| {
+            let result = switches::in_buckets(&snapshot.config, buckets_key, enabled_for_key, id);
+            self.switch_detail(result, false, snapshot)
+        })
     }
 
     #[inline]
     fn count(&self, result: Result<bool, switches::Miss>) -> bool {
+        self.count_or(result, false)
+    }
+
+    #[inline]
+    fn count_or(&self, result: Result<bool, switches::Miss>, default: bool) -> bool {
         result.unwrap_or_else(|_| {
             self.inner.store.count_switch_miss();
-            false
+            default
         })
+    }
+
+    #[inline]
+    fn switch_detail(
+        &self,
+        result: Result<bool, switches::Miss>,
+        default: bool,
+        snapshot: &Snapshot,
+    ) -> Detail<bool> {
+        match result {
+            Ok(on) => self.detail(on, Ok(()), snapshot),
+            Err(miss) => {
+                self.inner.store.count_switch_miss();
+                self.detail(default, Err(miss.into()), snapshot)
+            }
+        }
     }
 
     /// Switch reads that fell back to off (missing key or wrong type).
     pub fn switch_misses(&self) -> u64 {
-        self.inner.store.switch_misses.load(Ordering::Relaxed)
+        self.inner.store.switch_misses()
     }
 
-    /// Connection, staleness, last error and revision.
+    /// Connection, staleness, read errors with their causes, and the
+    /// revision served.
+    ///
+    /// ```
+    /// let client = jones_client::JonesClient::from_config(Default::default());
+    /// let status = client.status();
+    /// assert!(status.errors.is_empty() && status.stale_for().is_none());
+    /// ```
     pub fn status(&self) -> Status {
-        let snapshot = self.inner.store.load();
-        let (problem, problem_since) = self.inner.health.get();
-        let (connected, disconnected_since, session_error, sessions) = match &self.inner.session {
-            Some(session) => {
-                let s = session.borrow();
-                (
-                    s.connected,
-                    s.disconnected_since,
-                    (!s.connected).then(|| s.last_error.clone()).flatten(),
-                    s.generation,
-                )
+        self.inner.health.status()
+    }
+
+    /// A receiver of the status: `changed()` fires when the connection, an
+    /// error, staleness or the revision served changes (not for switch
+    /// misses alone), and fails once the client is closed. For health
+    /// checks and readiness probes.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: jones_client::JonesClient) {
+    /// let mut status = client.subscribe_status();
+    /// while status.changed().await.is_ok() {
+    ///     let s = status.borrow_and_update().clone();
+    ///     if let Some(error) = s.errors.first() {
+    ///         eprintln!("config stale for {:?}: {:?} {}", s.stale_for(), error.cause, error.message);
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn subscribe_status(&self) -> watch::Receiver<Status> {
+        self.inner.health.subscribe()
+    }
+
+    /// Whether a config read from ZooKeeper has been served (always true
+    /// for clients not fed by ZooKeeper). A client made with
+    /// [`JonesClientBuilder::start`] serves its defaults (or the cache)
+    /// until then.
+    pub fn is_ready(&self) -> bool {
+        self.inner.store.is_ready()
+    }
+
+    /// Waits until the client [`is ready`](Self::is_ready), at most
+    /// `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::StartTimeout`] naming what the client is waiting for (the
+    /// read errors of [`Self::status`]) when `timeout` passes first;
+    /// [`Error::Closed`] when the client is closed first.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), jones_client::Error> {
+    /// let client = jones_client::JonesClient::builder("web").zk("127.0.0.1:2181").start()?;
+    /// // serving defaults; later:
+    /// client.wait_ready(std::time::Duration::from_secs(2)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_ready(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        let mut status = self.subscribe_status();
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                if self.is_ready() {
+                    return Ok(());
+                }
+                if status.changed().await.is_err() {
+                    return Err(Error::Closed);
+                }
             }
-            None => (false, None, None, 0),
-        };
-        let stale_since = match (problem_since, disconnected_since) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let last_error = match (problem, session_error) {
-            (Some(p), Some(s)) => Some(format!("{p}; {s}")),
-            (p, s) => p.or(s),
-        };
-        Status {
-            connected,
-            stale_since,
-            last_error,
-            revision: snapshot.revision,
-            view_path: snapshot.view_path.clone(),
-            from_cache: snapshot.from_cache,
-            sessions,
-            switch_misses: self.switch_misses(),
+        })
+        .await;
+        match waited {
+            Ok(outcome) => outcome,
+            Err(_) if self.is_ready() => Ok(()),
+            Err(_) => {
+                let status = self.status();
+                let reason = status.last_error.unwrap_or_else(|| {
+                    if status.connected {
+                        "connected, but the nodemap and view were not read yet".into()
+                    } else {
+                        "not connected to ZooKeeper yet".into()
+                    }
+                });
+                Err(Error::StartTimeout {
+                    waited: timeout,
+                    reason,
+                })
+            }
         }
     }
 
-    /// Stops every background task (watchers, session) and waits until they
-    /// have stopped. Reads keep serving the last config.
+    /// Stops following ZooKeeper: closes the session and waits until the
+    /// server has closed it, then ends every subscriber stream (`changed()`
+    /// returns an error), the status stream and the callbacks. Reads keep
+    /// serving the last config. Dropping the last clone does the same
+    /// without waiting.
     pub async fn close(&self) {
         self.inner.shutdown.send_replace(true);
         let driver = self.inner.driver.lock().expect("never poisoned").take();
         if let Some(driver) = driver {
             let _ = driver.await;
         }
+        self.inner.health.close();
+        self.inner.store.close();
     }
 }

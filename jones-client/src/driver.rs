@@ -1,176 +1,404 @@
-//! The driver task of a live client: nodemap watcher → view path → view
-//! watcher → parsed config → [`Store`].
+//! The driver task of a live client: nodemap → view path → view → parsed
+//! config → [`Store`], and the status of each step.
 //!
-//! It waits for the nodemap before reading any view (so a host never sees
-//! the root view for a moment on its way to its own), re-points when the
-//! nodemap moves the host (dropping the old view's watcher, so the old
-//! environment's later updates never reach the app), and publishes a
-//! config only when its revision is new.
+//! # Exact following
+//!
+//! The app must only ever be shown a view read that is at least as new as
+//! the nodemap resolution it came from, for the view the association
+//! points to at that time. Two independent watchers cannot promise that:
+//! when one transaction moves the host from view A to view B *and*
+//! rewrites A, the view watch of A and the nodemap watch fire together,
+//! and a driver that handles A's event first publishes A's new content,
+//! which the host was moved away from in that very transaction.
+//!
+//! So the driver does every read itself, in *rounds*, all on one client
+//! (one session) and in this order:
+//!
+//! 1. the nodemap, with a watch, when its last resolution may be out of
+//!    date (first round, nodemap watch fired, reconnect, new session):
+//!    its `mzxid` `N1` (or "missing") and the view path it resolves to;
+//! 2. that view, with a watch;
+//! 3. the nodemap's stat again, without a watch: its `mzxid` `N2` (sent
+//!    right behind read 2, so both cost one round trip).
+//!
+//! The view read is published only when `N2 == N1`; otherwise the nodemap
+//! is read again and the round starts over. The argument: ZooKeeper
+//! answers one session's requests in order, and a session never sees the
+//! tree go back in time (it carries its last zxid to any server it
+//! reconnects to). So the server state `z1` that answered read 1, `zv`
+//! that answered read 2 and `z2` that answered read 3 satisfy
+//! `z1 <= zv <= z2`. Every write of the nodemap sets a new `mzxid`
+//! (a delete and re-create too), so equal `mzxid`s at `z1` and `z2` mean
+//! no write of the nodemap in between: at `zv` the nodemap was the one
+//! resolved, and the view read is of the view the association pointed to
+//! when it was read, and no older than that resolution. A reconnect or a
+//! new session drops the resolution (read 1 is redone on the new
+//! connection; a new session is `sync`ed first by the session keeper), so
+//! the three reads of a published round always share one session.
+//!
+//! Among the configs that pass, a late read never replaces a newer one of
+//! the same view (ordered by the view's `mzxid`), and a re-read of the same
+//! revision or a rewrite with the same content is not a change.
+//!
+//! # Nothing lost
+//!
+//! A view that answers `NoNode` is watched with `exists`; if it was
+//! created between the two requests, `exists` finds it and the round
+//! starts over at once instead of waiting for a write that may never come.
+//! The same holds for the nodemap. A missing view is a [`Cause::MissingView`]
+//! in the status, and is read as soon as it is created.
+//!
+//! # Errors you can see
+//!
+//! Every lasting failure of a read lands in [`crate::Status::errors`] with
+//! its cause: `NoAuth`, a nodemap path that is not a view of this service
+//! (checked against [`ServiceLayout`]), unparseable data, a missing view,
+//! any other failed request. Failed requests are retried after a pause
+//! that doubles from [`BACKOFF_MIN`] up to [`BACKOFF_MAX`], with jitter, and
+//! resets after a good round; a watch that fires or a session that moves
+//! on wakes the driver earlier.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
+use zookeeper_client::{Client, EventType, Stat, WatchedEvent};
 
-use crate::session::Session;
-use crate::status::{DataHealth, Part};
+use crate::session::{Session, SessionState};
+use crate::status::{Cause, Health, Part};
 use crate::store::Store;
-use crate::znode::{Znode, ZnodeWatcher};
 use crate::{Error, Nodemap, Revision, ServiceLayout, Snapshot, parse_config};
 
-/// Everything the driver needs; it owns the session and the watchers.
+/// First pause after a failed read.
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(200);
+/// Longest pause between retries of a failing read.
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// A test hook awaited between a view read that answered `NoNode` and the
+/// `exists` that follows, to widen that window.
+pub(crate) type MissingViewHook =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Everything the driver needs; it owns the session.
 pub(crate) struct Driver {
     pub(crate) session: Session,
     pub(crate) layout: ServiceLayout,
     pub(crate) association: String,
     pub(crate) store: Arc<Store>,
-    pub(crate) health: Arc<DataHealth>,
+    pub(crate) health: Arc<Health>,
     pub(crate) cache_file: Option<PathBuf>,
     /// Told the outcome of start: the first config, or why there is none.
     pub(crate) started: Option<oneshot::Sender<Result<(), Error>>>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) missing_view_hook: Option<MissingViewHook>,
 }
 
-/// The view being followed.
-struct Followed {
-    watcher: ZnodeWatcher,
-    changes: watch::Receiver<Znode>,
+type Fired = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
+
+/// What the driver follows between rounds.
+#[derive(Default)]
+struct Following {
+    /// The nodemap's `mzxid` (`None`: missing) at the last resolution;
+    /// `None` when the nodemap must be read again.
+    resolved: Option<Option<i64>>,
+    /// The view the resolution points to; `None` while there is none to
+    /// follow (not known yet, or the nodemap names a path that is no view).
+    view: Option<String>,
+    nodemap_watch: Option<Fired>,
+    view_watch: Option<Fired>,
+}
+
+impl Following {
+    /// After a reconnect or a new session: everything is read again.
+    fn forget(&mut self) {
+        self.resolved = None;
+        self.nodemap_watch = None;
+        self.view_watch = None;
+    }
+}
+
+/// How a round ended.
+enum Round {
+    /// Read and applied; wait for a watch.
+    Settled,
+    /// Something moved under the reads (the nodemap changed, a znode
+    /// appeared): read again at once.
+    Again,
+    /// A request failed: retry after a pause (or a watch, or a new session).
+    Failed,
 }
 
 impl Driver {
     pub(crate) async fn run(mut self) {
-        let nodemap_watcher = ZnodeWatcher::new(&self.session, self.layout.nodemap_path());
-        let mut nodemap = nodemap_watcher.subscribe();
-        let mut view: Option<Followed> = None;
-        loop {
-            let map = nodemap.borrow_and_update().clone();
-            let target = self.view_path_of(&map);
-            if let Some(target) = target {
-                if view.as_ref().map(|v| v.watcher.path()) != Some(target.as_str()) {
-                    tracing::info!(view = %target, association = %self.association, "following view");
-                    // Replacing drops the old watcher: its task and its
-                    // ZooKeeper watch end here.
-                    let watcher = ZnodeWatcher::new(&self.session, target);
-                    let changes = watcher.subscribe();
-                    view = Some(Followed { watcher, changes });
-                }
-            }
-            let view_changed = async {
-                match view.as_mut() {
-                    Some(v) => v.changes.changed().await.is_ok(),
-                    None => std::future::pending().await,
-                }
+        let mut session = self.session.subscribe();
+        let mut shutdown = self.shutdown.clone();
+        let mut following = Following::default();
+        let mut backoff = Backoff::new();
+        let cache_writer = self
+            .cache_file
+            .clone()
+            .map(|path| tokio::spawn(write_cache_on_change(path, self.store.subscribe())));
+        'run: loop {
+            let (client, mark) = {
+                let s = session.borrow_and_update();
+                (s.client.clone(), (s.generation, s.connection))
             };
-            tokio::select! {
-                changed = nodemap.changed() => if changed.is_err() { break },
-                alive = view_changed => {
-                    if !alive { break }
-                    let v = view.as_mut().expect("a view is followed");
-                    let znode = v.changes.borrow_and_update().clone();
-                    let path = v.watcher.path().to_owned();
-                    self.on_view(&path, znode).await;
+            self.health.refresh();
+            let Some(client) = client else {
+                tokio::select! {
+                    changed = session.changed() => if changed.is_err() { break 'run },
+                    _ = shutdown.changed() => break 'run,
                 }
-                _ = self.shutdown.changed() => break,
-            }
-        }
-        if let Some(view) = view {
-            view.watcher.stop().await;
-        }
-        nodemap_watcher.stop().await;
-        self.session.stop().await;
-    }
-
-    /// The view this client should read given the nodemap, or `None` while
-    /// it is unknown.
-    fn view_path_of(&mut self, nodemap: &Znode) -> Option<String> {
-        let root = self.layout.views_root().to_owned();
-        match nodemap {
-            Znode::Unknown => None,
-            Znode::Missing => {
-                self.health.clear(Part::Nodemap);
-                Some(root)
-            }
-            Znode::Present { data, .. } => match Nodemap::parse(data) {
-                Ok(map) => {
-                    self.health.clear(Part::Nodemap);
-                    Some(map.resolve(&self.association, &self.layout).to_owned())
-                }
-                Err(e) => {
-                    let message = format!(
-                        "{}: {e}; keeping the current view",
-                        self.layout.nodemap_path()
-                    );
-                    tracing::warn!("{message}");
-                    self.health.problem(Part::Nodemap, message);
-                    self.fail_start(Part::Nodemap, e);
+                continue;
+            };
+            let round = tokio::select! {
+                round = self.round(&client, &mut following) => round,
+                _ = shutdown.changed() => break 'run,
+            };
+            let pause = match round {
+                Round::Settled => {
+                    backoff.reset();
                     None
                 }
-            },
+                Round::Again => continue,
+                Round::Failed => Some(backoff.next()),
+            };
+            // Wait for a reason to read again.
+            loop {
+                tokio::select! {
+                    event = fired(&mut following.nodemap_watch) => {
+                        following.nodemap_watch = None;
+                        following.resolved = None;
+                        if event.event_type == EventType::Session {
+                            following.forget();
+                        } else {
+                            break;
+                        }
+                    }
+                    event = fired(&mut following.view_watch) => {
+                        following.view_watch = None;
+                        if event.event_type == EventType::Session {
+                            following.forget();
+                        } else {
+                            break;
+                        }
+                    }
+                    state = session_moved(&mut session, mark) => match state {
+                        Some(true) => {
+                            following.forget();
+                            break;
+                        }
+                        Some(false) => self.health.refresh(),
+                        None => break 'run,
+                    },
+                    () = sleep(pause) => break,
+                    _ = shutdown.changed() => break 'run,
+                }
+            }
+        }
+        drop(following);
+        self.session.stop().await;
+        if let Some(writer) = cache_writer {
+            writer.abort();
+            let _ = writer.await;
+        }
+        self.health.close();
+        self.store.close();
+    }
+
+    /// One round of reads; see the module docs.
+    async fn round(&mut self, client: &Client, following: &mut Following) -> Round {
+        let nodemap_path = self.layout.nodemap_path().to_owned();
+        if following.resolved.is_none() {
+            let (nodemap, watch) = match read_watched(client, &nodemap_path).await {
+                Ok(Read::Found(znode, watch)) => (znode, watch),
+                Ok(Read::Appeared) => return Round::Again,
+                Err(e) => return self.failed(Part::Nodemap, &nodemap_path, &e),
+            };
+            following.nodemap_watch = Some(Box::pin(watch.changed()));
+            following.resolved = Some(nodemap.as_ref().map(|(_, stat)| stat.mzxid));
+            self.resolve(nodemap.map(|(data, _)| data), following);
+        }
+        let Some(view_path) = following.view.clone() else {
+            following.view_watch = None;
+            return Round::Settled;
+        };
+        // Sent back to back, answered in order: one round trip.
+        let view_read = client.get_and_watch_data(&view_path);
+        let nodemap_check = client.check_stat(&nodemap_path);
+        let (view_read, nodemap_check) = tokio::join!(view_read, nodemap_check);
+        let (view, watch) = match view_read {
+            Ok((data, stat, watch)) => (Some((Bytes::from(data), stat)), watch),
+            Err(zookeeper_client::Error::NoNode) => {
+                let hook = self.missing_view_hook.clone();
+                match watch_missing(client, &view_path, hook).await {
+                    Ok(Some(watch)) => (None, watch),
+                    Ok(None) => return Round::Again,
+                    Err(e) => {
+                        following.view_watch = None;
+                        return self.failed(Part::View, &view_path, &e);
+                    }
+                }
+            }
+            Err(e) => {
+                following.view_watch = None;
+                return self.failed(Part::View, &view_path, &e);
+            }
+        };
+        following.view_watch = Some(Box::pin(watch.changed()));
+        let nodemap_now = match nodemap_check {
+            Ok(stat) => stat.map(|s| s.mzxid),
+            Err(e) => return self.failed(Part::Nodemap, &nodemap_path, &e),
+        };
+        if Some(nodemap_now) != following.resolved {
+            // The nodemap moved since it was resolved: this view read may
+            // be of a view the host has left. Resolve again, read again.
+            following.resolved = None;
+            following.nodemap_watch = None;
+            return Round::Again;
+        }
+        self.on_view(&view_path, view).await;
+        Round::Settled
+    }
+
+    /// Points `following` at the view the nodemap gives (`None`: missing).
+    fn resolve(&mut self, nodemap: Option<Bytes>, following: &mut Following) {
+        let nodemap_path = self.layout.nodemap_path().to_owned();
+        let Some(data) = nodemap else {
+            self.health.clear(Part::Nodemap);
+            self.point(following, Some(self.layout.views_root().to_owned()));
+            return;
+        };
+        let map = match Nodemap::parse(&data) {
+            Ok(map) => map,
+            Err(e) => {
+                let message = format!("{nodemap_path}: {e}; keeping the current view");
+                tracing::warn!("{message}");
+                self.health
+                    .problem(Part::Nodemap, Cause::Unparseable, &nodemap_path, message);
+                self.fail_start(e);
+                return;
+            }
+        };
+        let target = map.resolve(&self.association, &self.layout).to_owned();
+        match self.layout.env_of_view_path(&target) {
+            Ok(_) => {
+                self.health.clear(Part::Nodemap);
+                self.point(following, Some(target));
+            }
+            Err(e) => {
+                let message = format!(
+                    "{nodemap_path} maps {:?} to {target:?}, which is not a view of service \
+                     {}; serving the last config",
+                    self.association,
+                    self.layout.service()
+                );
+                tracing::warn!("{message}");
+                self.health
+                    .problem(Part::Nodemap, Cause::NotAView, &nodemap_path, message);
+                self.point(following, None);
+                self.fail_start(e);
+            }
         }
     }
 
-    async fn on_view(&mut self, path: &str, znode: Znode) {
-        match znode {
-            Znode::Unknown => {}
-            Znode::Missing => {
-                if self.started.is_some() {
-                    let error = self.missing_view_error(path).await;
-                    self.fail_start(Part::View, error);
-                } else {
-                    let message = format!(
-                        "view {path} does not exist (deleted, or the nodemap points to a missing \
-                         environment); serving the last config"
-                    );
-                    tracing::warn!("{message}");
-                    self.health.problem(Part::View, message);
-                }
+    fn point(&mut self, following: &mut Following, view: Option<String>) {
+        if following.view != view {
+            if let Some(view) = &view {
+                tracing::info!(view = %view, association = %self.association, "following view");
             }
-            Znode::Present { data, stat } => match parse_config(&data) {
-                Ok(config) => {
-                    let revision = Revision {
-                        mzxid: stat.mzxid,
-                        version: stat.version,
-                    };
-                    let current = self.store.load_full();
-                    let is_new = current.from_cache
-                        || current.view_path != path
-                        || current.revision.is_none_or(|r| r.mzxid < revision.mzxid);
-                    self.health.clear(Part::View);
-                    if is_new {
-                        // A rewrite with the same content (the server moves a
-                        // parent's view version when a child is created or
-                        // deleted) is a new revision, not a new config.
-                        let same_config = !current.from_cache
-                            && current.view_path == path
-                            && current.config == config;
-                        let snapshot = Snapshot {
-                            config,
-                            revision: Some(revision),
-                            view_path: path.to_owned(),
-                            from_cache: false,
-                        };
-                        if same_config {
-                            self.store.replace_quietly(snapshot);
-                        } else {
-                            // The app first, the file after.
-                            self.store.publish(snapshot);
-                            self.write_cache().await;
-                        }
-                    }
-                    if let Some(started) = self.started.take() {
-                        let _ = started.send(Ok(()));
-                    }
-                }
-                Err(e) => {
-                    let message = format!(
-                        "view {path} (mzxid {}): {e}; keeping the last good config",
-                        stat.mzxid
-                    );
-                    tracing::warn!("{message}");
-                    self.health.problem(Part::View, message.clone());
-                    self.fail_start(Part::View, Error::InvalidConfig { reason: message });
-                }
-            },
+            // Dropping the old view's watch: its later updates never
+            // reach the app.
+            following.view_watch = None;
+            following.view = view;
+            self.health.clear(Part::View);
+        }
+    }
+
+    /// Records a failed request; session-level failures are the session
+    /// keeper's to report.
+    fn failed(&mut self, part: Part, path: &str, error: &zookeeper_client::Error) -> Round {
+        use zookeeper_client::Error as Zk;
+        tracing::debug!(path, %error, "read failed; retrying");
+        match error {
+            Zk::SessionExpired | Zk::ConnectionLoss | Zk::ClientClosed | Zk::SessionMoved => {}
+            Zk::NoAuth => {
+                let message = format!("reading {path}: not allowed by its ACL (NoAuth)");
+                self.health.problem(part, Cause::NoAuth, path, message);
+                self.fail_start_with(part, path, error);
+            }
+            _ => {
+                let message = format!("reading {path}: {error}");
+                self.health.problem(part, Cause::ReadFailed, path, message);
+            }
+        }
+        Round::Failed
+    }
+
+    async fn on_view(&mut self, path: &str, view: Option<(Bytes, Stat)>) {
+        let Some((data, stat)) = view else {
+            if self.started.is_some() {
+                let error = self.missing_view_error(path).await;
+                self.fail_start(error);
+            }
+            let message = format!(
+                "view {path} does not exist (deleted, or the nodemap points to a missing \
+                 environment); serving the last config until it is created"
+            );
+            tracing::warn!("{message}");
+            self.health
+                .problem(Part::View, Cause::MissingView, path, message);
+            return;
+        };
+        let config = match parse_config(&data) {
+            Ok(config) => config,
+            Err(e) => {
+                let message = format!(
+                    "view {path} (mzxid {}): {e}; keeping the last good config",
+                    stat.mzxid
+                );
+                tracing::warn!("{message}");
+                self.health
+                    .problem(Part::View, Cause::Unparseable, path, message.clone());
+                self.fail_start(Error::InvalidConfig { reason: message });
+                return;
+            }
+        };
+        let revision = Revision {
+            mzxid: stat.mzxid,
+            version: stat.version,
+        };
+        let current = self.store.load_full();
+        let is_new = current.from_cache
+            || current.view_path != path
+            || current.revision.is_none_or(|r| r.mzxid < revision.mzxid);
+        self.health.clear(Part::View);
+        self.health.clear(Part::Cache);
+        if is_new {
+            // A rewrite with the same content (the server moves a parent's
+            // view version when a child is created or deleted) is a new
+            // revision, not a new config.
+            let same_config =
+                !current.from_cache && current.view_path == path && current.config == config;
+            let snapshot = Snapshot {
+                config,
+                revision: Some(revision),
+                view_path: path.to_owned(),
+                from_cache: false,
+            };
+            if same_config {
+                self.store.replace_quietly(snapshot);
+            } else {
+                self.store.publish(snapshot);
+            }
+            self.health.refresh();
+        }
+        if let Some(started) = self.started.take() {
+            let _ = started.send(Ok(()));
         }
     }
 
@@ -192,22 +420,133 @@ impl Driver {
         }
     }
 
-    /// Tells start why there is no config; once start has given up
-    /// waiting (a cached config is served), the problem goes to the status.
-    fn fail_start(&mut self, part: Part, error: Error) {
+    fn fail_start_with(&mut self, _part: Part, path: &str, error: &zookeeper_client::Error) {
+        let operation = "read";
+        self.fail_start(Error::ZooKeeper {
+            operation,
+            path: path.to_owned(),
+            source: error.clone(),
+        });
+    }
+
+    /// Tells start why there is no config (the status has it too).
+    fn fail_start(&mut self, error: Error) {
         if let Some(started) = self.started.take() {
-            if let Err(Err(error)) = started.send(Err(error)) {
-                self.health.problem(part, error.to_string());
-            }
+            let _ = started.send(Err(error));
+        }
+    }
+}
+
+/// The outcome of a watched read.
+enum Read {
+    /// The data and stat (`None`: the znode does not exist), and the watch.
+    Found(Option<(Bytes, Stat)>, zookeeper_client::OneshotWatcher),
+    /// The znode answered `NoNode`, then existed: read again.
+    Appeared,
+}
+
+/// Reads `path` with a data watch, or watches its creation when missing.
+async fn read_watched(client: &Client, path: &str) -> Result<Read, zookeeper_client::Error> {
+    match client.get_and_watch_data(path).await {
+        Ok((data, stat, watch)) => Ok(Read::Found(Some((Bytes::from(data), stat)), watch)),
+        Err(zookeeper_client::Error::NoNode) => {
+            Ok(match watch_missing(client, path, None).await? {
+                Some(watch) => Read::Found(None, watch),
+                None => Read::Appeared,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// After `path` answered `NoNode`: watches its creation, or `None` when it
+/// exists by now (created between the two requests; its exists watch
+/// would only fire at its next write, so it must be read again now).
+async fn watch_missing(
+    client: &Client,
+    path: &str,
+    hook: Option<MissingViewHook>,
+) -> Result<Option<zookeeper_client::OneshotWatcher>, zookeeper_client::Error> {
+    if let Some(hook) = hook {
+        hook(path.to_owned()).await;
+    }
+    let (stat, watch) = client.check_and_watch_stat(path).await?;
+    Ok(stat.is_none().then_some(watch))
+}
+
+/// Resolves when `watch` fires; never when there is none.
+async fn fired(watch: &mut Option<Fired>) -> WatchedEvent {
+    match watch.as_mut() {
+        Some(watch) => watch.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps for `pause`; never when there is none.
+async fn sleep(pause: Option<Duration>) {
+    match pause {
+        Some(pause) => tokio::time::sleep(pause).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for a change of the session: `Some(true)` when it reconnected or
+/// was replaced since `mark` (read again), `Some(false)` for another
+/// change (connection lost: the status moved), `None` when the session
+/// keeper is gone.
+async fn session_moved(
+    session: &mut watch::Receiver<SessionState>,
+    mark: (u64, u64),
+) -> Option<bool> {
+    session.changed().await.ok()?;
+    let s = session.borrow_and_update();
+    Some((s.generation, s.connection) != mark && s.client.is_some())
+}
+
+/// Doubling pauses with jitter, between [`BACKOFF_MIN`] and [`BACKOFF_MAX`].
+pub(crate) struct Backoff {
+    next: Duration,
+    seed: u64,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Self {
+            next: BACKOFF_MIN,
+            seed: nanos | 1,
         }
     }
 
-    /// Writes the current snapshot to the cache file, if there is one.
-    async fn write_cache(&self) {
-        let Some(path) = self.cache_file.clone() else {
-            return;
-        };
-        let snapshot = self.store.load_full();
+    pub(crate) fn reset(&mut self) {
+        self.next = BACKOFF_MIN;
+    }
+
+    /// The next pause: uniformly in `[d/2, d]` for the current step `d`.
+    pub(crate) fn next(&mut self) -> Duration {
+        let step = self.next;
+        self.next = (step * 2).min(BACKOFF_MAX);
+        // xorshift64: jitter needs no better randomness.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let half = step / 2;
+        half + half.mul_f64((self.seed >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+/// Writes each new config to the cache file, off the driver: a slow disk
+/// never delays following. Writes are in order, and coalesce when the
+/// disk is slower than the changes.
+async fn write_cache_on_change(path: PathBuf, mut changes: watch::Receiver<Arc<Snapshot>>) {
+    while changes.changed().await.is_ok() {
+        let snapshot = changes.borrow_and_update().clone();
+        if snapshot.revision.is_none() || snapshot.from_cache {
+            continue;
+        }
+        let path = path.clone();
         let written =
             tokio::task::spawn_blocking(move || crate::cache::write(&path, &snapshot)).await;
         match written {
@@ -215,5 +554,36 @@ impl Driver {
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot update the fallback cache"),
             Err(e) => tracing::warn!(error = %e, "cache writer failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap_and_resets() {
+        let mut backoff = Backoff::new();
+        let mut step = BACKOFF_MIN;
+        for _ in 0..20 {
+            let pause = backoff.next();
+            assert!(pause >= step / 2 && pause <= step, "{pause:?} for {step:?}");
+            step = (step * 2).min(BACKOFF_MAX);
+        }
+        assert!(backoff.next() <= BACKOFF_MAX);
+        backoff.reset();
+        assert!(backoff.next() <= BACKOFF_MIN);
+    }
+
+    #[test]
+    fn jitter_spreads_the_pauses() {
+        let mut backoff = Backoff::new();
+        let pauses: std::collections::HashSet<Duration> = (0..10)
+            .map(|_| {
+                backoff.reset();
+                backoff.next()
+            })
+            .collect();
+        assert!(pauses.len() > 5, "{pauses:?}");
     }
 }

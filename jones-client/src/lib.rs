@@ -20,8 +20,11 @@
 //!
 //! | concept | item |
 //! | --- | --- |
-//! | the live config of a service | [`JonesClient`], [`JonesClientBuilder`], [`Snapshot`], [`Status`] |
-//! | switches (toggles, sticky rollouts, bucket lists) | [`JonesClient::enabled`], [`JonesClient::percentage`], [`JonesClient::in_buckets`], [`switches`] |
+//! | the live config of a service | [`JonesClient`], [`JonesClientBuilder`], [`Snapshot`], [`Status`], [`ReadError`] |
+//! | switches (toggles, sticky rollouts, bucket lists) | [`JonesClient::enabled`], [`JonesClient::enabled_or`], [`JonesClient::percentage`], [`JonesClient::in_buckets`], [`switches`] |
+//! | a value with its reason and revision | [`Detail`], [`Reason`], [`JonesClient::get_detail`] |
+//! | typed handles for hot paths | [`Setting`], [`Switch`], [`JonesClient::setting`], [`JonesClient::switch`] |
+//! | start without waiting | [`JonesClientBuilder::start`], [`JonesClient::wait_ready`] |
 //! | a client for apps without async | [`blocking::JonesClient`] |
 //! | a client fed by tests | [`TestData`], [`JonesClient::from_config`] |
 //! | one ZooKeeper session, rebuilt after expiry | [`Session`] |
@@ -32,19 +35,23 @@
 //! | associations | [`Nodemap`], [`fqdn`] |
 //!
 //! The live client is layered: a [`Session`] owns the ZooKeeper client and
-//! replaces it after expiry; a [`ZnodeWatcher`] keeps one znode's data
-//! current through it (re-reading after reconnects, ordered by `mzxid`);
-//! the config client is a watcher on the nodemap and one on the view, and
-//! a lock-free store of the parsed config.
+//! replaces it after expiry; the client's driver reads the nodemap and the
+//! view in rounds through it, publishing a view read only when the nodemap
+//! did not move around it (the argument is in `driver.rs`), into a
+//! lock-free store of the parsed config. [`ZnodeWatcher`] keeps any one
+//! znode current, for tools.
 
 pub mod blocking;
 mod builder;
 mod cache;
 mod client;
+mod detail;
 mod driver;
 mod error;
+mod handle;
 mod host;
 mod model;
+mod published;
 mod session;
 mod status;
 mod store;
@@ -54,7 +61,9 @@ mod znode;
 
 pub use builder::{DEFAULT_START_TIMEOUT, JonesClientBuilder};
 pub use client::JonesClient;
+pub use detail::{Detail, Reason};
 pub use error::Error;
+pub use handle::{Setting, Switch};
 pub use host::fqdn;
 pub use model::config::{Config, config_from_value, config_to_bytes, json_kind, parse_config};
 pub use model::layout::{SERVICES_ROOT, ServiceLayout};
@@ -65,7 +74,7 @@ pub use model::name::{
 };
 pub use model::nodemap::Nodemap;
 pub use session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
-pub use status::Status;
+pub use status::{Cause, ReadError, Status};
 pub use store::{CallbackGuard, Revision, Snapshot};
 pub use test_data::{TEST_DATA_VIEW, TestData};
 pub use znode::{Znode, ZnodeWatcher};
@@ -85,5 +94,8 @@ mod tests {
         send_sync::<crate::Session>();
         send_sync::<crate::ZnodeWatcher>();
         send_sync::<crate::TestData>();
+        send_sync::<crate::Setting<String>>();
+        send_sync::<crate::Switch>();
+        send_sync::<crate::Detail<u64>>();
     }
 }

@@ -24,6 +24,9 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
+/// How long [`Session::stop`] waits for the server to close the session.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
 /// Where a [`Session`] stands, as seen by everything that reads through it.
 #[derive(Debug, Clone)]
 pub struct SessionState {
@@ -77,9 +80,21 @@ impl Session {
     ///
     /// Must be called inside a tokio runtime.
     pub fn connect(connect_string: &str, session_timeout: Duration) -> Self {
+        Self::connect_with_auth(connect_string, session_timeout, Vec::new())
+    }
+
+    /// [`Self::connect`], adding each `(scheme, auth)` to every session
+    /// (the first and each rebuilt one) before it is used: `("digest",
+    /// b"user:password")` for trees whose ACLs name a digest user.
+    pub fn connect_with_auth(
+        connect_string: &str,
+        session_timeout: Duration,
+        auth: Vec<(String, Vec<u8>)>,
+    ) -> Self {
         let source = Source::ConnectString {
             connect_string: connect_string.to_owned(),
             session_timeout,
+            auth,
         };
         Self::spawn(source, None, connect_string.into())
     }
@@ -161,11 +176,32 @@ impl Session {
 }
 
 impl Session {
-    /// Stops the task and waits until it has stopped.
+    /// Stops the task, closes the session and waits until the server has
+    /// acknowledged the close (for at most 3 s). Clones of the
+    /// client held elsewhere (a supplied client the app kept, say) keep the
+    /// session open: it closes when the last one is dropped.
     pub async fn stop(mut self) {
+        let states = self
+            .state
+            .borrow()
+            .client
+            .as_ref()
+            .map(Client::state_watcher);
         self.task.abort();
         let _ = (&mut self.task).await;
         self.release();
+        if let Some(mut states) = states {
+            // With the last clone gone, the client sends CloseSession and
+            // reports `Closed` once the server answered.
+            let closed = async {
+                while !states.peek_state().is_terminated() {
+                    states.changed().await;
+                }
+            };
+            if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
+                tracing::debug!("the ZooKeeper session did not close within {CLOSE_WAIT:?}");
+            }
+        }
     }
 
     /// Drops the client held in the state (closing the session once the
@@ -192,6 +228,8 @@ enum Source {
     ConnectString {
         connect_string: String,
         session_timeout: Duration,
+        /// `(scheme, auth)` pairs added to each session; never logged.
+        auth: Vec<(String, Vec<u8>)>,
     },
     Supplied,
 }
@@ -207,11 +245,14 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
                 Source::ConnectString {
                     connect_string,
                     session_timeout,
+                    auth,
                 },
             ) => {
-                let connecting = Client::connector()
-                    .with_session_timeout(*session_timeout)
-                    .connect(connect_string);
+                let connector = auth.iter().fold(
+                    Client::connector().with_session_timeout(*session_timeout),
+                    |connector, (scheme, auth)| connector.with_auth(scheme, auth),
+                );
+                let connecting = connector.connect(connect_string);
                 match connecting.await {
                     Ok(client) => {
                         pause = RETRY_MIN;
@@ -240,13 +281,11 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
                 return;
             }
         };
-        let is_new_session = tx.borrow().generation > 0;
-        if is_new_session {
-            // A new session may land on a follower that is behind what the
-            // old session saw: catch it up before anyone reads.
-            if let Err(e) = client.sync("/").await {
-                tracing::debug!(error = %e, "sync after a new session failed");
-            }
+        // Every session, the first too, may land on a follower that is
+        // behind what was already served (from the cache, or by an earlier
+        // session): catch it up with the leader before anyone reads.
+        if let Err(e) = client.sync("/").await {
+            tracing::debug!(error = %e, "sync of a new session failed");
         }
         let mut states = client.state_watcher();
         let connected = matches!(
@@ -260,6 +299,9 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
             s.connection += 1;
             s.connected = connected;
             s.disconnected_since = (!connected).then(SystemTime::now);
+            if connected {
+                s.last_error = None;
+            }
         });
         loop {
             match states.changed().await {
@@ -276,6 +318,7 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
                         s.connected = true;
                         s.connection += 1;
                         s.disconnected_since = None;
+                        s.last_error = None;
                     });
                 }
                 ZkState::Expired => {

@@ -7,12 +7,15 @@
 //! changes missed while disconnected) and on every new session. Values are
 //! ordered by the znode's `mzxid` (watch events carry no zxid on ZooKeeper
 //! 3.8), so a late or repeated read never replaces a newer value and a
-//! re-read of the same revision is not reported as a change.
+//! re-read of the same revision is not reported as a change. A znode that
+//! answers `NoNode` and then exists for the `exists` that follows (created
+//! in between) is read again at once. Reads failing for another reason
+//! than the session are retried with jittered, doubling pauses up to a cap.
 //!
-//! This is the building block of the config client (one watcher on the
-//! nodemap, one on the view) and of tools that watch any znode.
-
-use std::time::Duration;
+//! This is the building block of tools that watch any znode (`jones watch
+//! --znode`). The config client does not use two of them: one watcher per
+//! znode cannot order a nodemap event against a view event; see
+//! `driver.rs` for the reads it does instead.
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -20,11 +23,8 @@ use tokio::task::JoinHandle;
 use zookeeper_client::{Client, EventType, Stat};
 
 use crate::Error;
+use crate::driver::Backoff;
 use crate::session::{Session, SessionState};
-
-/// Pause before retrying a read that failed for a reason other than the
-/// session (e.g. `NoAuth`, or a request lost with its connection).
-const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// What a [`ZnodeWatcher`] knows about its znode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +160,9 @@ async fn follow(
     value: watch::Sender<Znode>,
     errors: watch::Sender<Option<String>>,
 ) {
+    // Reads failing for a reason other than the session (`NoAuth`, say)
+    // are retried after a pause that doubles up to a cap, with jitter.
+    let mut backoff = Backoff::new();
     loop {
         let (client, mark) = {
             let s = session.borrow_and_update();
@@ -172,14 +175,19 @@ async fn follow(
             continue;
         };
         let wake = match read_once(&client, &path, &value, &errors).await {
-            Ok(watch_fired) => wait(watch_fired, &mut session, mark, &value).await,
+            Ok(Some(watch_fired)) => {
+                backoff.reset();
+                wait(watch_fired, &mut session, mark, &value).await
+            }
+            // Created between `NoNode` and the exists watch: read it now.
+            Ok(None) => Wake::Reread,
             Err(e) => {
                 tracing::debug!(path, error = %e, "watched read failed; retrying");
                 errors.send_replace(Some(format!("reading {path}: {e}")));
                 let session_moved = session_moved(&mut session, mark);
                 tokio::select! {
                     moved = session_moved => if moved { Wake::Reread } else { Wake::Stop },
-                    _ = tokio::time::sleep(RETRY_PAUSE) => Wake::Reread,
+                    _ = tokio::time::sleep(backoff.next()) => Wake::Reread,
                     _ = value.closed() => Wake::Stop,
                 }
             }
@@ -190,13 +198,15 @@ async fn follow(
     }
 }
 
-/// One watched read; publishes what it read and returns the watch.
+/// One watched read; publishes what it read and returns the watch, or
+/// `None` when the znode answered `NoNode` and then existed (its exists
+/// watch would only fire at its next write: read it again at once).
 async fn read_once(
     client: &Client,
     path: &str,
     value: &watch::Sender<Znode>,
     errors: &watch::Sender<Option<String>>,
-) -> Result<zookeeper_client::OneshotWatcher, zookeeper_client::Error> {
+) -> Result<Option<zookeeper_client::OneshotWatcher>, zookeeper_client::Error> {
     match client.get_and_watch_data(path).await {
         Ok((data, stat, watcher)) => {
             errors.send_if_modified(|e| e.take().is_some());
@@ -213,21 +223,20 @@ async fn read_once(
                 }
                 newer
             });
-            Ok(watcher)
+            Ok(Some(watcher))
         }
         Err(zookeeper_client::Error::NoNode) => {
             let (stat, watcher) = client.check_and_watch_stat(path).await?;
             errors.send_if_modified(|e| e.take().is_some());
-            if stat.is_none() {
-                value.send_if_modified(|current| {
-                    let changed = *current != Znode::Missing;
-                    *current = Znode::Missing;
-                    changed
-                });
+            if stat.is_some() {
+                return Ok(None);
             }
-            // If it was created in between, the exist watch fires at once
-            // (or the stat is there): the next read picks the data up.
-            Ok(watcher)
+            value.send_if_modified(|current| {
+                let changed = *current != Znode::Missing;
+                *current = Znode::Missing;
+                changed
+            });
+            Ok(Some(watcher))
         }
         Err(e) => Err(e),
     }

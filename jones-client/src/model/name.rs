@@ -1,10 +1,24 @@
 //! Validated names: service names, environment paths and association names.
 //!
 //! Everything that ends up inside a znode path is checked here once, so the
-//! rest of the code can format paths without re-checking. The rules are the
-//! ones ZooKeeper enforces on path segments plus a few of Jones' own (no
-//! relative segments, bounded length and depth), so a bad name is refused
-//! with an error that says what is wrong before anything is written.
+//! rest of the code can format paths without re-checking.
+//!
+//! Two levels of rules:
+//!
+//! - **What can be read** ([`ServiceName::new`], [`EnvPath::new`]): what
+//!   ZooKeeper accepts in a path segment plus a few of Jones' own (no
+//!   relative segments, bounded length and depth). Trees written by
+//!   original Jones may hold any such name, and are read as they are.
+//! - **What may be written from now on** ([`ServiceName::strict`],
+//!   [`EnvPath::strict`], [`validate_association`]): a service name is
+//!   ASCII letters, digits, `-`, `_` and `.`, starting with a letter or a
+//!   digit (safe in URLs and shells unquoted); an environment segment and
+//!   an association have no leading or trailing whitespace and no control
+//!   characters. A name that can be read but breaks these rules is
+//!   *read-only*: the server reads and deletes it, and refuses to change it.
+//!
+//! The cases in `name_rules.json` beside this file are the one table these
+//! rules are tested against, here and in the web editor's `names.js`.
 
 use std::fmt;
 
@@ -114,6 +128,40 @@ impl ServiceName {
     }
 }
 
+impl ServiceName {
+    /// Validates `name` as the name of a service to create: see the module
+    /// docs for the rules.
+    ///
+    /// ```
+    /// use jones_client::ServiceName;
+    /// assert!(ServiceName::strict("checkout-v2.eu_1").is_ok());
+    /// assert!(ServiceName::strict("Check Out!").is_err());
+    /// assert!(ServiceName::new("Check Out!").is_ok(), "an existing tree may hold it");
+    /// ```
+    pub fn strict(name: &str) -> Result<Self, Error> {
+        let service = Self::new(name)?;
+        match service.rule_problem() {
+            Some(reason) => Err(invalid(NameKind::Service, name, reason)),
+            None => Ok(service),
+        }
+    }
+
+    /// Why this name breaks the rules for names written from now on
+    /// (making the service read-only), or `None`.
+    pub fn rule_problem(&self) -> Option<String> {
+        let mut chars = self.0.chars();
+        let first = chars.next()?;
+        if !first.is_ascii_alphanumeric() {
+            return Some(format!(
+                "must start with a letter or a digit, not {first:?}"
+            ));
+        }
+        chars
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .map(|c| format!("{c:?} is not allowed: use ASCII letters, digits, `-`, `_` and `.`"))
+    }
+}
+
 impl fmt::Display for ServiceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -166,6 +214,30 @@ impl EnvPath {
             ));
         }
         Ok(Self(path.to_owned()))
+    }
+
+    /// Validates `path` as the path of an environment to create: see the
+    /// module docs for the rules.
+    ///
+    /// ```
+    /// use jones_client::EnvPath;
+    /// assert!(EnvPath::strict("prod/eu-west 1").is_ok());
+    /// assert!(EnvPath::strict("prod/ eu").is_err());
+    /// ```
+    pub fn strict(path: &str) -> Result<Self, Error> {
+        let env = Self::new(path)?;
+        match env.rule_problem() {
+            Some(reason) => Err(invalid(NameKind::Environment, path, reason)),
+            None => Ok(env),
+        }
+    }
+
+    /// Why this path breaks the rules for names written from now on
+    /// (making the environment read-only), or `None`.
+    pub fn rule_problem(&self) -> Option<String> {
+        self.segments()
+            .find(|s| s.trim() != *s)
+            .map(|s| format!("segment {s:?} has leading or trailing whitespace"))
     }
 
     /// The root environment.
@@ -308,6 +380,39 @@ pub fn validate_association(name: &str) -> Result<(), Error> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The one table of name cases, shared with the web editor's tests.
+    #[test]
+    fn the_shared_table_of_name_cases() {
+        let table: serde_json::Value =
+            serde_json::from_str(include_str!("name_rules.json")).unwrap();
+        let cases = |kind: &str| {
+            table[kind]
+                .as_array()
+                .unwrap_or_else(|| panic!("no {kind} cases"))
+                .iter()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap().to_owned(),
+                        c["ok"].as_bool().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        for (name, ok) in cases("service") {
+            assert_eq!(ServiceName::strict(&name).is_ok(), ok, "service {name:?}");
+        }
+        for (name, ok) in cases("environment") {
+            assert_eq!(EnvPath::strict(&name).is_ok(), ok, "environment {name:?}");
+        }
+        for (name, ok) in cases("association") {
+            assert_eq!(
+                validate_association(&name).is_ok(),
+                ok,
+                "association {name:?}"
+            );
+        }
+    }
 
     #[test]
     fn accepts_ordinary_names() {

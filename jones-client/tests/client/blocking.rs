@@ -7,8 +7,13 @@ use serde_json::json;
 
 use crate::harness::Tree;
 
-#[test]
-fn blocking_client_reads_and_waits_for_changes() {
+/// A runtime for the test's own writes, a tree, and a builder for host
+/// `127.0.0.2` of it.
+fn setup() -> (
+    tokio::runtime::Runtime,
+    Tree,
+    jones_client::JonesClientBuilder,
+) {
     let writes = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -17,6 +22,12 @@ fn blocking_client_reads_and_waits_for_changes() {
     let builder = jones_client::JonesClient::builder(&tree.service)
         .zk(&tree.connect_string)
         .association("127.0.0.2");
+    (writes, tree, builder)
+}
+
+#[test]
+fn blocking_client_reads_and_waits_for_changes() {
+    let (writes, tree, builder) = setup();
     let mut client = jones_client::blocking::JonesClient::build(builder).unwrap();
     assert_eq!(client.get::<i64>("a"), Some(2));
     assert!(client.status().connected);
@@ -27,5 +38,19 @@ fn blocking_client_reads_and_waits_for_changes() {
         .expect("the change");
     assert_eq!(snapshot.config["a"], 3);
     assert_eq!(client.get::<i64>("a"), Some(3));
+    client.close();
+}
+
+#[test]
+fn a_blocking_client_started_without_waiting_becomes_ready() {
+    let (_writes, _tree, builder) = setup();
+    let client = jones_client::blocking::JonesClient::start(builder).unwrap();
+    client.wait_ready(crate::harness::PATIENCE).unwrap();
+    assert!(client.is_ready());
+    let a = client.get_detail("a", 0i64);
+    assert_eq!((a.value, a.reason), (2, jones_client::Reason::Found));
+    let beta = client.switch_or("beta", true);
+    assert!(beta.enabled() && client.enabled_or("beta", true));
+    assert_eq!(client.setting("a", 0i64).get(), 2);
     client.close();
 }

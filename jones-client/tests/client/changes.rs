@@ -30,6 +30,7 @@ async fn each_update_fires_the_subscriber_and_callbacks_exactly_once() {
     // every earlier notification has been delivered.
     tree.set_view("", json!({"n": 6})).await;
     next_change(&mut changes).await;
+    eventually("six calls", || calls.load(Ordering::SeqCst) >= 6).await;
     assert_eq!(calls.load(Ordering::SeqCst), 6);
     assert!(!changes.has_changed().unwrap());
     drop(guard);
@@ -88,6 +89,10 @@ async fn a_thousand_rapid_updates_end_with_the_last_in_order() {
         write.await.unwrap();
     }
     eventually("the last update", || client.get::<i64>("n") == Some(999)).await;
+    eventually("the last callback", || {
+        seen.lock().unwrap().last() == Some(&999)
+    })
+    .await;
     let seen = seen.lock().unwrap().clone();
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]),
@@ -121,6 +126,10 @@ async fn a_remapped_host_follows_its_new_view_and_never_hears_the_old_one() {
     // One more round trip through ZooKeeper for any straggler.
     tree.set_view("parent/child2", json!({"a": 5})).await;
     eventually("the second update", || client.get::<i64>("a") == Some(5)).await;
+    eventually("the second update's callback", || {
+        seen.lock().unwrap().last().map(|c| c["a"].clone()) == Some(json!(5))
+    })
+    .await;
     let seen = seen.lock().unwrap().clone();
     assert!(
         seen.iter().all(|c| !c.contains_key("old")),

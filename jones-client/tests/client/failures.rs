@@ -51,6 +51,9 @@ async fn serves_the_last_config_through_a_restart_and_converges() {
         .await
         .unwrap();
     eventually("the new config", || client.get::<i64>("a") == Some(20)).await;
+    // Callbacks run in order on their own thread: once the last config
+    // reached the counter's thread, a second call would have too.
+    eventually("the callback", || calls.load(Ordering::SeqCst) >= 1).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let status = client.status();
     assert!(
@@ -99,6 +102,7 @@ async fn rebuilds_the_session_after_expiry_and_converges() {
         .await
         .unwrap();
     eventually("the new config", || client.get::<i64>("a") == Some(30)).await;
+    eventually("the callback", || calls.load(Ordering::SeqCst) >= 1).await;
     assert_eq!(
         calls.load(Ordering::SeqCst),
         1,

@@ -72,8 +72,13 @@ impl Tree {
     /// (the merge of each lineage) and the line-format nodemap
     /// `127.0.0.1 -> parent`, `127.0.0.2 -> parent/child1`, `127.0.0.3 -> root`.
     pub async fn original(connect_string: &str) -> Tree {
+        Self::original_named(connect_string, &jones_testkit::unique_name("svc")).await
+    }
+
+    /// [`Tree::original`] under the service name `service`.
+    pub async fn original_named(connect_string: &str, service: &str) -> Tree {
         let zk = connect(connect_string).await;
-        let service = jones_testkit::unique_name("svc");
+        let service = service.to_owned();
         let layout = ServiceLayout::new(ServiceName::new(&service).unwrap());
         let confs = fixture();
         for (env, conf) in &confs {

@@ -4,9 +4,13 @@
 
 mod harness;
 
+mod api;
 mod blocking;
 mod cache;
 mod changes;
+mod errors;
 mod failures;
+mod following;
+mod lifecycle;
 mod sync;
 mod watcher;

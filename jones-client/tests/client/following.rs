@@ -1,0 +1,169 @@
+//! Exact following: a host moved away from a view in the same transaction
+//! that rewrites that view is never shown the rewrite, however the nodemap
+//! and view events interleave, and also while sessions expire.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jones_client::{EnvPath, JonesClient, Nodemap, Snapshot};
+use jones_testkit::ZooKeeper;
+use serde_json::json;
+
+use crate::harness::{Tree, eventually};
+
+const HOST: &str = "mover";
+const VIEWS: [&str; 2] = ["parent/child1", "parent/child2"];
+
+/// Every snapshot the app was shown, through callbacks (each one, in
+/// order) and a subscriber (possibly coalesced).
+#[derive(Clone, Default)]
+struct Shown(Arc<Mutex<Vec<Arc<Snapshot>>>>);
+
+impl Shown {
+    fn record(&self, client: &JonesClient) -> jones_client::CallbackGuard {
+        let log = self.clone();
+        let mut changes = client.subscribe();
+        let subscriber_log = self.clone();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let snapshot = changes.borrow_and_update().clone();
+                subscriber_log.0.lock().unwrap().push(snapshot);
+            }
+        });
+        client.on_change(move |s| log.0.lock().unwrap().push(s.clone()))
+    }
+
+    /// Fails on any snapshot showing the content a view was given in the
+    /// transaction that moved the host away from it, or a marker of
+    /// another view than the one the snapshot says it came from.
+    fn check(&self, tree: &Tree) {
+        for snapshot in self.0.lock().unwrap().iter() {
+            let marker = snapshot.config.get("m").and_then(|m| m.as_str());
+            let Some(marker) = marker else { continue };
+            assert!(
+                !marker.starts_with("left"),
+                "the app was shown the view it had left: {marker} from {}",
+                snapshot.view_path
+            );
+            let view = marker.split(' ').nth(1).unwrap();
+            assert_eq!(
+                snapshot.view_path,
+                tree.view_path(view),
+                "marker {marker} shown from another view"
+            );
+        }
+    }
+}
+
+/// One transaction: the host moves from `from` to `to`, `from` is
+/// rewritten (content the host must never see) and `to` is rewritten with
+/// the content it must end on.
+async fn move_host(tree: &Tree, zk: &zookeeper_client::Client, round: usize, from: &str, to: &str) {
+    let nodemap_path = tree.layout.nodemap_path();
+    let (data, _) = zk.get_data(nodemap_path).await.unwrap();
+    let mut nodemap = Nodemap::parse(&data).unwrap();
+    nodemap
+        .insert(HOST, tree.layout.view_path(&EnvPath::new(to).unwrap()))
+        .unwrap();
+    let left = serde_json::to_vec(&json!({"m": format!("left {from} {round}")})).unwrap();
+    let arrived = serde_json::to_vec(&json!({"m": format!("good {to} {round}")})).unwrap();
+    let mut writer = zk.new_multi_writer();
+    writer
+        .add_set_data(nodemap_path, &nodemap.to_bytes(), None)
+        .unwrap();
+    writer
+        .add_set_data(&tree.view_path(from), &left, None)
+        .unwrap();
+    writer
+        .add_set_data(&tree.view_path(to), &arrived, None)
+        .unwrap();
+    writer.commit().await.unwrap();
+}
+
+async fn prepare(tree: &Tree) {
+    for view in VIEWS {
+        tree.set_view(view, json!({"m": format!("good {view} start")}))
+            .await;
+    }
+    tree.associate(HOST, VIEWS[0]).await;
+}
+
+fn expected(round: usize) -> String {
+    format!("good {} {round}", VIEWS[(round + 1) % 2])
+}
+
+#[tokio::test]
+async fn a_host_moved_in_the_transaction_that_rewrites_its_old_view_never_sees_the_rewrite() {
+    let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
+    prepare(&tree).await;
+    let client = tree.client(HOST).await;
+    let shown = Shown::default();
+    let _guard = shown.record(&client);
+    for round in 0..240 {
+        let (from, to) = (VIEWS[round % 2], VIEWS[(round + 1) % 2]);
+        move_host(&tree, &tree.zk, round, from, to).await;
+        let want = expected(round);
+        eventually(&want, || {
+            client.get::<String>("m").as_deref() == Some(want.as_str())
+        })
+        .await;
+        shown.check(&tree);
+    }
+    client.close().await;
+    shown.check(&tree);
+}
+
+#[tokio::test]
+async fn exact_following_holds_while_sessions_expire() {
+    let zk = ZooKeeper::start().unwrap();
+    let tree = Tree::original(&zk.connect_string()).await;
+    prepare(&tree).await;
+    let client = JonesClient::builder(&tree.service)
+        .zk(&tree.connect_string)
+        .association(HOST)
+        .session_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    let shown = Shown::default();
+    let _guard = shown.record(&client);
+    let mut expiries = 0;
+    for round in 0..200 {
+        let (from, to) = (VIEWS[round % 2], VIEWS[(round + 1) % 2]);
+        if round % 50 == 25 {
+            // Frozen past the session timeout: the client's session
+            // expires (the writer's 20 s session does not); the move is
+            // queued meanwhile and lands as the new session reads.
+            let sessions = client.status().sessions;
+            zk.pause().unwrap();
+            eventually("the session to expire", || {
+                client
+                    .status()
+                    .last_error
+                    .is_some_and(|e| e.contains("expired"))
+            })
+            .await;
+            let writer = tree.zk.clone();
+            let layout_tree = &tree;
+            let moved = async move { move_host(layout_tree, &writer, round, from, to).await };
+            let resume = async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                zk.resume().unwrap();
+            };
+            tokio::join!(moved, resume);
+            eventually("a new session", || client.status().sessions > sessions).await;
+            expiries += 1;
+        } else {
+            move_host(&tree, &tree.zk, round, from, to).await;
+        }
+        let want = expected(round);
+        eventually(&want, || {
+            client.get::<String>("m").as_deref() == Some(want.as_str())
+        })
+        .await;
+        shown.check(&tree);
+    }
+    assert_eq!(expiries, 4);
+    client.close().await;
+    shown.check(&tree);
+}
