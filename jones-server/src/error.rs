@@ -10,6 +10,20 @@ pub enum Error {
     /// A service name, environment path or association name was refused.
     #[error(transparent)]
     InvalidName(jones_client::Error),
+    /// The service or environment has a name from before Jones' name rules
+    /// (see `jones_client::ServiceName::strict`): it can be read and
+    /// deleted, not changed.
+    #[error(
+        "{what} is read-only: its name predates Jones' name rules ({reason}); it can be read \
+         and deleted; to change it, copy it under a new name \
+         (`jones dump SVC | jones restore - --service NEW`)"
+    )]
+    ReadOnly {
+        /// The service or environment, named.
+        what: String,
+        /// Which rule its name breaks.
+        reason: String,
+    },
     /// A config or request body was refused; nothing was written.
     #[error("invalid input: {reason}")]
     InvalidInput {

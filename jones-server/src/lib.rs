@@ -30,14 +30,14 @@ mod writer;
 mod zk;
 
 pub use admin::{
-    AclAudit, Admin, Association, Dump, DumpNode, EnvDetails, EnvTree, HiddenKey, Preview, Problem,
-    Resolved, ServiceAcls, Verification, WriteCounts,
+    AclAudit, Admin, Association, DeletePreview, Dump, DumpNode, EnvDetails, EnvTree, HiddenKey,
+    Preview, Problem, Resolved, ServiceAcls, Verification, WriteCounts,
 };
 pub use error::Error;
 pub use healer::Healer;
 pub use materialize::{DEFAULT_MULTI_BYTES, MAX_NODE_BYTES};
 pub use nodemap::NodemapFormat;
-pub use writer::{Limits, WriteOutcome};
+pub use writer::{Deleted, DroppedAssociation, Limits, WriteOutcome};
 pub use zk::{Zk, ZkCounts, ZkOptions};
 
 /// The result of admin operations.

@@ -165,6 +165,16 @@ async fn run(args: Args) -> Result<(), String> {
         admin.audit_acls().await.map_err(|e| e.to_string())
     };
     report_world_writable(audit);
+    match admin.list_services().await {
+        Ok(services) => {
+            for service in services {
+                if let Some(reason) = service.rule_problem() {
+                    tracing::warn!(%service, %reason, "service is read-only: its name predates Jones' name rules");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not list the services"),
+    }
     let healer = jones_server::Healer::start(admin.clone());
     if args.demo {
         match jones_server::devmode::seed_demo(&admin).await {

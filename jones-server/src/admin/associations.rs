@@ -67,6 +67,7 @@ impl Admin {
         name: &str,
         env: &EnvPath,
     ) -> Result<()> {
+        super::check_writable(service, Some(env))?;
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
         self.writer(&layout).set_association(name, env).await

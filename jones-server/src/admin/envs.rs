@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::Admin;
 use crate::tree::{not_found, parse_stored, read_chain};
-use crate::writer::{ConfChange, WriteOutcome};
+use crate::writer::{ConfChange, Deleted, WriteOutcome};
 use crate::{Error, Result};
 
 /// An environment as the editor shows it.
@@ -31,6 +31,9 @@ pub struct EnvDetails {
     pub origins: serde_json::Map<String, serde_json::Value>,
     /// Keys of its own config that replace an ancestor's value.
     pub overrides: Vec<String>,
+    /// Why it cannot be changed (a name from before the name rules), or
+    /// `None` when it can.
+    pub read_only: Option<String>,
 }
 
 /// The environment tree of a service.
@@ -52,6 +55,14 @@ impl Admin {
         env: &EnvPath,
         config: Config,
     ) -> Result<WriteOutcome> {
+        if let Some(reason) = env.rule_problem() {
+            return Err(Error::InvalidName(jones_client::Error::InvalidName {
+                kind: jones_client::NameKind::Environment,
+                name: env.to_string(),
+                reason,
+            }));
+        }
+        super::check_writable(service, None)?;
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
         let result = self.writer(&layout).create_env(env, config).await;
@@ -69,6 +80,7 @@ impl Admin {
         config: Config,
         expected: Option<i64>,
     ) -> Result<WriteOutcome> {
+        super::check_writable(service, Some(env))?;
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
         let result = self
@@ -83,12 +95,13 @@ impl Admin {
     /// `recursive`. Its conf and view subtrees go in one transaction, with
     /// every association pointing into the subtree removed from the nodemap
     /// (such hosts then read the root view, as unassociated ones do).
+    /// Returns what it removed.
     pub async fn delete_env(
         &self,
         service: &ServiceName,
         env: &EnvPath,
         recursive: bool,
-    ) -> Result<()> {
+    ) -> Result<Deleted> {
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
         self.writer(&layout).delete_env(env, recursive).await
@@ -150,6 +163,9 @@ impl Admin {
             associations,
             origins,
             overrides,
+            read_only: super::check_writable(layout.service(), Some(env))
+                .err()
+                .map(|e| e.to_string()),
         })
     }
 

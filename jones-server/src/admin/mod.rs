@@ -9,6 +9,7 @@
 //! - `envs`: create, get, set (MVCC), delete, tree;
 //! - `associations`: set, delete, list, resolve;
 //! - `preview`: what a config change would do, inherited keys it hides;
+//!   what a delete would remove;
 //! - `dump`: the whole tree of a service with its data;
 //! - `verify`: verify and repair a service;
 //! - `acl_audit`: world-writable znodes left by original Jones, and securing them.
@@ -25,14 +26,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jones_client::{ServiceLayout, ServiceName};
+use jones_client::{EnvPath, ServiceLayout, ServiceName};
 use tokio::sync::OwnedMutexGuard;
 
 pub use acl_audit::{AclAudit, ServiceAcls};
 pub use associations::{Association, Resolved};
 pub use dump::{Dump, DumpNode};
 pub use envs::{EnvDetails, EnvTree};
-pub use preview::{HiddenKey, Preview};
+pub use preview::{DeletePreview, HiddenKey, Preview};
 pub use verify::{Problem, Verification};
 
 use crate::nodemap::NodemapFormat;
@@ -242,4 +243,23 @@ impl Admin {
             }
         }
     }
+}
+
+/// Refuses a change to a service or environment whose name predates the
+/// name rules ([`Error::ReadOnly`]); reads and deletes stay allowed.
+pub(crate) fn check_writable(service: &ServiceName, env: Option<&EnvPath>) -> Result<()> {
+    if let Some(reason) = service.rule_problem() {
+        return Err(Error::ReadOnly {
+            what: format!("service {:?}", service.as_str()),
+            reason,
+        });
+    }
+    if let Some(reason) = env.and_then(EnvPath::rule_problem) {
+        let env = env.map(EnvPath::as_str).unwrap_or_default();
+        return Err(Error::ReadOnly {
+            what: format!("environment {env:?}"),
+            reason,
+        });
+    }
+    Ok(())
 }

@@ -1,6 +1,8 @@
-//! Previews: what a config change would do to the views, computed from
-//! the stored tree without writing, above all which inherited keys it would
-//! hide (a shallow override of `db` drops the `db.host` the root gave).
+//! Previews: what a change would do, computed from the stored tree without
+//! writing. A config change: the views it rewrites, above all which
+//! inherited keys it would hide (a shallow override of `db` drops the
+//! `db.host` the root gave). A delete: every environment it removes and
+//! every association it drops, with what those hosts read instead.
 
 use jones_client::{Config, EnvPath, ServiceLayout, ServiceName, hidden_keys, value_at};
 use serde::Serialize;
@@ -8,7 +10,8 @@ use serde::Serialize;
 use super::Admin;
 use crate::Result;
 use crate::materialize::changed_views;
-use crate::tree::{parse_stored, read_tree};
+use crate::tree::{not_found, parse_stored, read_tree};
+use crate::writer::DroppedAssociation;
 
 /// What setting an environment's config would do.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -37,7 +40,78 @@ pub struct HiddenKey {
     pub from: String,
 }
 
+/// What deleting an environment (with its descendants), or a whole
+/// service, would remove.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeletePreview {
+    /// The environment deleted; `""` for the whole service.
+    pub env: String,
+    /// Every environment removed, parents first.
+    pub envs: Vec<String>,
+    /// Every association removed, sorted by name.
+    pub associations: Vec<DroppedAssociation>,
+    /// What hosts whose association is removed read instead: the root view
+    /// (`None` when the whole service goes).
+    pub fallback: Option<Config>,
+}
+
 impl Admin {
+    /// What `delete_env(service, env, true)` would remove, or, for the
+    /// root, `delete_service(service)`.
+    pub async fn preview_delete(
+        &self,
+        service: &ServiceName,
+        env: &EnvPath,
+    ) -> Result<DeletePreview> {
+        let layout = ServiceLayout::new(service.clone());
+        let (tree, associations, root_view) = futures_util::future::try_join3(
+            self.env_tree(service),
+            self.associations(service),
+            self.zk.get(layout.views_root()),
+        )
+        .await?;
+        let mut envs = Vec::new();
+        let mut level = vec![&tree];
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for node in level {
+                let path = EnvPath::new(&node.env)?;
+                if path.is_within(env) {
+                    envs.push(node.env.clone());
+                }
+                next.extend(&node.children);
+            }
+            level = next;
+        }
+        if envs.is_empty() {
+            return Err(not_found(&self.zk, &layout, env).await);
+        }
+        let associations = associations
+            .into_iter()
+            .filter_map(|a| {
+                let within = a
+                    .env
+                    .as_deref()
+                    .and_then(|e| EnvPath::new(e).ok())
+                    .is_some_and(|e| e.is_within(env));
+                within.then(|| DroppedAssociation {
+                    name: a.name,
+                    env: a.env.unwrap_or_default(),
+                })
+            })
+            .collect();
+        let fallback = match (env.is_root(), root_view) {
+            (false, Some((data, _))) => Some(parse_stored(layout.views_root(), &data)?),
+            _ => None,
+        };
+        Ok(DeletePreview {
+            env: env.to_string(),
+            envs,
+            associations,
+            fallback,
+        })
+    }
+
     /// What `set_env(service, env, config, ..)` would change, without
     /// writing: the views that change and the inherited keys they lose.
     ///
@@ -69,21 +143,25 @@ impl Admin {
             let before = parse_stored(&layout.view_path(&write.env), &stored.data)?;
             let after = parse_stored(&layout.view_path(&write.env), &write.data)?;
             for path in hidden_keys(&before, &after) {
-                // The deepest environment of the lineage that sets it; only
-                // keys set above the changed environment are inherited.
+                // Hidden when another environment of the lineage still sets
+                // it (the deepest one is named): the changed environment's
+                // own keys are not inherited, but dropping an own key that
+                // an ancestor also sets does not bring the ancestor's back
+                // under the shallow merge.
                 let from = write
                     .env
                     .lineage()
                     .collect::<Vec<_>>()
                     .into_iter()
                     .rev()
+                    .filter(|e| e != env)
                     .find(|e| {
                         let conf = read.subtree.get(e).or_else(|| {
                             read.ancestors.iter().find(|(a, _)| a == e).map(|(_, n)| n)
                         });
                         conf.is_some_and(|n| value_at(&n.config, &path).is_some())
                     });
-                if let Some(from) = from.filter(|f| !f.is_within(env)) {
+                if let Some(from) = from {
                     hidden.push(HiddenKey {
                         env: write.env.to_string(),
                         key: path.join("."),

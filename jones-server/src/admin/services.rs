@@ -38,6 +38,13 @@ impl Admin {
         service: &ServiceName,
         merge: MergeMode,
     ) -> Result<()> {
+        if let Some(reason) = service.rule_problem() {
+            return Err(Error::InvalidName(jones_client::Error::InvalidName {
+                kind: jones_client::NameKind::Service,
+                name: service.to_string(),
+                reason,
+            }));
+        }
         let layout = ServiceLayout::new(service.clone());
         self.writer(&layout).create_service(merge).await
     }
@@ -58,6 +65,7 @@ impl Admin {
         service: &ServiceName,
         mode: MergeMode,
     ) -> Result<WriteOutcome> {
+        super::check_writable(service, None)?;
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
         let result = self.writer(&layout).set_merge_mode(mode).await;

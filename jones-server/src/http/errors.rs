@@ -70,6 +70,7 @@ impl From<Error> for ApiError {
         let message = e.to_string();
         match e {
             Error::InvalidName(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_name", message),
+            Error::ReadOnly { .. } => Self::new(StatusCode::BAD_REQUEST, "read_only", message),
             Error::InvalidInput { .. } => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
             }

@@ -25,7 +25,12 @@ pub(crate) async fn service_tree(state: &ServerState, svc: &ServiceName) -> Hand
             .await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"service": svc.as_str(), "merge": merge.as_str(), "envs": tree}),
+        &json!({
+            "service": svc.as_str(),
+            "merge": merge.as_str(),
+            "read_only": crate::admin::check_writable(svc, None).err().map(|e| e.to_string()),
+            "envs": tree,
+        }),
     ))
 }
 
@@ -64,6 +69,17 @@ pub(crate) async fn set_service(state: &ServerState, req: &Request, svc: &Servic
             "transactions": outcome.transactions,
         }),
     ))
+}
+
+/// What deleting `env` with its descendants (the root: the service) would
+/// remove, deleted nowhere.
+pub(crate) async fn preview_delete(
+    state: &ServerState,
+    svc: &ServiceName,
+    env: &EnvPath,
+) -> Handled {
+    let preview = state.admin().preview_delete(svc, env).await?;
+    Ok(json_response(StatusCode::OK, &preview))
 }
 
 /// What a `PUT` of the body's `config` would change, written nowhere.
@@ -204,10 +220,14 @@ pub(crate) async fn delete_config(
             )));
         }
     };
-    state.admin().delete_env(svc, env, recursive).await?;
+    let deleted = state.admin().delete_env(svc, env, recursive).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"deleted": env.as_str()}),
+        &json!({
+            "deleted": env.as_str(),
+            "envs": deleted.envs,
+            "associations": deleted.associations,
+        }),
     ))
 }
 

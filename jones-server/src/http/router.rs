@@ -68,6 +68,7 @@ pub(crate) enum Route {
     Envs(ServiceName),
     Config(ServiceName, EnvPath),
     Preview(ServiceName, EnvPath),
+    PreviewDelete(ServiceName, EnvPath),
     Associations(ServiceName),
     Association(ServiceName, String),
     Resolve(ServiceName, String),
@@ -91,6 +92,10 @@ impl Route {
             Route::Config(..) => "/api/v1/services/{svc}/config/{env}",
             Route::Preview(_, env) if env.is_root() => "/api/v1/services/{svc}/preview/config",
             Route::Preview(..) => "/api/v1/services/{svc}/preview/config/{env}",
+            Route::PreviewDelete(_, env) if env.is_root() => {
+                "/api/v1/services/{svc}/preview/delete"
+            }
+            Route::PreviewDelete(..) => "/api/v1/services/{svc}/preview/delete/{env}",
             Route::Associations(_) => "/api/v1/services/{svc}/associations",
             Route::Association(..) => "/api/v1/services/{svc}/associations/{name}",
             Route::Resolve(..) => "/api/v1/services/{svc}/resolve/{name}",
@@ -108,6 +113,7 @@ impl Route {
             | Route::Envs(s)
             | Route::Config(s, _)
             | Route::Preview(s, _)
+            | Route::PreviewDelete(s, _)
             | Route::Associations(s)
             | Route::Association(s, _)
             | Route::Resolve(s, _)
@@ -121,7 +127,9 @@ impl Route {
     /// The environment or association a request is about, for the log.
     fn target(&self) -> Option<&str> {
         match self {
-            Route::Config(_, env) | Route::Preview(_, env) => Some(env.as_str()),
+            Route::Config(_, env) | Route::Preview(_, env) | Route::PreviewDelete(_, env) => {
+                Some(env.as_str())
+            }
             Route::Association(_, name) | Route::Resolve(_, name) => Some(name),
             _ => None,
         }
@@ -156,6 +164,7 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::Preview(svc, env) if *m == Method::POST => {
             h::preview_config(state, req, svc, env).await
         }
+        Route::PreviewDelete(svc, env) if get => h::preview_delete(state, svc, env).await,
         Route::Associations(svc) if get => h::associations(state, svc).await,
         Route::Association(svc, name) => match *m {
             Method::GET => h::association(state, svc, name).await,
@@ -210,6 +219,10 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
         ["preview", "config", env @ ..] => {
             let env = EnvPath::new(&env.join("/")).map_err(crate::Error::from)?;
             Route::Preview(svc, env)
+        }
+        ["preview", "delete", env @ ..] => {
+            let env = EnvPath::new(&env.join("/")).map_err(crate::Error::from)?;
+            Route::PreviewDelete(svc, env)
         }
         ["associations"] => Route::Associations(svc),
         ["associations", name @ ..] if !name.is_empty() => Route::Association(svc, name.join("/")),

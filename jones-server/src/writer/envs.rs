@@ -10,6 +10,26 @@ use crate::tree::{read_chain, read_service, read_tree};
 use crate::zk::Op;
 use crate::{Error, Result};
 
+/// What a delete of an environment removed.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Deleted {
+    /// The environment deleted.
+    pub env: String,
+    /// Every environment removed with it, parents first.
+    pub envs: Vec<String>,
+    /// Every association removed (those hosts read the root view now).
+    pub associations: Vec<DroppedAssociation>,
+}
+
+/// An association a delete removes.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct DroppedAssociation {
+    /// The association (host) name.
+    pub name: String,
+    /// The environment it pointed to.
+    pub env: String,
+}
+
 impl Writer<'_> {
     /// Creates `env` (whose parent must exist) with `config` and its view;
     /// a view left there without a conf (an orphan) is overwritten.
@@ -119,7 +139,7 @@ impl Writer<'_> {
 
     /// Deletes `env` (not the root) with its subtree's confs and views and
     /// every association pointing into it; see [`crate::Admin::delete_env`].
-    pub(crate) async fn delete_env(&self, env: &EnvPath, recursive: bool) -> Result<()> {
+    pub(crate) async fn delete_env(&self, env: &EnvPath, recursive: bool) -> Result<Deleted> {
         if env.is_root() {
             return Err(Error::invalid(
                 "the root environment cannot be deleted; delete the service instead",
@@ -164,6 +184,11 @@ impl Writer<'_> {
                     version: Some(node.version),
                 });
             }
+            let mut deleted = Deleted {
+                env: env.to_string(),
+                envs: read.subtree.keys().map(ToString::to_string).collect(),
+                associations: Vec::new(),
+            };
             // The nodemap is checked even when no association points into
             // the subtree: one set meanwhile fails this transaction instead
             // of pointing at a deleted view for good.
@@ -186,7 +211,13 @@ impl Writer<'_> {
                     });
                 } else {
                     for name in &doomed {
-                        stored.map.remove(name);
+                        if let Some(path) = stored.map.remove(name) {
+                            let env = self.layout.env_of_view_path(&path).map(|e| e.to_string());
+                            deleted.associations.push(DroppedAssociation {
+                                name: name.clone(),
+                                env: env.unwrap_or_default(),
+                            });
+                        }
                     }
                     ops.push(Op::Set {
                         path: self.layout.nodemap_path().to_owned(),
@@ -206,12 +237,12 @@ impl Writer<'_> {
                 });
             }
             match self.zk.multi(&ops).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(deleted),
                 Err(e) => match classify(&ops, e) {
                     Next::Fail(e) => return Err(e),
                     Next::Unknown => {
                         if self.zk.get(&self.layout.conf_path(env)).await?.is_none() {
-                            return Ok(());
+                            return Ok(deleted);
                         }
                     }
                     Next::Retry => {}

@@ -96,6 +96,8 @@ mod repair;
 mod service;
 mod settings;
 
+pub use envs::{Deleted, DroppedAssociation};
+
 /// Bounds of the write path.
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -4,11 +4,13 @@
 mod admin;
 mod compat;
 mod crash;
+mod delete_preview;
 mod harness;
 mod healing;
 mod http;
 mod materialize;
 mod merge_modes;
+mod names;
 mod original_trees;
 mod process;
 mod refusals;

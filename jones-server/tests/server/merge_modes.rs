@@ -195,6 +195,36 @@ async fn a_preview_names_every_inherited_key_a_change_would_hide() {
         .unwrap();
     assert!(preview.hidden.is_empty(), "the root inherits nothing");
     crate::harness::assert_unchanged(&admin, &svc, &before).await;
+    // Dropping an own key the root also sets does not bring the root's
+    // back under the shallow merge: hidden.
+    admin
+        .set_env(
+            &svc,
+            &env("prod"),
+            obj(json!({"db": {"pool": {"size": 20}, "host": "mine"}})),
+            None,
+        )
+        .await
+        .unwrap();
+    let before = crate::harness::snapshot(&admin, &svc).await;
+    let preview = admin
+        .preview_env(
+            &svc,
+            &env("prod"),
+            obj(json!({"db": {"pool": {"size": 20}}})),
+        )
+        .await
+        .unwrap();
+    let hidden: Vec<(&str, &str, &str)> = preview
+        .hidden
+        .iter()
+        .map(|h| (h.env.as_str(), h.key.as_str(), h.from.as_str()))
+        .collect();
+    assert_eq!(
+        hidden,
+        [("prod", "db.host", ""), ("prod/eu", "db.host", "")]
+    );
+    crate::harness::assert_unchanged(&admin, &svc, &before).await;
 
     // The same change in a deep service hides nothing.
     admin.set_merge_mode(&svc, MergeMode::Deep).await.unwrap();
