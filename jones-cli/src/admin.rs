@@ -6,9 +6,10 @@ use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::cli::{AssocCommand, EnvCommand, ServiceCommand};
-use crate::dotted::{parse_value, set_dotted};
+use crate::dotted::{ValueMode, parse_value, set_dotted};
 use crate::error::{CliError, Result};
-use crate::output::{env_label, items, print_json, tree_text};
+use crate::input::read_config_arg;
+use crate::output::{env_label, items, outln, print_json, tree_text, write_stdout};
 
 /// How many times `env set`/`unset` re-read and re-apply their one-key
 /// change when another writer got there first.
@@ -32,7 +33,7 @@ pub fn services(api: &Api, json: bool) -> Result<()> {
         print_json(&list);
     } else {
         for svc in items(&list, "services") {
-            println!("{}", svc.as_str().unwrap_or_default());
+            outln!("{}", svc.as_str().unwrap_or_default());
         }
     }
     Ok(())
@@ -40,15 +41,29 @@ pub fn services(api: &Api, json: bool) -> Result<()> {
 
 pub fn service(api: &Api, command: ServiceCommand, json: bool) -> Result<()> {
     let (result, done) = match command {
-        ServiceCommand::Create { name } => {
-            parse_service(&name)?;
+        ServiceCommand::Create { name, merge } => {
+            ServiceName::strict(&name)?;
             (
-                api.create_service(&name)?,
-                format!("created service {name}"),
+                api.create_service(&name, merge.as_str())?,
+                format!("created service {name} ({} merge)", merge.as_str()),
             )
         }
-        ServiceCommand::Delete { name } => {
+        ServiceCommand::Merge { name, mode } => {
             parse_service(&name)?;
+            let result = api.set_merge(&name, mode.as_str())?;
+            let views = result["views_written"].as_u64().unwrap_or_default();
+            (
+                result,
+                format!(
+                    "{name} merges {} now; {views} views rewritten",
+                    mode.as_str()
+                ),
+            )
+        }
+        ServiceCommand::Delete { name, yes } => {
+            parse_service(&name)?;
+            let reach = crate::reach::describe(api, &name, &EnvPath::root())?;
+            crate::confirm::confirm(&reach.text, "Delete?", "not deleted", yes)?;
             (
                 api.delete_service(&name)?,
                 format!("deleted service {name}"),
@@ -67,7 +82,7 @@ fn report(json: bool, result: &Value, done: &str) {
             result
         });
     } else {
-        println!("{done}");
+        outln!("{done}");
     }
 }
 
@@ -79,7 +94,7 @@ pub fn env(api: &Api, command: EnvCommand, json: bool) -> Result<()> {
             if json {
                 print_json(&tree);
             } else {
-                print!("{}", tree_text(&tree));
+                write_stdout(&tree_text(&tree));
             }
         }
         EnvCommand::Get { service, env } => {
@@ -98,11 +113,9 @@ pub fn env(api: &Api, command: EnvCommand, json: bool) -> Result<()> {
             config,
         } => {
             parse_service(&service)?;
-            let env = parse_env(&env)?;
-            let config: Value = serde_json::from_str(&config)
-                .map_err(|e| CliError::Invalid(format!("--config is not valid JSON: {e}")))?;
-            jones_client::config_from_value(config.clone())?;
-            let result = api.create_env(&service, &env, &config)?;
+            let env = EnvPath::strict(parse_env(&env)?.as_str())?;
+            let config = read_config_arg(&config)?;
+            let result = api.create_env(&service, &env, &Value::Object(config))?;
             report(
                 json,
                 &result,
@@ -114,64 +127,128 @@ pub fn env(api: &Api, command: EnvCommand, json: bool) -> Result<()> {
             env,
             key,
             value,
+            string,
+            json_value,
+            yes,
+            copy_inherited,
         } => {
-            let value = parse_value(&value)?;
-            let result = update_key(api, &service, &env, |config| {
+            let mode = match (string, json_value) {
+                (true, _) => ValueMode::String,
+                (false, true) => ValueMode::Json,
+                (false, false) => ValueMode::Auto,
+            };
+            let value = parse_value(&value, mode)?;
+            let hint = key.contains('.') && !copy_inherited;
+            let result = update_key(api, &service, &env, yes, hint, |config, view| {
+                if copy_inherited {
+                    crate::dotted::copy_inherited(config, view, &key);
+                }
                 set_dotted(config, &key, value.clone())
             })?;
             report(json, &result, &format!("set {key} in {}", env_label(&env)));
         }
-        EnvCommand::Unset { service, env, key } => {
-            let result = update_key(api, &service, &env, |config| unset_dotted(config, &key))?;
+        EnvCommand::Unset {
+            service,
+            env,
+            key,
+            yes,
+        } => {
+            let result = update_key(api, &service, &env, yes, false, |config, _| {
+                unset_dotted(config, &key)
+            })?;
             report(
                 json,
                 &result,
                 &format!("removed {key} from {}", env_label(&env)),
             );
         }
-        EnvCommand::Edit { service, env } => {
+        EnvCommand::Edit {
+            service,
+            env,
+            resume,
+            yes,
+        } => {
             parse_service(&service)?;
             let env = parse_env(&env)?;
-            crate::edit::edit(api, &service, &env, json)?;
+            crate::edit::edit(api, &service, &env, resume.as_deref(), yes, json)?;
         }
         EnvCommand::Rm {
             service,
             env,
             recursive,
+            yes,
         } => {
             parse_service(&service)?;
             let env = parse_env(&env)?;
             if env.is_root() {
-                return Err(CliError::Invalid(
-                    "the root environment cannot be deleted; delete the service instead".into(),
+                return Err(CliError::invalid(
+                    "the root environment cannot be deleted; delete the service instead",
                 ));
             }
+            let reach = crate::reach::describe(api, &service, &env)?;
+            // With children and without -r the server refuses the delete
+            // (has_children): nothing to ask.
+            if recursive || reach.envs.len() == 1 {
+                crate::confirm::confirm(&reach.text, "Delete?", "not deleted", yes)?;
+            }
             let result = api.delete_env(&service, &env, recursive)?;
-            report(json, &result, &format!("deleted {}", env.as_str()));
+            report(json, &result, &removed(&result));
         }
     }
     Ok(())
 }
 
-/// Reads an environment, applies `change` to its config, and writes it with
-/// the version read; on a conflict, reads again and re-applies.
+/// What a delete's answer says it removed, in words.
+fn removed(result: &Value) -> String {
+    let envs: Vec<&str> = items(result, "envs")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    let hosts: Vec<&str> = items(result, "associations")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    let mut text = format!("deleted {}", envs.join(", "));
+    if !hosts.is_empty() {
+        text.push_str(&format!("; {} now read the root config", hosts.join(", ")));
+    }
+    text
+}
+
+/// Reads an environment, applies `change` to its config (given its view
+/// too), and writes it with the version read; on a conflict, reads again
+/// and re-applies. A change that hides inherited keys is shown and needs a
+/// yes (`yes`, or the answer at a terminal); `copy_hint` adds the
+/// `--copy-inherited` way out.
 fn update_key(
     api: &Api,
     service: &str,
     env: &str,
-    change: impl Fn(&mut jones_client::Config) -> Result<()>,
+    yes: bool,
+    copy_hint: bool,
+    change: impl Fn(&mut jones_client::Config, &jones_client::Config) -> Result<()>,
 ) -> Result<Value> {
     parse_service(service)?;
     let env = parse_env(env)?;
     let mut last_conflict = None;
+    let mut confirmed = yes;
     for _ in 0..KEY_WRITE_ATTEMPTS {
         let details = api.env(service, &env)?;
         let version = details["version"]
             .as_i64()
-            .ok_or_else(|| CliError::Failed("the server sent no version".into()))?;
+            .ok_or_else(|| CliError::failed("the server sent no version"))?;
         let mut config = jones_client::config_from_value(details["config"].clone())?;
-        change(&mut config)?;
-        match api.set_env(service, &env, &Value::Object(config), version) {
+        let view = jones_client::config_from_value(details["view"].clone()).unwrap_or_default();
+        change(&mut config, &view)?;
+        let config = Value::Object(config);
+        if !confirmed {
+            let preview = api.preview_config(service, &env, &config)?;
+            if let Some(warning) = crate::hidden::warning(&preview, copy_hint) {
+                crate::confirm::confirm(&warning, "Save anyway?", "not saved", false)?;
+            }
+            confirmed = true;
+        }
+        match api.set_env(service, &env, &config, version) {
             Ok(result) => return Ok(result),
             Err(failure) if failure.status == 409 => last_conflict = Some(failure),
             Err(failure) => return Err(failure.into()),
@@ -187,38 +264,38 @@ fn unset_dotted(config: &mut jones_client::Config, key: &str) -> Result<()> {
     for part in parts {
         map = match map.get_mut(part) {
             Some(Value::Object(inner)) => inner,
-            _ => return Err(CliError::NotFound(format!("no key {key:?}"))),
+            _ => return Err(CliError::not_found(format!("no key {key:?}"))),
         };
     }
     map.remove(last)
         .map(|_| ())
-        .ok_or_else(|| CliError::NotFound(format!("no key {key:?}")))
+        .ok_or_else(|| CliError::not_found(format!("no key {key:?}")))
 }
 
 fn print_env(details: &Value) {
     let env = details["env"].as_str().unwrap_or_default();
-    println!("environment: {}", env_label(env));
-    println!("version:     {}", details["version"]);
+    outln!("environment: {}", env_label(env));
+    outln!("version:     {}", details["version"]);
     let children: Vec<&str> = items(&details["children"], "children")
         .into_iter()
         .filter_map(Value::as_str)
         .collect();
     if !children.is_empty() {
-        println!("children:    {}", children.join(", "));
+        outln!("children:    {}", children.join(", "));
     }
     let associations: Vec<&str> = items(&details["associations"], "associations")
         .into_iter()
         .filter_map(Value::as_str)
         .collect();
     if !associations.is_empty() {
-        println!("associated:  {}", associations.join(", "));
+        outln!("associated:  {}", associations.join(", "));
     }
-    println!("config:");
-    println!(
+    outln!("config:");
+    outln!(
         "{}",
         serde_json::to_string_pretty(&details["config"]).unwrap_or_default()
     );
-    println!("view (inherited):");
+    outln!("view (inherited):");
     let origins = details.get("origins").and_then(Value::as_object);
     if let Some(view) = details["view"].as_object() {
         for (key, value) in view {
@@ -233,7 +310,7 @@ fn print_env(details: &Value) {
                     }
                 })
                 .unwrap_or_default();
-            println!("  {key} = {value}    {from}");
+            outln!("  {key} = {value}    {from}");
         }
     }
 }
@@ -273,7 +350,7 @@ pub fn assoc(api: &Api, command: AssocCommand, json: bool) -> Result<()> {
                         .as_str()
                         .map(env_label)
                         .unwrap_or_else(|| entry["view_path"].as_str().unwrap_or("?"));
-                    println!("{name} -> {target}");
+                    outln!("{name} -> {target}");
                 }
             }
         }
@@ -286,12 +363,55 @@ pub fn view_via_server(api: &Api, service: &str, association: &str, json: bool) 
     parse_service(service)?;
     validate_association(association)?;
     let resolved = api.resolve(service, association)?;
-    if json {
-        print_json(&resolved);
-    } else {
-        print_json(resolved.get("config").unwrap_or(&resolved));
-    }
+    let config = jones_client::config_from_value(resolved["config"].clone())?;
+    let view = view_json(
+        service,
+        association,
+        resolved["associated"].as_bool().unwrap_or(true),
+        resolved["env"].as_str().map(str::to_owned),
+        resolved["view_path"].as_str().unwrap_or_default(),
+        &config,
+    );
+    print_view(&view, json);
     Ok(())
+}
+
+/// The one shape `jones view --json` prints, whether read from ZooKeeper
+/// or through the server.
+pub fn view_json(
+    service: &str,
+    association: &str,
+    associated: bool,
+    env: Option<String>,
+    view_path: &str,
+    config: &jones_client::Config,
+) -> Value {
+    json!({
+        "service": service,
+        "association": association,
+        "associated": associated,
+        "env": env,
+        "view_path": view_path,
+        "config": config,
+    })
+}
+
+/// Prints a view: all of it with `--json`, else its config; a warning on
+/// stderr when the association is not in the nodemap.
+pub fn print_view(view: &Value, json: bool) {
+    if view["associated"] == Value::Bool(false) {
+        let name = view["association"].as_str().unwrap_or_default();
+        let service = view["service"].as_str().unwrap_or_default();
+        eprintln!(
+            "jones: warning: {name:?} is not associated in {service}'s nodemap: it reads the root config \
+             (`jones assoc ls {service}` lists the associations)"
+        );
+    }
+    if json {
+        print_json(view);
+    } else {
+        print_json(&view["config"]);
+    }
 }
 
 pub fn verify(api: &Api, service: &str, json: bool) -> Result<()> {
@@ -303,9 +423,10 @@ pub fn repair(api: &Api, service: &str, json: bool) -> Result<()> {
     parse_service(service)?;
     let repaired = api.repair(service)?;
     if !json {
-        println!(
+        outln!(
             "repaired: {} views written in {} transactions",
-            repaired["views_written"], repaired["transactions"]
+            repaired["views_written"],
+            repaired["transactions"]
         );
     }
     report_consistency(service, &repaired, json)
@@ -317,7 +438,7 @@ fn report_consistency(service: &str, found: &Value, json: bool) -> Result<()> {
     if json {
         print_json(found);
     } else if problems.is_empty() {
-        println!("{service}: consistent");
+        outln!("{service}: consistent");
     } else {
         for problem in &problems {
             let what = problem["kind"].as_str().unwrap_or("problem");
@@ -328,13 +449,13 @@ fn report_consistency(service: &str, found: &Value, json: bool) -> Result<()> {
                 .filter(|(k, _)| *k != "kind")
                 .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned)))
                 .collect();
-            println!("{what} {}", detail.join(" "));
+            outln!("{what} {}", detail.join(" "));
         }
     }
     if found["consistent"] == Value::Bool(true) {
         Ok(())
     } else {
-        Err(CliError::Failed(format!(
+        Err(CliError::failed(format!(
             "service {service:?} is not consistent: {} problems",
             problems.len()
         )))
@@ -348,26 +469,12 @@ pub fn dump(api: &Api, service: &str, json: bool) -> Result<()> {
         print_json(&dump);
     } else {
         for node in items(&dump, "nodes") {
-            println!("{}", node["path"].as_str().unwrap_or_default());
+            outln!("{}", node["path"].as_str().unwrap_or_default());
             let data = node["data"].as_str().unwrap_or_default();
             for line in data.lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
     }
     Ok(())
-}
-
-/// `{"config": ...}` for printing a snapshot read from ZooKeeper.
-pub fn resolved_json(
-    config: &jones_client::Config,
-    view_path: &str,
-    revision: Option<jones_client::Revision>,
-) -> Value {
-    json!({
-        "view_path": view_path,
-        "mzxid": revision.map(|r| r.mzxid),
-        "version": revision.map(|r| r.version),
-        "config": config,
-    })
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jones_client::EnvPath;
 use serde_json::{Value, json};
 
-use crate::error::CliError;
+use crate::error::{Class, CliError};
 
 /// A failed API call: the HTTP status (0 when the server was not reached),
 /// the server's message, and its JSON body.
@@ -17,16 +17,35 @@ pub struct ApiFailure {
 }
 
 impl From<ApiFailure> for CliError {
+    /// The class (exit code) follows the status, refined by the body's
+    /// `kind` for 409s: `version_conflict`, `*_exists`, `has_children`.
+    /// The `kind` and the body's extra fields are kept for `--json`.
     fn from(f: ApiFailure) -> Self {
-        let message = f.message;
-        match f.status {
-            0 | 502..=504 => CliError::Unavailable(message),
-            400 | 413 | 422 => CliError::Invalid(message),
-            401 | 403 => CliError::Unauthorized(message),
-            404 => CliError::NotFound(message),
-            409 => CliError::Conflict(message),
-            _ => CliError::Failed(message),
+        let kind = f
+            .body
+            .get("kind")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let class = match (f.status, kind.as_deref()) {
+            (0 | 502..=504, _) => Class::Unavailable,
+            (400 | 413 | 415 | 422, _) => Class::Invalid,
+            (401 | 403, _) => Class::Unauthorized,
+            (404, _) => Class::NotFound,
+            (409, Some(k)) if k.ends_with("_exists") => Class::Exists,
+            (409, Some("has_children" | "not_empty")) => Class::NotEmpty,
+            (409, _) => Class::Conflict,
+            _ => Class::Failed,
+        };
+        let mut error = CliError::new(class, f.message);
+        match kind {
+            Some(kind) => error = error.with_kind(kind),
+            None if f.status == 0 => error = error.with_kind("server_unreachable"),
+            None => {}
         }
+        if let Value::Object(body) = f.body {
+            error.details = Some(Box::new(body));
+        }
+        error
     }
 }
 
@@ -51,12 +70,23 @@ fn seg(s: &str) -> String {
     out
 }
 
+/// `base` with a scheme (`http://` when it has none) and no trailing `/`.
+fn server_url(base: &str) -> String {
+    let base = base.trim().trim_end_matches('/');
+    if base.contains("://") {
+        base.to_owned()
+    } else {
+        format!("http://{base}")
+    }
+}
+
 fn env_suffix(env: &EnvPath) -> String {
     env.segments().map(|s| format!("/{}", seg(s))).collect()
 }
 
 impl Api {
-    /// A client of the server at `base` (e.g. `http://127.0.0.1:8080`).
+    /// A client of the server at `base` (`http://127.0.0.1:8080`, or
+    /// `127.0.0.1:8080`: without a scheme, `http://` is meant).
     pub fn new(base: &str, token: Option<String>) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -64,7 +94,7 @@ impl Api {
             .build()
             .into();
         Self {
-            base: base.trim_end_matches('/').to_owned(),
+            base: server_url(base),
             token,
             agent,
         }
@@ -124,8 +154,20 @@ impl Api {
         self.call("GET", "/services", None)
     }
 
-    pub fn create_service(&self, svc: &str) -> Result<Value, ApiFailure> {
-        self.call("POST", &format!("/services/{}", seg(svc)), None)
+    pub fn create_service(&self, svc: &str, merge: &str) -> Result<Value, ApiFailure> {
+        let body = json!({ "merge": merge });
+        self.call("POST", &format!("/services/{}", seg(svc)), Some(&body))
+    }
+
+    /// The service: its merge mode and environment tree.
+    pub fn service(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("GET", &format!("/services/{}", seg(svc)), None)
+    }
+
+    /// Changes the service's merge mode (every view is rewritten).
+    pub fn set_merge(&self, svc: &str, merge: &str) -> Result<Value, ApiFailure> {
+        let body = json!({ "merge": merge });
+        self.call("PUT", &format!("/services/{}", seg(svc)), Some(&body))
     }
 
     pub fn delete_service(&self, svc: &str) -> Result<Value, ApiFailure> {
@@ -180,6 +222,25 @@ impl Api {
         self.call("DELETE", &path, None)
     }
 
+    /// What setting `env`'s config to `config` would change: the views
+    /// rewritten and the inherited keys they would lose.
+    pub fn preview_config(
+        &self,
+        svc: &str,
+        env: &EnvPath,
+        config: &Value,
+    ) -> Result<Value, ApiFailure> {
+        let path = format!("/services/{}/preview/config{}", seg(svc), env_suffix(env));
+        self.call("POST", &path, Some(&json!({ "config": config })))
+    }
+
+    /// What deleting `env` with its descendants (the root: the service)
+    /// would remove.
+    pub fn preview_delete(&self, svc: &str, env: &EnvPath) -> Result<Value, ApiFailure> {
+        let path = format!("/services/{}/preview/delete{}", seg(svc), env_suffix(env));
+        self.call("GET", &path, None)
+    }
+
     pub fn associations(&self, svc: &str) -> Result<Value, ApiFailure> {
         self.call("GET", &format!("/services/{}/associations", seg(svc)), None)
     }
@@ -229,6 +290,16 @@ mod tests {
     }
 
     #[test]
+    fn a_server_without_a_scheme_is_http() {
+        assert_eq!(server_url("127.0.0.1:9090"), "http://127.0.0.1:9090");
+        assert_eq!(server_url("jones.example.com/"), "http://jones.example.com");
+        assert_eq!(
+            server_url("https://j.example.com/"),
+            "https://j.example.com"
+        );
+    }
+
+    #[test]
     fn statuses_map_to_exit_codes() {
         let failure = |status| ApiFailure {
             status,
@@ -242,5 +313,18 @@ mod tests {
         assert_eq!(CliError::from(failure(409)).exit_code(), 4);
         assert_eq!(CliError::from(failure(401)).exit_code(), 6);
         assert_eq!(CliError::from(failure(500)).exit_code(), 1);
+        let with_kind = |kind: &str| ApiFailure {
+            status: 409,
+            message: String::new(),
+            body: json!({"error": "", "kind": kind}),
+        };
+        assert_eq!(CliError::from(with_kind("version_conflict")).exit_code(), 4);
+        assert_eq!(CliError::from(with_kind("env_exists")).exit_code(), 7);
+        assert_eq!(CliError::from(with_kind("service_exists")).exit_code(), 7);
+        assert_eq!(CliError::from(with_kind("has_children")).exit_code(), 8);
+        assert_eq!(
+            CliError::from(with_kind("has_children")).kind,
+            "has_children"
+        );
     }
 }

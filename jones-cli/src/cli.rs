@@ -20,8 +20,18 @@ Examples:
   jones export checkout --association $(hostname -f) --out /etc/checkout.env --format env --exec 'systemctl reload checkout'
   jones watch checkout --association $(hostname -f) --exec ./on-config-change.sh --mode queue
 
-Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 version conflict,
-5 server or ZooKeeper unavailable, 6 not authorized.";
+Exit codes:
+  0  ok
+  1  other failure (also: verify found problems)
+  2  invalid input (a name, a value, a file)
+  3  not found (service, environment, association)
+  4  version conflict (changed since it was read)
+  5  server or ZooKeeper unavailable
+  6  not authorized
+  7  already exists
+  8  not empty (has child environments, or a service holding data)
+With --json, errors are one JSON object on stderr: {\"error\", \"kind\", \"exit_code\", ...},
+the kind being the server API's.";
 
 /// Jones from the shell: administer live configuration, and keep it in a
 /// file or feed it to a command for apps that can't link the library.
@@ -32,7 +42,7 @@ Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 version confl
 #[derive(Debug, Parser)]
 #[command(name = "jones", version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// The Jones server's URL.
+    /// The Jones server's URL; `host:port` alone means `http://host:port`.
     #[arg(
         long,
         env = "JONES_SERVER",
@@ -84,6 +94,25 @@ pub enum Command {
     },
     /// Every znode of a service with its data, like original Jones' export.
     Dump { service: String },
+    /// Load a `jones dump` (text or --json) into a service: a new one, one
+    /// that holds nothing yet, or with --replace one that does.
+    ///
+    /// Environments and associations are written through the server, which
+    /// computes the views, so `dump`, `restore` into an empty service, and
+    /// `dump` again give the same text.
+    Restore {
+        /// The dump; `-` reads stdin.
+        file: String,
+        /// The service to load it into (default: the service it was dumped from).
+        #[arg(long)]
+        service: Option<String>,
+        /// Replace what the service holds: every environment is written with
+        /// the version read, so a change made meanwhile stops the restore
+        /// (exit 4) instead of being overwritten; environments and
+        /// associations not in the dump are deleted.
+        #[arg(long)]
+        replace: bool,
+    },
     /// Check that every view equals its recomputed merge, every association
     /// points at a view, and no write is unfinished (exit 0 consistent, 1 not).
     Verify { service: String },
@@ -101,12 +130,46 @@ pub enum Command {
     },
 }
 
+/// A service's merge mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Merge {
+    Shallow,
+    Deep,
+}
+
+impl Merge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Merge::Shallow => "shallow",
+            Merge::Deep => "deep",
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
     /// Create a service with an empty root environment.
-    Create { name: String },
+    Create {
+        name: String,
+        /// How environments inherit: `shallow` (original Jones: an object
+        /// an environment sets replaces the inherited one whole) or `deep`
+        /// (objects merged key by key).
+        #[arg(long, value_enum, default_value = "shallow")]
+        merge: Merge,
+    },
+    /// Change a service's merge mode; every view is rewritten in the new
+    /// mode in one step.
+    Merge { name: String, mode: Merge },
     /// Delete a service and every environment and association in it.
-    Delete { name: String },
+    ///
+    /// Says how many environments and associations go, then asks; without
+    /// a terminal to ask, needs --yes.
+    Delete {
+        name: String,
+        /// Delete without asking.
+        #[arg(long, short)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,32 +182,80 @@ pub enum EnvCommand {
     Create {
         service: String,
         env: String,
-        /// Its config, a JSON object.
+        /// Its config, a JSON object: inline, `@FILE` to read a file, or `-` to read stdin.
         #[arg(long, default_value = "{}")]
         config: String,
     },
-    /// Set one key: VALUE is JSON when it parses as JSON, else a string; a dotted KEY reaches nested objects.
+    /// Set one key; a dotted KEY reaches nested objects.
+    ///
+    /// By default VALUE is JSON when it parses as JSON (`42`, `true`,
+    /// `[1,2]`, `"text"`), else the string as typed (`hello`, `1.2.3`). A
+    /// number JSON would store differently from how it is typed (`1.10`
+    /// would be 1.1, `1e3` would be 1000.0) is refused: give --string to
+    /// store the text, or type the number as it should be stored.
     Set {
         service: String,
         env: String,
         key: String,
         value: String,
+        /// Store VALUE as a JSON string exactly as typed (`1.10` stays "1.10").
+        #[arg(long, conflicts_with = "json_value")]
+        string: bool,
+        /// VALUE must be JSON; an error when it is not (no fallback to a string).
+        #[arg(long)]
+        json_value: bool,
+        /// Save even if the change hides inherited keys (a dotted KEY under
+        /// the shallow merge replaces the whole inherited object).
+        #[arg(long, short)]
+        yes: bool,
+        /// For a dotted KEY whose object the environment inherits: start
+        /// from a copy of the inherited object, so no inherited key is lost.
+        #[arg(long)]
+        copy_inherited: bool,
     },
     /// Remove one key (dotted keys reach nested objects).
     Unset {
         service: String,
         env: String,
         key: String,
+        /// Save even if the change hides inherited keys.
+        #[arg(long, short)]
+        yes: bool,
     },
-    /// Edit the config in $EDITOR; saved with the version read, the edit kept in a file on conflict.
-    Edit { service: String, env: String },
+    /// Edit the config in $EDITOR; saved with the version read.
+    ///
+    /// Inherited keys the edit would hide are named and need a yes. If
+    /// someone saved meanwhile, the edit is merged three-way: keys only one
+    /// side changed merge and are saved; keys both changed are noted at the
+    /// top of the file and the editor opens again (without a terminal:
+    /// exit 4, the merge kept in a file for --resume).
+    Edit {
+        service: String,
+        env: String,
+        /// Take back an edit kept after a failed or conflicting `env edit`:
+        /// shows how it differs from the config now, opens it in $EDITOR,
+        /// and saves it with the version read now.
+        #[arg(long, value_name = "FILE")]
+        resume: Option<PathBuf>,
+        /// Save even if the edit hides inherited keys.
+        #[arg(long, short)]
+        yes: bool,
+    },
     /// Delete an environment.
+    ///
+    /// First lists every environment it removes and every association it
+    /// drops (those hosts read the root config instead, which is shown),
+    /// then asks; without a terminal to ask, needs --yes. Prints what it
+    /// removed.
     Rm {
         service: String,
         env: String,
         /// Also delete every environment below it.
         #[arg(long, short)]
         recursive: bool,
+        /// Delete without asking.
+        #[arg(long, short)]
+        yes: bool,
     },
 }
 
@@ -168,7 +279,8 @@ pub struct ExportArgs {
     /// The association whose config is exported (usually the host's name).
     #[arg(long, short)]
     pub association: String,
-    /// The file to keep in sync; replaced atomically, keeping its permissions.
+    /// The file to keep in sync; replaced atomically, keeping its
+    /// permissions. `-` writes each new config to stdout instead.
     #[arg(long, short)]
     pub out: PathBuf,
     #[arg(long, short, value_enum, default_value = "json")]

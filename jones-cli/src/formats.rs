@@ -123,11 +123,11 @@ fn yaml_scalar(value: &Value) -> String {
 
 fn toml_text(config: &Config) -> Result<String> {
     if let Some(path) = first_null(&Value::Object(config.clone()), &mut Vec::new()) {
-        return Err(CliError::Invalid(format!(
+        return Err(CliError::invalid(format!(
             "TOML cannot hold null, and `{path}` is null: export another format or remove the null"
         )));
     }
-    toml::to_string(config).map_err(|e| CliError::Invalid(format!("cannot write TOML: {e}")))
+    toml::to_string(config).map_err(|e| CliError::invalid(format!("cannot write TOML: {e}")))
 }
 
 fn first_null(value: &Value, path: &mut Vec<String>) -> Option<String> {
@@ -158,7 +158,7 @@ fn env_lines(config: &Config) -> Result<String> {
     let mut seen = std::collections::HashMap::new();
     for (name, _, source) in &vars {
         if let Some(other) = seen.insert(name.clone(), source.clone()) {
-            return Err(CliError::Invalid(format!(
+            return Err(CliError::invalid(format!(
                 "keys `{other}` and `{source}` both become the variable {name}"
             )));
         }

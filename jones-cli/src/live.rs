@@ -3,11 +3,13 @@
 //! its reconnect and session-expiry handling; they log every change of the
 //! connection and stop cleanly on SIGINT or SIGTERM.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jones_client::{
-    JonesClient, ServiceLayout, ServiceName, Session, Snapshot, Status, Znode, ZnodeWatcher,
+    JonesClient, Nodemap, ServiceLayout, ServiceName, Session, Snapshot, Status, Znode,
+    ZnodeWatcher,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -23,9 +25,9 @@ const STATUS_POLL: Duration = Duration::from_millis(250);
 /// Resolves on the first SIGINT or SIGTERM.
 async fn shutdown_signal() -> Result<()> {
     let mut term = signal(SignalKind::terminate())
-        .map_err(|e| CliError::Failed(format!("cannot catch SIGTERM: {e}")))?;
+        .map_err(|e| CliError::failed(format!("cannot catch SIGTERM: {e}")))?;
     let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| CliError::Failed(format!("cannot catch SIGINT: {e}")))?;
+        .map_err(|e| CliError::failed(format!("cannot catch SIGINT: {e}")))?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = int.recv() => tracing::info!("SIGINT: stopping"),
@@ -45,8 +47,8 @@ pub struct ZkTarget {
 impl ZkTarget {
     fn connect_string(&self) -> Result<&str> {
         self.connect.as_deref().ok_or_else(|| {
-            CliError::Invalid(
-                "this command reads ZooKeeper directly: give --zk HOST:PORT or set JONES_ZK".into(),
+            CliError::invalid(
+                "this command reads ZooKeeper directly: give --zk HOST:PORT or set JONES_ZK",
             )
         })
     }
@@ -136,6 +138,7 @@ pub async fn export(args: ExportArgs, zk: &ZkTarget) -> Result<()> {
     let mut poll = tokio::time::interval(STATUS_POLL);
     let mut outcome = Ok(());
     let mut changed = true;
+    let mut last_written = None;
     loop {
         if !changed {
             tokio::select! {
@@ -148,13 +151,15 @@ pub async fn export(args: ExportArgs, zk: &ZkTarget) -> Result<()> {
         }
         changed = false;
         let snapshot: Arc<Snapshot> = snapshots.borrow_and_update().clone();
-        match write_export(&args, &snapshot) {
+        match write_export(&args, &snapshot, &mut last_written) {
             Ok(true) => {
                 if let Some(runner) = runner.as_mut() {
                     runner.update(snapshot_update(&args.service, &args.association, &snapshot));
                 }
             }
             Ok(false) => {}
+            // `--out -` and the reader has gone: nothing more to write to.
+            Err(e) if e.kind == "broken_pipe" => break,
             Err(e) if args.once => {
                 outcome = Err(e);
                 break;
@@ -177,10 +182,34 @@ pub async fn export(args: ExportArgs, zk: &ZkTarget) -> Result<()> {
     outcome
 }
 
-fn write_export(args: &ExportArgs, snapshot: &Snapshot) -> Result<bool> {
+/// Writes the config to `--out`: a file replaced atomically, or with `-`
+/// stdout (each new config once, the reader's going ending the export).
+/// `last` holds what stdout got last. Returns whether anything was written.
+fn write_export(args: &ExportArgs, snapshot: &Snapshot, last: &mut Option<String>) -> Result<bool> {
     let text = render(&snapshot.config, args.format)?;
-    let written = replace_if_changed(&args.out, text.as_bytes())
-        .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", args.out.display())))?;
+    let written = if args.out.as_os_str() == "-" {
+        if last.as_deref() == Some(text.as_str()) {
+            false
+        } else {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| {
+                    let error = CliError::failed(format!("cannot write to stdout: {e}"));
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        error.with_kind("broken_pipe")
+                    } else {
+                        error
+                    }
+                })?;
+            *last = Some(text);
+            true
+        }
+    } else {
+        replace_if_changed(&args.out, text.as_bytes())
+            .map_err(|e| CliError::failed(format!("cannot write {}: {e}", args.out.display())))?
+    };
     if written {
         let revision = snapshot
             .revision
@@ -198,11 +227,11 @@ pub async fn watch(args: WatchArgs, zk: &ZkTarget) -> Result<()> {
         .as_deref()
         .map(parse_signal)
         .transpose()
-        .map_err(CliError::Invalid)?;
+        .map_err(CliError::invalid)?;
     let timeout = match args.timeout {
         Some(secs) if secs.is_finite() && secs > 0.0 => Some(Duration::from_secs_f64(secs)),
         Some(secs) => {
-            return Err(CliError::Invalid(format!(
+            return Err(CliError::invalid(format!(
                 "--timeout must be a positive number of seconds, not {secs}"
             )));
         }
@@ -267,7 +296,7 @@ async fn watch_config(
 
 async fn watch_znode(zk: &ZkTarget, path: &str, on_load: bool, mut runner: Runner) -> Result<()> {
     if !path.starts_with('/') {
-        return Err(CliError::Invalid(format!(
+        return Err(CliError::invalid(format!(
             "--znode must be an absolute path, not {path:?}"
         )));
     }
@@ -324,19 +353,56 @@ async fn watch_znode(zk: &ZkTarget, path: &str, on_load: bool, mut runner: Runne
 }
 
 /// `jones view --zk`: the config an association reads, straight from
-/// ZooKeeper as an app would read it.
+/// ZooKeeper as an app would read it, and whether the nodemap names it.
 pub async fn view(zk: &ZkTarget, service: &str, association: &str, json: bool) -> Result<()> {
     let client = connect(zk, service, association).await?;
     let snapshot = client.snapshot();
     client.close().await;
-    if json {
-        crate::output::print_json(&crate::admin::resolved_json(
-            &snapshot.config,
+    let layout = ServiceLayout::new(ServiceName::new(service)?);
+    let associated = read_nodemap(zk, layout.nodemap_path())
+        .await?
+        .get(association)
+        .is_some();
+    let env = layout
+        .env_of_view_path(&snapshot.view_path)
+        .ok()
+        .map(|e| e.to_string());
+    crate::admin::print_view(
+        &crate::admin::view_json(
+            service,
+            association,
+            associated,
+            env,
             &snapshot.view_path,
-            snapshot.revision,
-        ));
-    } else {
-        crate::output::print_json(&serde_json::Value::Object(snapshot.config.clone()));
-    }
+            &snapshot.config,
+        ),
+        json,
+    );
     Ok(())
+}
+
+/// The nodemap at `path`, read once (empty when it does not exist).
+async fn read_nodemap(zk: &ZkTarget, path: &str) -> Result<Nodemap> {
+    let session = Session::connect(zk.connect_string()?, zk.session_timeout);
+    let mut watcher = ZnodeWatcher::new(&session, path);
+    let limit = zk.session_timeout.max(Duration::from_secs(10));
+    let read = tokio::time::timeout(limit, async {
+        loop {
+            match watcher.changed().await? {
+                Znode::Present { data, .. } => return Ok(Nodemap::parse(&data)?),
+                Znode::Missing => return Ok(Nodemap::new()),
+                Znode::Unknown => continue,
+            }
+        }
+    })
+    .await;
+    watcher.stop().await;
+    session.stop().await;
+    match read {
+        Ok(result) => result,
+        Err(_) => Err(CliError::unavailable(format!(
+            "cannot read {path} from ZooKeeper within {limit:?}"
+        ))
+        .with_kind("zookeeper_unavailable")),
+    }
 }

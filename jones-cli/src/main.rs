@@ -6,6 +6,13 @@
 //! | [`cli`] | commands, flags, environment variables, help |
 //! | [`api`] | the server's HTTP API, for writes and admin reads |
 //! | [`admin`] | services, environments, associations, view, dump |
+//! | [`restore`] | `restore`: a dump loaded back into a service |
+//! | [`reach`] | what a delete removes, shown before it asks |
+//! | [`hidden`] | inherited keys a change hides, in words |
+//! | [`confirm`] | asking before a change that loses something, or `--yes` |
+//! | [`input`] | `--config` inline, `@FILE` or `-`; files or stdin |
+//! | [`output`] | printing results; a closed stdout ends quietly |
+//! | [`error`] | the error type, the exit-code table, `--json` errors |
 //! | [`edit`] | `env edit` in `$EDITOR` with the version read |
 //! | [`live`] | `export` and `watch`, on `jones-client` |
 //! | [`runner`] | running a command per update: modes, timeout, signals |
@@ -16,13 +23,19 @@ mod admin;
 mod api;
 mod atomic;
 mod cli;
+mod confirm;
 mod diff;
 mod dotted;
 mod edit;
 mod error;
 mod formats;
+mod hidden;
+mod input;
 mod live;
+mod merge3;
 mod output;
+mod reach;
+mod restore;
 mod runner;
 
 use clap::{CommandFactory, Parser};
@@ -33,24 +46,46 @@ use crate::error::{CliError, Result};
 fn main() {
     let cli = Cli::parse();
     let verbose = matches!(cli.command, Command::Export(_) | Command::Watch(_));
+    // Logs go to stderr, one whole line per event, and command output only
+    // to stdout. Colours only for a person at a terminal who has not asked
+    // for none (https://no-color.org).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colours_wanted())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| (if verbose { "info" } else { "warn" }).into()),
         )
         .init();
-    if let Err(e) = run(cli) {
-        eprintln!("jones: {e}");
+    let json = cli.json;
+    let outcome = run(cli);
+    output::flush_stdout();
+    if let Err(e) = outcome {
+        if json {
+            eprintln!(
+                "{}",
+                serde_json::to_string(&e.to_json()).expect("JSON serializes")
+            );
+        } else {
+            eprintln!("jones: {e}");
+        }
         std::process::exit(e.exit_code());
     }
+}
+
+/// Whether log lines may carry ANSI colours: stderr is a terminal and
+/// `NO_COLOR` is unset or empty.
+fn colours_wanted() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    std::io::stderr().is_terminal() && !no_color
 }
 
 fn run(cli: Cli) -> Result<()> {
     let api = api::Api::new(&cli.server, cli.token.clone());
     let json = cli.json;
     if !(cli.session_timeout.is_finite() && cli.session_timeout > 0.0) {
-        return Err(CliError::Invalid(format!(
+        return Err(CliError::invalid(format!(
             "--session-timeout must be a positive number of seconds, not {}",
             cli.session_timeout
         )));
@@ -66,6 +101,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Env(command) => admin::env(&api, command, json),
         Command::Assoc(command) => admin::assoc(&api, command, json),
         Command::Dump { service } => admin::dump(&api, &service, json),
+        Command::Restore {
+            file,
+            service,
+            replace,
+        } => restore::restore(&api, &file, service.as_deref(), replace, json),
         Command::Verify { service } => admin::verify(&api, &service, json),
         Command::Repair { service } => admin::repair(&api, &service, json),
         Command::View {
@@ -78,7 +118,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => runtime()?.block_on(live::export(args, &zk)),
         Command::Watch(args) => runtime()?.block_on(live::watch(args, &zk)),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "jones", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "jones", &mut script);
+            output::write_stdout(&String::from_utf8_lossy(&script));
             Ok(())
         }
     }
@@ -89,5 +131,5 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
 }

@@ -1,10 +1,48 @@
 //! Printing results: text for people by default, JSON with `--json`.
+//! Everything a command prints goes through [`write_stdout`], so a reader
+//! that stops early (`jones dump svc | head -1`) ends `jones` quietly with
+//! exit 0 instead of a panic on the broken pipe.
+
+use std::io::Write;
 
 use serde_json::Value;
 
+/// Prints like `println!`, through [`write_stdout`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
+/// Writes `text` to stdout. When the reader has gone (a broken pipe) the
+/// process ends at once with exit 0: there is no one left to tell. Any
+/// other write error ends it with exit 1 and a message on stderr.
+pub fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_bytes()) {
+        stdout_failed(e);
+    }
+}
+
+/// Flushes stdout, with [`write_stdout`]'s handling of errors.
+pub fn flush_stdout() {
+    if let Err(e) = std::io::stdout().lock().flush() {
+        stdout_failed(e);
+    }
+}
+
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("jones: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
 /// Prints `value` as pretty JSON.
 pub fn print_json(value: &Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON serializes")
     );

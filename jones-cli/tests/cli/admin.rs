@@ -98,7 +98,19 @@ async fn services_environments_and_keys_end_to_end() {
         "a parent with children is not deleted"
     );
     assert!(stderr(&refused).contains("child"), "{}", stderr(&refused));
-    ok(&jones(vec!["env", "rm", &svc, "parent", "--recursive"]).await);
+    let refused = jones(vec!["env", "rm", &svc, "parent", "--recursive"]).await;
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "no terminal to ask: {}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("--yes"), "{}", stderr(&refused));
+    let removed = ok(&jones(vec!["env", "rm", &svc, "parent", "--recursive", "--yes"]).await);
+    assert!(
+        removed.starts_with("deleted parent, parent/child1"),
+        "{removed}"
+    );
     let gone = jones(vec!["env", "get", &svc, "parent"]).await;
     assert_eq!(gone.status.code(), Some(3), "{}", stderr(&gone));
 
@@ -112,7 +124,7 @@ async fn services_environments_and_keys_end_to_end() {
         "{dump}"
     );
 
-    ok(&jones(vec!["service", "delete", &svc]).await);
+    ok(&jones(vec!["service", "delete", &svc, "--yes"]).await);
     assert!(!ok(&jones(vec!["services"]).await).lines().any(|l| l == svc));
     server.stop().await;
 }
@@ -219,10 +231,14 @@ async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
         .trim()
         .to_owned();
     assert!(kept.starts_with(&tmp), "{kept} is in TMPDIR");
+    assert!(err.contains("both changed: a: saved 99, yours 6"), "{err}");
+    let kept_text = std::fs::read_to_string(&kept).unwrap();
+    assert!(kept_text.starts_with("// Saved meanwhile"), "{kept_text}");
+    let kept_json: String = kept_text.lines().filter(|l| !l.starts_with("//")).collect();
     assert_eq!(
-        parse(&std::fs::read_to_string(&kept).unwrap()),
+        parse(&kept_json),
         json!({"a": 6}),
-        "the edit is kept in {kept}"
+        "the merge is kept in {kept}: `added`, which only the edit removed, stays removed"
     );
     let parent = parse(&ok(&jones_at(
         &zk,
@@ -235,6 +251,41 @@ async fn edit_saves_with_the_version_read_and_keeps_the_edit_on_conflict() {
         parent["config"]["a"], 99,
         "the other writer's change stands"
     );
+
+    // Someone else changes another key while the editor is open: the edit
+    // is merged key by key and saved, both changes kept.
+    let merging = editor(
+        "merging",
+        &format!(
+            "JONES_SERVER='{}' '{}' env set {svc} parent other 1 >/dev/null\nprintf '{{\"a\": 7}}\\n' > \"$1\"",
+            server.url,
+            env!("CARGO_BIN_EXE_jones")
+        ),
+    );
+    let merged = jones_at(
+        &zk,
+        &server.url,
+        &["env", "edit", svc, "parent"],
+        &[("VISUAL", &merging), ("TMPDIR", &tmp)],
+    )
+    .await;
+    assert_eq!(
+        stdout(&merged).trim(),
+        "saved parent (merged)",
+        "{}",
+        stderr(&merged)
+    );
+    // The edit holds only a = 7 (dropping `added`); the other writer
+    // added `other`.
+    let expected = json!({"a": 7, "other": 1});
+    let parent = parse(&ok(&jones_at(
+        &zk,
+        &server.url,
+        &["--json", "env", "get", svc, "parent"],
+        &[],
+    )
+    .await));
+    assert_eq!(parent["config"], expected);
 
     let broken = editor("broken", r#"printf '{"a": ' > "$1""#);
     let invalid = jones_at(
@@ -283,6 +334,16 @@ async fn bad_input_gets_a_clear_message_and_its_exit_code() {
             &["service", "create", "bad/name"],
             2,
             "invalid service name",
+        ),
+        (
+            &["service", "create", "Check Out!"],
+            2,
+            "use ASCII letters, digits",
+        ),
+        (
+            &["env", "create", svc, " spaced "],
+            2,
+            "leading or trailing whitespace",
         ),
     ];
     for (args, code, words) in cases {
@@ -348,7 +409,7 @@ async fn writes_need_the_admin_token_when_the_server_has_one() {
     ok(&jones_at(
         &zk,
         &server.url,
-        &["--token", "s3cret", "service", "delete", &svc],
+        &["--token", "s3cret", "service", "delete", &svc, "--yes"],
         &[],
     )
     .await);

@@ -290,3 +290,38 @@ pub async fn survive_restart_and_expiry(
     .await;
     zk
 }
+
+/// Runs `jones` with `args` against `server` like [`jones_at`], with
+/// `input` on its stdin.
+pub async fn jones_input(zk: &str, server: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut command = jones(zk);
+    command
+        .env("JONES_SERVER", server)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let input = input.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("jones starts");
+        let mut stdin = child.stdin.take().unwrap();
+        // jones may not read it all (an error first): a closed pipe is fine.
+        let _ = std::io::Write::write_all(&mut stdin, &input);
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// The `--json` error object `jones` printed on stderr.
+#[track_caller]
+pub fn json_error(output: &Output) -> Value {
+    let text = stderr(output);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON error on stderr: {text}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}

@@ -2,6 +2,10 @@
 //! ZooKeeper (and, for the admin commands, a real server over HTTP).
 
 mod admin;
+mod deletes;
 mod export;
 mod harness;
+mod merging;
+mod restore;
+mod scripts;
 mod watch;
