@@ -54,7 +54,10 @@ const list = (data, key) => (Array.isArray(data) ? data : (data && data[key]) ||
 
 export const api = {
   services: async () => list(await call('GET', '/services'), 'services'),
-  createService: (svc) => call('POST', `/services/${enc(svc)}`),
+  createService: (svc, merge) => call('POST', `/services/${enc(svc)}`, merge ? { merge } : undefined),
+  service: (svc) => call('GET', `/services/${enc(svc)}`),
+  setMerge: (svc, merge) => call('PUT', `/services/${enc(svc)}`, { merge }),
+  previewDelete: (svc, env) => call('GET', `/services/${enc(svc)}/preview/delete${envPath(env)}`),
   deleteService: (svc) => call('DELETE', `/services/${enc(svc)}`),
   tree: (svc) => call('GET', `/services/${enc(svc)}/envs`),
   env: (svc, env) => call('GET', `/services/${enc(svc)}/config${envPath(env)}`),

@@ -2,7 +2,7 @@
 
 import { renderServices } from './services.js';
 import { ServicePage } from './service.js';
-import { h } from './dom.js';
+import { dropMessagesOfOtherPages, h } from './dom.js';
 
 const main = document.getElementById('main');
 const crumbs = document.getElementById('crumbs');
@@ -20,6 +20,7 @@ function parse(hash) {
 }
 
 async function route() {
+  dropMessagesOfOtherPages(location.hash);
   const target = parse(location.hash);
   if (target && page && page.svc === target.svc) {
     await page.select(target.env);

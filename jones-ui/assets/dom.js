@@ -33,14 +33,32 @@ export function replaceKeepingFocus(host, ...children) {
   again && again.focus();
 }
 
-/** Shows `message` in the page's message area; errors stay until dismissed. */
+/**
+ * Shows `message` in the page's message area. A message belongs to the
+ * page it was raised on: leaving that page removes it. Errors stay until
+ * dismissed or left; others go after a few seconds.
+ */
 export function notify(message, kind = 'info') {
   const area = document.getElementById('messages');
   const close = h('button.link', { type: 'button', 'aria-label': 'Dismiss', onclick: () => item.remove() }, '×');
-  const item = h(`div.message.${kind}`, { role: kind === 'error' ? 'alert' : 'status' }, h('span', {}, message), close);
+  const item = h(`div.message.${kind}`, { role: kind === 'error' ? 'alert' : 'status', dataset: { page: pageOf(location.hash) } }, h('span', {}, message), close);
   area.append(item);
   if (kind !== 'error') setTimeout(() => item.remove(), 4000);
   return item;
+}
+
+/** The page a location belongs to: the service list, or one service. */
+function pageOf(hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/');
+  return parts[0] === 'services' && parts[1] ? `services/${parts[1]}` : '';
+}
+
+/** Removes the messages raised on other pages than `hash`'s. */
+export function dropMessagesOfOtherPages(hash) {
+  const page = pageOf(hash);
+  for (const item of document.querySelectorAll('#messages .message')) {
+    if (item.dataset.page !== page) item.remove();
+  }
 }
 
 /** Reports an error in words; never swallowed. */

@@ -10,6 +10,19 @@ import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
 import { associationProblem } from './names.js';
 
 const envLabel = (env) => (env === '' ? 'root' : env);
+/** Where the editor mode the user picked is remembered. */
+const MODE_KEY = 'jones-editor-mode';
+
+/** The mode to open `config` in: text for an empty config (a tree of
+ * nothing offers nowhere to type), else the mode last picked. */
+function editorMode(config) {
+  if (Object.keys(config).length === 0) return 'text';
+  try {
+    return localStorage.getItem(MODE_KEY) || 'tree';
+  } catch {
+    return 'tree';
+  }
+}
 /** Longer than the editor's text mode waits before reporting a change. */
 const EDITOR_SETTLE_MS = 350;
 
@@ -104,7 +117,7 @@ export class EnvPanel {
       {},
       h('div', {},
         h('h1', {}, envLabel(this.env)),
-        h('span.badge', { id: 'env-version', title: 'Version of this environment’s config: the ZooKeeper transaction of its last change, which never repeats' }, `version ${this.base.version}`)),
+        h('span.badge', { id: 'env-version', title: 'Version of this environment’s config: the ZooKeeper transaction of its last change, which never repeats' }, this.versionText())),
       h('div.actions', {},
         this.revertButton,
         this.saveButton,
@@ -140,10 +153,17 @@ export class EnvPanel {
       target: editorHost,
       props: {
         content: { json: this.base.config },
-        mode: 'tree',
+        mode: editorMode(this.base.config),
         navigationBar: false,
         askToFormat: false,
         onChange: () => this.updateStatus(),
+        onChangeMode: (mode) => {
+          try {
+            localStorage.setItem(MODE_KEY, mode);
+          } catch {
+            // Private windows may refuse storage: the mode is then not remembered.
+          }
+        },
       },
     });
     this.renderView();
@@ -151,6 +171,15 @@ export class EnvPanel {
     this.renderRaw();
     this.renderBanners();
     this.updateStatus();
+  }
+
+  /** The version the edit is based on, and the server's when it differs:
+   * the same numbers the banners and the raw JSON show. */
+  versionText() {
+    const server = this.conflict ? this.conflict.version : this.data.version;
+    return server === this.base.version
+      ? `version ${this.base.version}`
+      : `editing version ${this.base.version} · version ${server} on the server`;
   }
 
   updateStatus() {
@@ -162,7 +191,7 @@ export class EnvPanel {
     }
     this.problem = problem;
     const dirty = this.isDirty();
-    this.saveButton.disabled = !!problem || !dirty;
+    this.saveButton.disabled = !!problem || !dirty || !!this.data.read_only;
     this.revertButton.disabled = !dirty;
     this.status.className = `edit-status ${problem ? 'problem' : dirty ? 'dirty' : ''}`;
     this.status.textContent = problem
@@ -199,7 +228,7 @@ export class EnvPanel {
     const block = (part, title, value) =>
       h('details', { dataset: { part }, open: open.has(part) }, h('summary', { dataset: { focus: `raw:${part}` } }, title), h('pre.json', {}, JSON.stringify(value, null, 2)));
     replaceKeepingFocus(this.rawHost,
-      block('config', `Config (version ${this.data.version})`, this.data.config),
+      block('config', `Config on the server (version ${this.conflict ? this.conflict.version : this.data.version})`, this.conflict ? this.conflict.config : this.data.config),
       block('view', 'View', this.data.view),
     );
   }
@@ -293,6 +322,9 @@ export class EnvPanel {
 
   renderBanners() {
     const items = [];
+    if (this.data.read_only) {
+      items.push(h('div.banner.read-only', { id: 'read-only', role: 'status' }, h('p', {}, this.data.read_only)));
+    }
     if (this.conflict) {
       const c = this.conflict;
       let mine = null;
@@ -419,7 +451,7 @@ export class EnvPanel {
     this.staleVersion = null;
     this.editor.set({ json: result });
     this.touched = true;
-    this.root.querySelector('#env-version').textContent = `version ${this.base.version}`;
+    this.root.querySelector('#env-version').textContent = this.versionText();
     this.renderBanners();
     this.updateStatus();
     notify(conflicts.length
@@ -458,25 +490,43 @@ export class EnvPanel {
   }
 
   async remove() {
-    const node = this.data.children || [];
-    const hasChildren = node.length > 0;
+    let reach;
+    try {
+      reach = await api.previewDelete(this.svc, this.env);
+    } catch (e) {
+      showError(e, `Cannot delete ${envLabel(this.env)}`);
+      return;
+    }
+    const below = reach.envs.slice(1);
     const subtree = h('input', { type: 'checkbox', id: 'delete-subtree' });
-    const body = h('div', {},
-      h('p', {}, `Delete ${envLabel(this.env)}? Its config and view are removed; hosts associated with it fall back to the root view.`),
-      hasChildren ? h('p.field-problem', {}, `It has ${node.length} child environment${node.length > 1 ? 's' : ''}: ${node.join(', ')}.`) : null,
-      hasChildren ? h('label.check', {}, subtree, ' Also delete every environment below it') : null);
+    const hosts = reach.associations;
+    const body = h('div.reach', {},
+      h('p', {}, `Its config and view are removed.`),
+      below.length
+        ? h('div', { id: 'reach-envs' },
+            h('p.field-problem', {}, `${below.length} environment${below.length > 1 ? 's' : ''} below it:`),
+            h('ul.reach-list', {}, below.map((e) => h('li', {}, h('code', {}, e)))),
+            h('label.check', {}, subtree, ' Also delete every environment below it'))
+        : null,
+      hosts.length
+        ? h('div', { id: 'reach-hosts' },
+            h('p.field-problem', {}, `${hosts.length} host${hosts.length > 1 ? 's' : ''} lose${hosts.length > 1 ? '' : 's'} ${hosts.length > 1 ? 'their' : 'its'} association and will read the root config instead:`),
+            h('ul.reach-list', {}, hosts.map((a) => h('li', {}, h('code', {}, a.name), ` (now ${envLabel(a.env)})`))),
+            h('p', {}, 'The root config they will read: ', h('code', {}, preview(reach.fallback))))
+        : h('p.muted', {}, 'No host is associated with it or below it.'));
     const pending = dialog(`Delete ${envLabel(this.env)}?`, body, [
       { label: 'Cancel', value: false },
-      { label: 'Delete', kind: 'danger', value: true, disabled: hasChildren },
+      { label: 'Delete', kind: 'danger', value: true, disabled: below.length > 0 },
     ]);
-    if (hasChildren) {
+    if (below.length) {
       const button = subtree.closest('dialog').buttons[1];
       subtree.addEventListener('change', () => (button.disabled = !subtree.checked));
     }
     if (!(await pending)) return;
     try {
-      await api.deleteEnv(this.svc, this.env, hasChildren && subtree.checked);
-      notify(`Deleted ${envLabel(this.env)}.`);
+      const done = await api.deleteEnv(this.svc, this.env, below.length > 0 && subtree.checked);
+      const dropped = (done.associations || []).map((a) => a.name);
+      notify(`Deleted ${(done.envs || [this.env]).map(envLabel).join(', ')}.${dropped.length ? ` ${dropped.join(', ')} now read${dropped.length > 1 ? '' : 's'} the root config.` : ''}`);
       const parent = this.env.includes('/') ? this.env.slice(0, this.env.lastIndexOf('/')) : '';
       this.onTreeChanged(parent);
     } catch (e) {
@@ -502,7 +552,7 @@ export class EnvPanel {
     } else if (data.version !== this.base.version) {
       this.staleVersion = data.version;
     }
-    this.root.querySelector('#env-version').textContent = `version ${this.base.version}`;
+    this.root.querySelector('#env-version').textContent = this.versionText();
     this.renderView();
     this.renderAssociations();
     this.renderRaw();

@@ -3,11 +3,12 @@
 // event stream.
 
 import { api } from './api.js';
-import { h, notify, showError } from './dom.js';
+import { dialog, h, notify, showError } from './dom.js';
 import { EnvPanel } from './envpanel.js';
 import { subscribe } from './live.js';
 import { renderLookup } from './lookup.js';
 import { segmentProblem } from './names.js';
+import { AssociationIndex } from './associations.js';
 import { allEnvs, findNode, focusNode, renderTree } from './tree.js';
 
 export class ServicePage {
@@ -30,21 +31,61 @@ export class ServicePage {
     this.treeHost = h('nav.tree-host', { 'aria-label': 'Environment tree' });
     this.addHost = h('div');
     this.panelHost = h('div.panel-host');
-    this.liveBadge = h('span.live', { id: 'live', title: 'Changes made elsewhere appear here without a reload' }, '○ connecting');
+    this.liveBadge = h('span.live-badge.is-connecting', { id: 'live', title: 'Changes made elsewhere appear here without a reload' }, '○ connecting…');
+    this.mergeHost = h('div.merge-mode', { id: 'merge-mode' });
+    this.assocIndex = new AssociationIndex(this.svc, (env) => this.navigate(this.href(env)));
     this.main.replaceChildren(
       h('div.service-layout', {},
         h('aside.sidebar', {},
           h('div.sidebar-head', {}, h('h2', {}, this.svc), this.liveBadge),
+          this.mergeHost,
           this.treeHost, this.addHost,
-          renderLookup(this.svc, (env) => this.navigate(this.href(env)))),
+          renderLookup(this.svc, (env) => this.navigate(this.href(env))),
+          this.assocIndex.root),
         this.panelHost),
     );
     this.unsubscribe = subscribe(api.eventsUrl(this.svc), (e) => this.onEvent(e), (state) => {
-      this.liveBadge.textContent = state === 'live' ? '● live' : '○ reconnecting';
-      this.liveBadge.className = `live ${state}`;
+      // Distinct words and colours: live, or reconnecting (changes made
+      // elsewhere meanwhile arrive once it is live again).
+      this.liveBadge.textContent = state === 'live' ? '● live' : '◌ reconnecting…';
+      this.liveBadge.className = `live-badge is-${state}`;
     });
     if (!(await this.loadTree())) return;
+    this.renderMerge();
+    this.assocIndex.refresh();
     await this.select(this.env);
+  }
+
+  /** The service's merge mode, switchable; a switch rewrites every view. */
+  renderMerge() {
+    const mode = this.service ? this.service.merge : 'shallow';
+    const select = h('select', { id: 'merge-select', 'aria-label': 'Merge mode', disabled: !!(this.service && this.service.read_only) },
+      h('option', { value: 'shallow', selected: mode === 'shallow' }, 'shallow (original Jones)'),
+      h('option', { value: 'deep', selected: mode === 'deep' }, 'deep'));
+    select.addEventListener('change', async () => {
+      const next = select.value;
+      const explain = next === 'deep'
+        ? 'Objects will be merged key by key: a child’s {"db": {"pool": 20}} keeps the db.host it inherits. Every view is rewritten at once.'
+        : 'An object a child sets will replace the whole inherited object, as original Jones merges. Every view is rewritten at once; views may lose inherited keys.';
+      const ok = await dialog(`Merge ${this.svc} ${next}?`, h('p', {}, explain), [
+        { label: 'Cancel', value: false },
+        { label: `Switch to ${next}`, kind: 'primary', value: true },
+      ]);
+      if (!ok) {
+        select.value = mode;
+        return;
+      }
+      try {
+        const done = await api.setMerge(this.svc, next);
+        notify(`${this.svc} merges ${next} now; ${done.views_written} views rewritten.`);
+        this.service.merge = next;
+        if (this.panel) await this.panel.refresh();
+      } catch (e) {
+        select.value = mode;
+        showError(e, 'Cannot switch the merge mode');
+      }
+    });
+    this.mergeHost.replaceChildren(h('label', { for: 'merge-select' }, 'Merge'), select);
   }
 
   unmount() {
@@ -54,7 +95,8 @@ export class ServicePage {
 
   async loadTree() {
     try {
-      this.tree = await api.tree(this.svc);
+      this.service = await api.service(this.svc);
+      this.tree = this.service.envs;
       return true;
     } catch (e) {
       showError(e, `Cannot open service ${this.svc}`);
@@ -100,6 +142,8 @@ export class ServicePage {
       input.value = '';
     }
     label.textContent = `Add a child of ${this.env === '' ? 'root' : this.env}`;
+    // Nothing is offered for an environment that does not exist.
+    this.addHost.hidden = !findNode(this.tree, this.env);
     this.addChild.check();
   }
 
@@ -190,6 +234,7 @@ export class ServicePage {
       }
       this.renderTree();
     }
+    if (resync || events.some((e) => e.kind === 'nodemap')) this.assocIndex.refresh();
     const touchesPanel = resync || events.some((e) => e.kind === 'nodemap' || e.env === this.env || (e.kind === 'view' && e.env !== undefined));
     if (this.panel && this.panel.data && touchesPanel) await this.panel.onRemoteChange();
   }

@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { confirmTyped, h, notify, showError } from './dom.js';
-import { segmentProblem } from './names.js';
+import { serviceProblem } from './names.js';
 
 export async function renderServices(main, navigate) {
   main.replaceChildren(h('p.muted', {}, 'Loading services…'));
@@ -17,8 +17,11 @@ export async function renderServices(main, navigate) {
   const name = h('input', { id: 'new-service', type: 'text', placeholder: 'new-service-name', autocomplete: 'off', spellcheck: false });
   const problem = h('p.field-problem', { id: 'new-service-problem', 'aria-live': 'polite' });
   const create = h('button.primary', { type: 'submit', disabled: true }, 'Create service');
+  const merge = h('select', { id: 'new-service-merge', 'aria-label': 'Merge mode' },
+    h('option', { value: 'shallow' }, 'shallow merge (original Jones)'),
+    h('option', { value: 'deep' }, 'deep merge'));
   name.addEventListener('input', () => {
-    const why = name.value ? segmentProblem(name.value) : null;
+    const why = name.value ? serviceProblem(name.value) : null;
     problem.textContent = why || '';
     create.disabled = !name.value || !!why;
   });
@@ -28,9 +31,9 @@ export async function renderServices(main, navigate) {
       onsubmit: async (e) => {
         e.preventDefault();
         try {
-          await api.createService(name.value);
-          notify(`Created service ${name.value}.`);
+          await api.createService(name.value, merge.value);
           navigate(`#/services/${encodeURIComponent(name.value)}`);
+          notify(`Created service ${name.value} (${merge.value} merge).`);
         } catch (err) {
           showError(err, `Cannot create ${name.value}`);
         }
@@ -38,6 +41,7 @@ export async function renderServices(main, navigate) {
     },
     h('label', { for: 'new-service' }, 'New service'),
     name,
+    merge,
     create,
   );
 
@@ -52,9 +56,17 @@ export async function renderServices(main, navigate) {
           type: 'button',
           'aria-label': `Delete service ${svc}`,
           onclick: async () => {
+            let reach;
+            try {
+              reach = await api.previewDelete(svc, '');
+            } catch (err) {
+              showError(err, `Cannot delete ${svc}`);
+              return;
+            }
+            const count = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
             const ok = await confirmTyped(
               `Delete service ${svc}?`,
-              'This removes every environment, view and association of the service. Apps reading it keep their last config but get no more updates.',
+              `This removes its ${count(reach.envs.length, 'environment')} and ${count(reach.associations.length, 'association')}, with every view. Apps reading it keep their last config but get no more updates.`,
               svc,
               'Delete service',
             );

@@ -33,6 +33,7 @@ const FILES: &[(&str, &[u8])] = embed![
     "style.css",
     "app.js",
     "api.js",
+    "associations.js",
     "diff.js",
     "dom.js",
     "envpanel.js",
