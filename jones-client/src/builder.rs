@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use crate::client::{Inner, JonesClient};
-use crate::driver::{Driver, MissingViewHook};
+use crate::driver::{Driver, MissingViewHook, RoundHook};
 use crate::session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
 use crate::status::{Cause, Health, Part};
 use crate::store::Store;
@@ -48,6 +48,7 @@ pub struct JonesClientBuilder {
     /// `(scheme, auth)` pairs for every session; never shown.
     auth: Vec<(String, Vec<u8>)>,
     missing_view_hook: Option<MissingViewHook>,
+    round_hook: Option<RoundHook>,
 }
 
 impl std::fmt::Debug for JonesClientBuilder {
@@ -81,6 +82,7 @@ impl JonesClientBuilder {
             cache_file: None,
             auth: Vec::new(),
             missing_view_hook: None,
+            round_hook: None,
         }
     }
 
@@ -95,6 +97,17 @@ impl JonesClientBuilder {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         self.missing_view_hook = Some(Arc::new(move |path| Box::pin(hook(path))));
+        self
+    }
+
+    /// For tests of the client: `hook` is awaited before each round of
+    /// reads, before the round takes the session's current client.
+    #[doc(hidden)]
+    pub fn hook_before_round<F>(mut self, hook: impl Fn() -> F + Send + Sync + 'static) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.round_hook = Some(Arc::new(move || Box::pin(hook())));
         self
     }
 
@@ -304,6 +317,7 @@ impl JonesClientBuilder {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let driver = Driver {
             missing_view_hook: self.missing_view_hook.clone(),
+            round_hook: self.round_hook.clone(),
             session,
             layout: ServiceLayout::new(service),
             association,

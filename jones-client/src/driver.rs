@@ -22,7 +22,10 @@
 //!    right behind read 2, so both cost one round trip).
 //!
 //! The view read is published only when `N2 == N1`; otherwise the nodemap
-//! is read again and the round starts over. The argument: ZooKeeper
+//! is read again and the round starts over (at once for the first
+//! [`AGAIN_AT_ONCE`] rounds in a row, then after a backoff pause, so a
+//! nodemap rewritten without pause is not read in a tight loop: one of
+//! the slower rounds finds it still, and publishes). The argument: ZooKeeper
 //! answers one session's requests in order, and a session never sees the
 //! tree go back in time (it carries its last zxid to any server it
 //! reconnects to). So the server state `z1` that answered read 1, `zv`
@@ -32,9 +35,13 @@
 //! no write of the nodemap in between: at `zv` the nodemap was the one
 //! resolved, and the view read is of the view the association pointed to
 //! when it was read, and no older than that resolution. A reconnect or a
-//! new session drops the resolution (read 1 is redone on the new
-//! connection; a new session is `sync`ed first by the session keeper), so
-//! the three reads of a published round always share one session.
+//! new session drops the resolution: each round notes the session mark
+//! (generation, connection) it reads under, and a round under another
+//! mark than the last starts from read 1, whatever ended the previous
+//! round. A new session is handed out only once it is `sync`ed (the
+//! session keeper retries the sync until it succeeds), so the three reads
+//! of a published round always share one session, and it is not behind
+//! what an earlier session served.
 //!
 //! Among the configs that pass, a late read never replaces a newer one of
 //! the same view (ordered by the view's `mzxid`), and a re-read of the same
@@ -78,10 +85,18 @@ pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(200);
 /// Longest pause between retries of a failing read.
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
+/// Rounds in a row that may end "read again" and start over at once;
+/// after that, each next one waits for a backoff pause first.
+pub(crate) const AGAIN_AT_ONCE: u32 = 3;
+
 /// A test hook awaited between a view read that answered `NoNode` and the
 /// `exists` that follows, to widen that window.
 pub(crate) type MissingViewHook =
     Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A test hook awaited before each round, ahead of taking the session's
+/// current client, to let a test move the session in between.
+pub(crate) type RoundHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Everything the driver needs; it owns the session.
 pub(crate) struct Driver {
@@ -95,6 +110,7 @@ pub(crate) struct Driver {
     pub(crate) started: Option<oneshot::Sender<Result<(), Error>>>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) missing_view_hook: Option<MissingViewHook>,
+    pub(crate) round_hook: Option<RoundHook>,
 }
 
 type Fired = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
@@ -138,15 +154,31 @@ impl Driver {
         let mut shutdown = self.shutdown.clone();
         let mut following = Following::default();
         let mut backoff = Backoff::new();
+        // The session mark the last round read under: a round under
+        // another mark (a reconnect or a new session since) starts from
+        // the nodemap again, however the driver got here (a wait, a round
+        // that asked to read again, a pause that ended as the session
+        // moved).
+        let mut read_under: Option<(u64, u64)> = None;
+        // Rounds in a row that ended "read again": a nodemap rewritten
+        // faster than a round takes would otherwise be read in a loop.
+        let mut agains = 0;
         let cache_writer = self
             .cache_file
             .clone()
             .map(|path| tokio::spawn(write_cache_on_change(path, self.store.subscribe())));
         'run: loop {
+            if let Some(hook) = &self.round_hook {
+                hook().await;
+            }
             let (client, mark) = {
                 let s = session.borrow_and_update();
                 (s.client.clone(), (s.generation, s.connection))
             };
+            if client.is_some() && read_under != Some(mark) {
+                following.forget();
+                read_under = Some(mark);
+            }
             self.health.refresh();
             let Some(client) = client else {
                 tokio::select! {
@@ -161,11 +193,19 @@ impl Driver {
             };
             let pause = match round {
                 Round::Settled => {
+                    agains = 0;
                     backoff.reset();
                     None
                 }
-                Round::Again => continue,
-                Round::Failed => Some(backoff.next()),
+                Round::Again if agains < AGAIN_AT_ONCE => {
+                    agains += 1;
+                    continue;
+                }
+                Round::Again => Some(backoff.next()),
+                Round::Failed => {
+                    agains = 0;
+                    Some(backoff.next())
+                }
             };
             // Wait for a reason to read again.
             loop {

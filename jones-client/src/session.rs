@@ -42,7 +42,9 @@ pub struct SessionState {
     pub connection: u64,
     /// Whether the current session is connected right now.
     pub connected: bool,
-    /// When the connection was lost, while it is.
+    /// Since when no session is connected, while none is: from the start
+    /// until the first session connects, and from a lost connection, an
+    /// expiry or the end of the session on.
     pub disconnected_since: Option<SystemTime>,
     /// The last failure to establish or keep a session, if any.
     pub last_error: Option<String>,
@@ -112,7 +114,8 @@ impl Session {
             generation: 0,
             connection: 0,
             connected: false,
-            disconnected_since: None,
+            // Nothing read yet: stale from the start until connected.
+            disconnected_since: Some(SystemTime::now()),
             last_error: None,
             ended: false,
         });
@@ -211,6 +214,7 @@ impl Session {
             s.client = None;
             s.connected = false;
             s.ended = true;
+            s.disconnected_since.get_or_insert_with(SystemTime::now);
         });
     }
 }
@@ -232,6 +236,31 @@ enum Source {
         auth: Vec<(String, Vec<u8>)>,
     },
     Supplied,
+}
+
+/// Syncs a new session with the leader, retrying with backoff until it
+/// succeeds; `false` when the session ended first (expired, closed,
+/// authentication refused): build another one.
+async fn synced(client: &Client, tx: &watch::Sender<SessionState>) -> bool {
+    let mut pause = RETRY_MIN;
+    loop {
+        let error = match client.sync("/").await {
+            Ok(()) => return true,
+            Err(e) => e,
+        };
+        tracing::debug!(error = %error, "sync of a new session failed; retrying");
+        tx.send_modify(|s| s.last_error = Some(format!("cannot sync a new session: {error}")));
+        use zookeeper_client::Error as Zk;
+        let ended = matches!(
+            error,
+            Zk::SessionExpired | Zk::ClientClosed | Zk::AuthFailed
+        );
+        if ended || client.state().is_terminated() {
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RETRY_MAX);
+    }
 }
 
 /// The keeper task: establish, watch, rebuild after expiry.
@@ -272,6 +301,7 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
                     s.client = None;
                     s.connected = false;
                     s.ended = true;
+                    s.disconnected_since.get_or_insert_with(SystemTime::now);
                     s.last_error = Some(
                         "the session of the supplied ZooKeeper client expired; \
                          it cannot be rebuilt without a connect string"
@@ -284,8 +314,10 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
         // Every session, the first too, may land on a follower that is
         // behind what was already served (from the cache, or by an earlier
         // session): catch it up with the leader before anyone reads.
-        if let Err(e) = client.sync("/").await {
-            tracing::debug!(error = %e, "sync of a new session failed");
+        // A session that cannot be synced is not handed out: retried with
+        // backoff, or replaced when it ended meanwhile.
+        if !synced(&client, &tx).await {
+            continue;
         }
         let mut states = client.state_watcher();
         let connected = matches!(
@@ -298,7 +330,11 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
             s.generation += 1;
             s.connection += 1;
             s.connected = connected;
-            s.disconnected_since = (!connected).then(SystemTime::now);
+            if connected {
+                s.disconnected_since = None;
+            } else {
+                s.disconnected_since.get_or_insert_with(SystemTime::now);
+            }
             if connected {
                 s.last_error = None;
             }
@@ -335,6 +371,7 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
                         s.client = None;
                         s.connected = false;
                         s.ended = true;
+                        s.disconnected_since.get_or_insert_with(SystemTime::now);
                         s.last_error = Some("ZooKeeper authentication failed".into());
                     });
                     return;
@@ -344,6 +381,7 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
                         s.client = None;
                         s.connected = false;
                         s.ended = true;
+                        s.disconnected_since.get_or_insert_with(SystemTime::now);
                         s.last_error = Some("the ZooKeeper client was closed".into());
                     });
                     return;

@@ -134,7 +134,9 @@ impl Health {
         };
         let (tx, _) = watch::channel(health.status());
         *health.stream.lock().expect("never poisoned") = Some(tx);
-        Arc::new(health)
+        let health = Arc::new(health);
+        health.refresh();
+        health
     }
 
     /// Records a problem; keeps the start time of the part's problem

@@ -9,7 +9,7 @@ use jones_client::{EnvPath, JonesClient, Nodemap, Snapshot};
 use jones_testkit::ZooKeeper;
 use serde_json::json;
 
-use crate::harness::{Tree, eventually};
+use crate::harness::{Tree, eventually, within};
 
 const HOST: &str = "mover";
 const VIEWS: [&str; 2] = ["parent/child1", "parent/child2"];
@@ -166,4 +166,85 @@ async fn exact_following_holds_while_sessions_expire() {
     assert_eq!(expiries, 4);
     client.close().await;
     shown.check(&tree);
+}
+
+/// A session replaced while the driver is between two rounds (a round
+/// that ended "read again" because the view appeared) must not carry the
+/// old session's nodemap resolution and watch into the new session: the
+/// host is still followed when it moves afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_replaced_between_rounds_drops_the_old_resolution() {
+    use tokio::sync::{mpsc, oneshot};
+    type Gate = (String, oneshot::Sender<()>);
+    let zk = ZooKeeper::start().unwrap();
+    let tree = Tree::original(&zk.connect_string()).await;
+    let (missing_tx, mut missing) = mpsc::unbounded_channel::<Gate>();
+    let (round_tx, mut rounds) = mpsc::unbounded_channel::<Gate>();
+    let missing_armed = Arc::new(Mutex::new(false));
+    let round_armed = Arc::new(Mutex::new(false));
+    let (hook_missing, hook_round) = (missing_armed.clone(), round_armed.clone());
+    let gate = |armed: &Arc<Mutex<bool>>, tx: &mpsc::UnboundedSender<Gate>, what: String| {
+        let (go, wait) = oneshot::channel();
+        if std::mem::take(&mut *armed.lock().unwrap()) {
+            let _ = tx.send((what, go));
+        } else {
+            let _ = go.send(());
+        }
+        async move {
+            let _ = wait.await;
+        }
+    };
+    let client = JonesClient::builder(&tree.service)
+        .zk(&tree.connect_string)
+        .association("127.0.0.2")
+        .session_timeout(Duration::from_secs(1))
+        .hook_after_missing_view(move |path| gate(&hook_missing, &missing_tx, path))
+        .hook_before_round(move || gate(&hook_round, &round_tx, String::new()))
+        .build()
+        .await
+        .unwrap();
+    let late = tree.view_path("parent/late");
+    *missing_armed.lock().unwrap() = true;
+    tree.associate("127.0.0.2", "parent/late").await;
+    // Found missing; created before the exists watch: the round ends with
+    // "read again".
+    let (path, go) = within(Duration::from_secs(20), missing.recv())
+        .await
+        .unwrap();
+    assert_eq!(path, late);
+    crate::harness::create_all(&tree.zk, &late, br#"{"a": 8}"#).await;
+    *round_armed.lock().unwrap() = true;
+    go.send(()).unwrap();
+    // Before the next round, the session expires and a new one replaces it.
+    let (_, go) = within(Duration::from_secs(20), rounds.recv())
+        .await
+        .unwrap();
+    let sessions = client.status().sessions;
+    zk.pause().unwrap();
+    eventually("the session to expire", || {
+        client
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("expired"))
+    })
+    .await;
+    zk.resume().unwrap();
+    eventually("a new session", || {
+        let status = client.status();
+        status.sessions > sessions && status.connected
+    })
+    .await;
+    go.send(()).unwrap();
+    eventually("the view that appeared", || {
+        client.get::<i64>("a") == Some(8)
+    })
+    .await;
+    // Moved again: the new session watches the nodemap.
+    tree.associate("127.0.0.2", "parent/child2").await;
+    eventually("the host followed after the new session", || {
+        client.get::<i64>("a") == Some(3)
+    })
+    .await;
+    assert_eq!(client.snapshot().view_path, tree.view_path("parent/child2"));
+    client.close().await;
 }

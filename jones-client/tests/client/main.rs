@@ -12,5 +12,6 @@ mod errors;
 mod failures;
 mod following;
 mod lifecycle;
+mod status;
 mod sync;
 mod watcher;
