@@ -24,8 +24,9 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// How long [`Session::stop`] waits for the server to close the session.
-const CLOSE_WAIT: Duration = Duration::from_secs(3);
+/// How long [`Session::stop`] waits for the server to close the session:
+/// well within a second, so that `close()` ends everything in one.
+const CLOSE_WAIT: Duration = Duration::from_millis(750);
 
 /// Where a [`Session`] stands, as seen by everything that reads through it.
 #[derive(Debug, Clone)]
@@ -180,7 +181,7 @@ impl Session {
 
 impl Session {
     /// Stops the task, closes the session and waits until the server has
-    /// acknowledged the close (for at most 3 s). Clones of the
+    /// acknowledged the close (for at most 750 ms). Clones of the
     /// client held elsewhere (a supplied client the app kept, say) keep the
     /// session open: it closes when the last one is dropped.
     pub async fn stop(mut self) {

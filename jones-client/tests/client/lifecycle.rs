@@ -13,11 +13,19 @@ use serde_json::json;
 
 use crate::harness::{Tree, eventually, within};
 
-/// The session ids the server has connections for (`cons`).
+/// The sessions the server holds (`dump`'s session tracker section):
+/// a session stays there until a CloseSession request ends it or it
+/// times out, whether or not its connection is open.
 fn sessions(zk: &ZooKeeper) -> BTreeSet<String> {
-    let cons = jones_testkit::four_letter_word(zk.port(), "cons").unwrap();
-    cons.split([',', '(', ')'])
-        .filter_map(|field| field.trim().strip_prefix("sid="))
+    let dump = jones_testkit::four_letter_word(zk.port(), "dump").unwrap();
+    let tracker = dump
+        .split("ephemeral nodes dump:")
+        .next()
+        .unwrap_or_default();
+    tracker
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("0x"))
         .map(str::to_owned)
         .collect()
 }
@@ -33,6 +41,10 @@ async fn new_session(zk: &ZooKeeper, before: &BTreeSet<String>) -> String {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Closing: at most this long from the `close()` call (or the drop of the
+/// last handle) until every stream ended and the server ended the session.
+const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
 /// A subscriber loop as the README shows it, and a status loop; each
 /// task returns when its loop ends.
@@ -60,13 +72,18 @@ async fn close_ends_every_stream_and_callback_and_the_session_on_the_server() {
     let loops = loops(&client);
     let reader = client.clone();
 
-    client.close().await;
+    let closing = Instant::now();
+    within(CLOSE_LIMIT, client.close()).await;
+    // A session whose connection merely closed stays until it times out
+    // (10 s); only a CloseSession request ends it at once.
     assert!(
         !sessions(&zk).contains(&sid),
         "session {sid} still open after close"
     );
     for handle in loops {
-        within(Duration::from_secs(1), handle).await.unwrap();
+        within(CLOSE_LIMIT.saturating_sub(closing.elapsed()), handle)
+            .await
+            .unwrap();
     }
     assert!(client.subscribe().changed().await.is_err());
     // Reads go on with the last config; nothing is published any more.
@@ -86,12 +103,23 @@ async fn dropping_the_last_handle_ends_the_streams_and_closes_the_session() {
     let sid = new_session(&zk, &before).await;
     let loops = loops(&client);
     let clone = client.clone();
+    let dropped = Instant::now();
     drop(client);
     drop(clone);
     for handle in loops {
-        within(Duration::from_secs(1), handle).await.unwrap();
+        within(CLOSE_LIMIT.saturating_sub(dropped.elapsed()), handle)
+            .await
+            .unwrap();
     }
-    eventually("the session to close", || !sessions(&zk).contains(&sid)).await;
+    // Well within the 10 s session timeout: the session was closed, not
+    // left to expire.
+    while sessions(&zk).contains(&sid) {
+        assert!(
+            dropped.elapsed() < CLOSE_LIMIT * 2,
+            "session {sid} still open after the drop"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[test]
@@ -109,7 +137,9 @@ fn the_blocking_facade_closes_the_same_way() {
     let client = jones_client::blocking::JonesClient::build(builder).unwrap();
     let sid = writes.block_on(new_session(&zk, &before));
     let mut changes = client.as_async().subscribe();
+    let closing = Instant::now();
     client.close();
+    assert!(closing.elapsed() < CLOSE_LIMIT, "{:?}", closing.elapsed());
     assert!(!sessions(&zk).contains(&sid), "session {sid} still open");
     assert!(writes.block_on(changes.changed()).is_err());
 }
