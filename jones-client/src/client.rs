@@ -396,6 +396,12 @@ impl JonesClient {
         self.inner.health.subscribe()
     }
 
+    /// Whether [`Self::close`] was called: nothing is followed any more
+    /// (reads serve the last config).
+    pub fn is_closed(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
     /// Whether a config read from ZooKeeper has been served (always true
     /// for clients not fed by ZooKeeper). A client made with
     /// [`JonesClientBuilder::start`] serves its defaults (or the cache)

@@ -26,6 +26,8 @@
 //! How config values resolve, with reasons and error codes, is in
 //! [`resolve`]; the provider's events in [`ProviderEvent`].
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jones_client::JonesClient;
@@ -39,7 +41,7 @@ use tokio::task::JoinHandle;
 mod events;
 pub mod resolve;
 
-pub use events::ProviderEvent;
+pub use events::{ProviderEvent, ProviderEvents};
 
 /// How many events a slow receiver may fall behind before it misses some.
 const EVENT_BUFFER: usize = 64;
@@ -57,6 +59,7 @@ pub struct JonesProvider {
     client: JonesClient,
     metadata: ProviderMetadata,
     events: broadcast::Sender<ProviderEvent>,
+    shared: Arc<events::Shared>,
     relay: JoinHandle<()>,
     init_timeout: Duration,
 }
@@ -75,30 +78,44 @@ impl JonesProvider {
     /// tokio runtime (the event relay runs there).
     pub fn new(client: JonesClient) -> Self {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let relay = tokio::spawn(events::relay(client.clone(), events.clone()));
+        let shared = Arc::new(events::Shared::default());
+        let relay = tokio::spawn(events::relay(
+            client.clone(),
+            shared.clone(),
+            events.clone(),
+        ));
         Self {
             client,
             metadata: ProviderMetadata::new("jones"),
             events,
+            shared,
             relay,
             init_timeout: DEFAULT_INIT_TIMEOUT,
         }
     }
 
     /// How long [`FeatureProvider::initialize`] waits for the first config
-    /// of a client started without waiting. Default 5 s; evaluations
-    /// before it answer `PROVIDER_NOT_READY`.
+    /// of a client started without waiting. Default 5 s. Past it the
+    /// provider reports `ERROR` until the first config is read, and
+    /// evaluations answer `PROVIDER_NOT_READY` (or the cached values, with
+    /// reason `CACHED`, when the client serves its cache file).
+    ///
+    /// While `initialize` runs, the SDK (0.3) has not registered the
+    /// provider yet: evaluations of a named client go to the default
+    /// provider, and those of the default provider wait for `initialize`
+    /// to end (the SDK holds its registry meanwhile).
     #[must_use]
     pub fn with_init_timeout(mut self, timeout: Duration) -> Self {
         self.init_timeout = timeout;
         self
     }
 
-    /// A receiver of the provider's events from now on (see
-    /// [`ProviderEvent`]). Make it before handing the provider to the
-    /// OpenFeature API.
-    pub fn events(&self) -> broadcast::Receiver<ProviderEvent> {
-        self.events.subscribe()
+    /// A receiver of the provider's events: first its current state
+    /// (`Ready`, `Stale` or `Error`; nothing while `NOT_READY`), then every
+    /// change (see [`ProviderEvent`]). Make it before handing the provider
+    /// to the OpenFeature API.
+    pub fn events(&self) -> ProviderEvents {
+        ProviderEvents::new(&self.client, &self.shared, self.events.subscribe())
     }
 
     /// The client the provider reads.
@@ -126,13 +143,19 @@ impl Drop for JonesProvider {
 #[async_trait]
 impl FeatureProvider for JonesProvider {
     async fn initialize(&mut self, _context: &EvaluationContext) {
-        if let Err(e) = self.client.wait_ready(self.init_timeout).await {
-            tracing::warn!(error = %e, "Jones provider not ready; flags answer PROVIDER_NOT_READY until it is");
+        let failed = self.client.wait_ready(self.init_timeout).await.is_err();
+        if failed {
+            tracing::warn!(
+                status = ?self.client.status().last_error,
+                "Jones provider initialized without a config; status ERROR until one is read"
+            );
         }
+        self.shared.init_failed.store(failed, Ordering::Relaxed);
+        self.shared.nudge.notify_one();
     }
 
     fn status(&self) -> ProviderStatus {
-        events::provider_status(&self.client.status())
+        events::provider_status(&self.client, &self.shared)
     }
 
     fn metadata(&self) -> &ProviderMetadata {
