@@ -107,6 +107,40 @@ impl JonesClient {
         self.client.enabled_detail(flag, default)
     }
 
+    /// See [`crate::JonesClient::percentage_detail`].
+    #[inline]
+    pub fn percentage_detail(
+        &self,
+        flag: &str,
+        unit: impl fmt::Display,
+        default: bool,
+    ) -> Detail<bool> {
+        self.client.percentage_detail(flag, unit, default)
+    }
+
+    /// See [`crate::JonesClient::in_buckets_detail`].
+    #[inline]
+    pub fn in_buckets_detail(
+        &self,
+        buckets_key: &str,
+        enabled_for_key: &str,
+        id: u64,
+        default: bool,
+    ) -> Detail<bool> {
+        self.client
+            .in_buckets_detail(buckets_key, enabled_for_key, id, default)
+    }
+
+    /// See [`crate::JonesClient::read_detail`].
+    #[inline]
+    pub fn read_detail<T>(
+        &self,
+        default: T,
+        read: impl FnOnce(&crate::Config) -> Result<T, crate::Reason>,
+    ) -> Detail<T> {
+        self.client.read_detail(default, read)
+    }
+
     /// See [`crate::JonesClient::setting`].
     pub fn setting<T>(&self, key: &str, default: T) -> Setting<T>
     where

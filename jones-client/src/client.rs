@@ -307,27 +307,83 @@ impl JonesClient {
         self.count(result)
     }
 
-    /// [`Self::percentage`] with the reason and the revision read.
+    /// [`Self::percentage`] with the reason and the revision read; a
+    /// missing flag or one that is not a percentage from 0 to 100 reads as
+    /// `default`.
+    ///
+    /// ```
+    /// use jones_client::{JonesClient, Reason, parse_config};
+    /// let client = JonesClient::from_config(parse_config(br#"{"pct": 100, "bad": "x"}"#).unwrap());
+    /// assert_eq!(client.percentage_detail("pct", "user-17", false).reason, Reason::Found);
+    /// let bad = client.percentage_detail("bad", "user-17", true);
+    /// assert_eq!((bad.value, bad.reason), (true, Reason::WrongType));
+    /// ```
     #[inline]
-    pub fn percentage_detail(&self, flag: &str, unit: impl fmt::Display) -> Detail<bool> {
+    pub fn percentage_detail(
+        &self,
+        flag: &str,
+        unit: impl fmt::Display,
+        default: bool,
+    ) -> Detail<bool> {
         self.inner.store.read(|snapshot| {
             let result = switches::percentage(&snapshot.config, flag, unit);
-            self.switch_detail(result, false, snapshot)
+            self.switch_detail(result, default, snapshot)
         })
     }
 
-    /// [`Self::in_buckets`] with the reason and the revision read.
+    /// [`Self::in_buckets`] with the reason and the revision read; a
+    /// missing or malformed bucket count or list reads as `default`.
+    ///
+    /// ```
+    /// use jones_client::{JonesClient, Reason, parse_config};
+    /// let client = JonesClient::from_config(
+    ///     parse_config(br#"{"buckets": 10, "enabled_for": [0, 3]}"#).unwrap());
+    /// let on = client.in_buckets_detail("buckets", "enabled_for", 13, false);
+    /// assert_eq!((on.value, on.reason), (true, Reason::Found));
+    /// let missing = client.in_buckets_detail("shards", "enabled_for", 13, true);
+    /// assert_eq!((missing.value, missing.reason), (true, Reason::Missing));
+    /// ```
     #[inline]
     pub fn in_buckets_detail(
         &self,
         buckets_key: &str,
         enabled_for_key: &str,
         id: u64,
+        default: bool,
     ) -> Detail<bool> {
         self.inner.store.read(|snapshot| {
             let result = switches::in_buckets(&snapshot.config, buckets_key, enabled_for_key, id);
-            self.switch_detail(result, false, snapshot)
+            self.switch_detail(result, default, snapshot)
         })
+    }
+
+    /// An evaluation of its own over one snapshot, with the reason and the
+    /// revision as the other `*_detail` reads give them: `read` returns
+    /// the value, or why the default is used ([`Reason::Missing`],
+    /// [`Reason::WrongType`]). For evaluations that look at several keys,
+    /// or at one key in several ways, and must see a single config.
+    ///
+    /// ```
+    /// use jones_client::{JonesClient, Reason, parse_config};
+    /// let client = JonesClient::from_config(parse_config(br#"{"limit": 5, "burst": 2}"#).unwrap());
+    /// let total = client.read_detail(0, |config| {
+    ///     let n = |k: &str| config.get(k).and_then(|v| v.as_u64()).ok_or(Reason::Missing);
+    ///     Ok(n("limit")? + n("burst")?)
+    /// });
+    /// assert_eq!((total.value, total.reason), (7, Reason::Found));
+    /// ```
+    #[inline]
+    pub fn read_detail<T>(
+        &self,
+        default: T,
+        read: impl FnOnce(&Config) -> Result<T, Reason>,
+    ) -> Detail<T> {
+        self.inner
+            .store
+            .read(|snapshot| match read(&snapshot.config) {
+                Ok(value) => self.detail(value, Ok(()), snapshot),
+                Err(reason) => self.detail(default, Err(reason), snapshot),
+            })
     }
 
     #[inline]

@@ -124,13 +124,15 @@ impl JonesProvider {
     }
 
     /// Resolves a boolean flag without the OpenFeature client (and without
-    /// its allocations): what [`FeatureProvider::resolve_bool_value`] does.
+    /// its allocations): what [`FeatureProvider::resolve_bool_value`] does,
+    /// but with no `flag_metadata` (the revision is the client's
+    /// [`JonesClient::snapshot`]'s), so nothing is allocated.
     pub fn resolve_bool(
         &self,
         flag_key: &str,
         context: &EvaluationContext,
     ) -> EvaluationResult<ResolutionDetails<bool>> {
-        resolve::boolean(&self.client, flag_key, context)
+        resolve::boolean(&self.client, flag_key, context, resolve::Metadata::Bare)
     }
 }
 
@@ -167,7 +169,7 @@ impl FeatureProvider for JonesProvider {
         flag_key: &str,
         context: &EvaluationContext,
     ) -> EvaluationResult<ResolutionDetails<bool>> {
-        self.resolve_bool(flag_key, context)
+        resolve::boolean(&self.client, flag_key, context, resolve::Metadata::Revision)
     }
 
     async fn resolve_int_value(

@@ -12,16 +12,30 @@
 //!
 //! A value read while the config may be out of date (disconnected, a read
 //! failing) has reason `STALE`, or `CACHED` when it came from the client's
-//! cache file. Errors leave the default to the OpenFeature client, as the
-//! spec requires.
+//! cache file. A resolved value carries the revision of the view it was
+//! read from in its `flag_metadata` (`mzxid`, `version`), when the config
+//! came from ZooKeeper. Errors leave the default to the OpenFeature
+//! client, as the spec requires.
 
-use jones_client::{Detail, JonesClient, Reason, json_kind};
+use jones_client::{Detail, JonesClient, Reason, Revision, json_kind, switches};
 use open_feature::provider::ResolutionDetails;
 use open_feature::{
     EvaluationContext, EvaluationError, EvaluationErrorCode, EvaluationReason, EvaluationResult,
-    StructValue,
+    FlagMetadata, StructValue,
 };
 use serde_json::Value;
+
+/// Whether a resolution carries the revision it was read from in its
+/// `flag_metadata` (`mzxid` and `version` of the view). It costs an
+/// allocation, so the provider's allocation-free
+/// [`crate::JonesProvider::resolve_bool`] leaves it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Metadata {
+    /// With the revision.
+    Revision,
+    /// Without metadata.
+    Bare,
+}
 
 /// `key` as a `T`, for integers, floats and strings.
 pub(crate) fn typed<T: serde::de::DeserializeOwned>(
@@ -31,39 +45,68 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
 ) -> EvaluationResult<ResolutionDetails<T>> {
     let detail = client.get_detail::<Option<T>>(key, None);
     match detail.value {
-        Some(value) if !detail.reason.is_default() => {
-            Ok(resolved(client, value, detail.reason, false))
-        }
+        Some(value) if !detail.reason.is_default() => Ok(resolved(
+            client,
+            value,
+            (detail.reason, detail.revision),
+            false,
+            Metadata::Revision,
+        )),
         _ => Err(failure(client, key, &detail, asked)),
     }
 }
 
+/// What a boolean flag read found, within one snapshot.
+enum Boolean {
+    /// A toggle.
+    Toggle(bool),
+    /// A percentage rollout, evaluated for the targeting key.
+    Rollout(bool),
+    /// A percentage rollout, and no targeting key to evaluate it for.
+    NeedsKey,
+}
+
 /// `key` as a boolean: a toggle, or a percentage rollout of the
-/// targeting key.
+/// targeting key. The value, its kind and the percentage are read from
+/// one snapshot.
 pub(crate) fn boolean(
     client: &JonesClient,
     key: &str,
     context: &EvaluationContext,
+    metadata: Metadata,
 ) -> EvaluationResult<ResolutionDetails<bool>> {
-    let detail = client.get_detail::<Option<Value>>(key, None);
+    let unit = context.targeting_key.as_deref();
+    let detail = client.read_detail(Boolean::Toggle(false), |config| match config.get(key) {
+        None => Err(Reason::Missing),
+        Some(Value::Bool(on)) => Ok(Boolean::Toggle(*on)),
+        Some(Value::Number(_)) => match unit {
+            None => Ok(Boolean::NeedsKey),
+            Some(unit) => switches::percentage(config, key, unit)
+                .map(Boolean::Rollout)
+                .map_err(Reason::from),
+        },
+        Some(_) => Err(Reason::WrongType),
+    });
+    let asked = if matches!(detail.reason, Reason::WrongType) && holds_number(client, key) {
+        "a percentage from 0 to 100"
+    } else {
+        "a boolean"
+    };
+    let of = (detail.reason, detail.revision);
     match detail.value {
-        Some(Value::Bool(on)) if !detail.reason.is_default() => {
-            return Ok(resolved(client, on, detail.reason, false));
-        }
-        Some(Value::Number(_)) if !detail.reason.is_default() => {}
-        _ => return Err(failure(client, key, &detail, "a boolean")),
-    }
-    let Some(unit) = context.targeting_key.as_deref() else {
-        return Err(error(
+        _ if detail.reason.is_default() => Err(failure(client, key, &detail, asked)),
+        Boolean::Toggle(on) => Ok(resolved(client, on, of, false, metadata)),
+        Boolean::Rollout(on) => Ok(resolved(client, on, of, true, metadata)),
+        Boolean::NeedsKey => Err(error(
             EvaluationErrorCode::TargetingKeyMissing,
             format!("flag {key:?} is a percentage rollout: it needs a targeting key"),
-        ));
-    };
-    let rollout = client.percentage_detail(key, unit);
-    if rollout.reason.is_default() {
-        return Err(failure(client, key, &rollout, "a percentage from 0 to 100"));
+        )),
     }
-    Ok(resolved(client, rollout.value, rollout.reason, true))
+}
+
+/// Whether `key` holds a number now (for an error message only).
+fn holds_number(client: &JonesClient, key: &str) -> bool {
+    client.get::<serde_json::Number>(key).is_some()
 }
 
 /// `key` as a structure: a JSON object.
@@ -80,7 +123,13 @@ pub(crate) fn structure(
                     format!("flag {key:?} holds a null {inner}, which a structure cannot hold"),
                 )
             })?;
-            Ok(resolved(client, value, detail.reason, false))
+            Ok(resolved(
+                client,
+                value,
+                (detail.reason, detail.revision),
+                false,
+                Metadata::Revision,
+            ))
         }
         _ => Err(failure(client, key, &detail, "an object")),
     }
@@ -126,8 +175,9 @@ fn to_value(value: &Value) -> Result<open_feature::Value, String> {
 fn resolved<T>(
     client: &JonesClient,
     value: T,
-    reason: Reason,
+    (reason, revision): (Reason, Option<Revision>),
     split: bool,
+    metadata: Metadata,
 ) -> ResolutionDetails<T> {
     let reason = match reason {
         Reason::Stale if client.snapshot().from_cache => EvaluationReason::Cached,
@@ -139,8 +189,19 @@ fn resolved<T>(
         value,
         variant: None,
         reason: Some(reason),
-        flag_metadata: None,
+        flag_metadata: match (metadata, revision) {
+            (Metadata::Revision, Some(revision)) => Some(revision_metadata(revision)),
+            _ => None,
+        },
     }
+}
+
+/// The revision a value was read from, as flag metadata: the view's
+/// `mzxid` and `version`.
+fn revision_metadata(revision: Revision) -> FlagMetadata {
+    FlagMetadata::default()
+        .with_value("mzxid", revision.mzxid)
+        .with_value("version", i64::from(revision.version))
 }
 
 /// The error for a default: which code, and a message naming the flag and
@@ -197,17 +258,17 @@ mod tests {
     fn every_type_resolves_with_the_spec_reasons() {
         let c = client();
         let ctx = EvaluationContext::default().with_targeting_key("user-17");
-        let on = boolean(&c, "on", &ctx).unwrap();
+        let on = boolean(&c, "on", &ctx, Metadata::Bare).unwrap();
         assert_eq!(
             (on.value, on.reason),
             (true, Some(EvaluationReason::Static))
         );
-        let pct = boolean(&c, "pct", &ctx).unwrap();
+        let pct = boolean(&c, "pct", &ctx, Metadata::Bare).unwrap();
         assert_eq!(
             (pct.value, pct.reason),
             (true, Some(EvaluationReason::Split))
         );
-        assert!(!boolean(&c, "none", &ctx).unwrap().value);
+        assert!(!boolean(&c, "none", &ctx, Metadata::Bare).unwrap().value);
         assert_eq!(typed::<i64>(&c, "n", "an integer").unwrap().value, 7);
         assert_eq!(typed::<f64>(&c, "x", "a float").unwrap().value, 2.5);
         assert_eq!(typed::<f64>(&c, "n", "a float").unwrap().value, 7.0);
@@ -240,19 +301,19 @@ mod tests {
         let none = EvaluationContext::default();
         let ctx = none.clone().with_targeting_key("u");
         assert_eq!(
-            code(boolean(&c, "pct", &none)),
+            code(boolean(&c, "pct", &none, Metadata::Bare)),
             EvaluationErrorCode::TargetingKeyMissing
         );
         assert_eq!(
-            code(boolean(&c, "bad_pct", &ctx)),
+            code(boolean(&c, "bad_pct", &ctx, Metadata::Bare)),
             EvaluationErrorCode::TypeMismatch
         );
         assert_eq!(
-            code(boolean(&c, "s", &ctx)),
+            code(boolean(&c, "s", &ctx, Metadata::Bare)),
             EvaluationErrorCode::TypeMismatch
         );
         assert_eq!(
-            code(boolean(&c, "absent", &ctx)),
+            code(boolean(&c, "absent", &ctx, Metadata::Bare)),
             EvaluationErrorCode::FlagNotFound
         );
         assert_eq!(

@@ -90,6 +90,18 @@ async fn every_type_and_reason_through_the_openfeature_client_and_a_flip_in_zook
         (flow.value, flow.reason),
         (false, Some(EvaluationReason::Static))
     );
+    // The revision the value was read from.
+    let revision = jones.snapshot().revision.unwrap();
+    assert_eq!(
+        flow.flag_metadata.values.get("mzxid"),
+        Some(&open_feature::FlagMetadataValue::Int(revision.mzxid))
+    );
+    assert_eq!(
+        flow.flag_metadata.values.get("version"),
+        Some(&open_feature::FlagMetadataValue::Int(
+            revision.version.into()
+        ))
+    );
     let rollout = client
         .get_bool_details("rollout", Some(&user), None)
         .await

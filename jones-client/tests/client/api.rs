@@ -186,6 +186,35 @@ async fn typed_handles_and_details_follow_every_change_of_the_live_view() {
 }
 
 #[tokio::test]
+async fn bucket_and_percentage_details_follow_the_live_view_with_their_defaults() {
+    let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
+    let client = tree.client("127.0.0.3").await;
+    let missing = client.in_buckets_detail("buckets", "enabled_for", 13, true);
+    assert_eq!((missing.value, missing.reason), (true, Reason::Missing));
+    let stat = tree
+        .set_view(
+            "",
+            json!({"buckets": 10, "enabled_for": [0, 3], "pct": 100, "bad": [1]}),
+        )
+        .await;
+    eventually("the buckets", || client.contains("buckets")).await;
+    let on = client.in_buckets_detail("buckets", "enabled_for", 13, false);
+    assert_eq!((on.value, on.reason), (true, Reason::Found));
+    assert_eq!(on.revision.map(|r| r.mzxid), Some(stat.mzxid));
+    let off = client.in_buckets_detail("buckets", "enabled_for", 14, true);
+    assert_eq!((off.value, off.reason), (false, Reason::Found));
+    let bad = client.in_buckets_detail("bad", "enabled_for", 13, true);
+    assert_eq!((bad.value, bad.reason), (true, Reason::WrongType));
+    let pct = client.percentage_detail("pct", "user-17", false);
+    assert_eq!((pct.value, pct.reason), (true, Reason::Found));
+    let bad = client.percentage_detail("bad", "user-17", true);
+    assert_eq!((bad.value, bad.reason), (true, Reason::WrongType));
+    let absent = client.percentage_detail("absent", "user-17", true);
+    assert_eq!((absent.value, absent.reason), (true, Reason::Missing));
+    client.close().await;
+}
+
+#[tokio::test]
 async fn details_of_a_disconnected_client_say_stale() {
     let mut zk = ZooKeeper::start().unwrap();
     let tree = Tree::original(&zk.connect_string()).await;

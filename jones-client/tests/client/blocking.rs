@@ -52,5 +52,26 @@ fn a_blocking_client_started_without_waiting_becomes_ready() {
     let beta = client.switch_or("beta", true);
     assert!(beta.enabled() && client.enabled_or("beta", true));
     assert_eq!(client.setting("a", 0i64).get(), 2);
+    let absent = client.percentage_detail("pct", "user-17", true);
+    assert_eq!(
+        (absent.value, absent.reason),
+        (true, jones_client::Reason::Missing)
+    );
+    let wrong = client.in_buckets_detail("a", "enabled_for", 3, true);
+    assert_eq!(
+        (wrong.value, wrong.reason),
+        (true, jones_client::Reason::Missing)
+    );
+    let summed = client.read_detail(0, |config| {
+        config
+            .get("a")
+            .and_then(serde_json::Value::as_i64)
+            .map(|a| a + 1)
+            .ok_or(jones_client::Reason::Missing)
+    });
+    assert_eq!(
+        (summed.value, summed.reason),
+        (3, jones_client::Reason::Found)
+    );
     client.close();
 }
