@@ -1,6 +1,9 @@
 //! Typed handles for hot paths: [`Setting`] and [`Switch`] hold one key's
 //! value already converted, refreshed by the store in the publish of each
-//! new config. A read is an atomic load: no lookup, no deserialization.
+//! new config. A read is a load of that value from the handle's own slot
+//! (an `ArcSwap`; for [`Switch::enabled`], an atomic byte): no lookup, no
+//! deserialization, and no per-thread cache to share with other handles,
+//! so it costs the same however many handles a thread reads.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,9 +11,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde::de::DeserializeOwned;
 
-use crate::published::Published;
 use crate::store::{Refresh, Store};
 use crate::{Detail, Reason, Snapshot, switches};
+use arc_swap::ArcSwap;
 
 /// One key's value, converted when the config changed.
 #[derive(Debug)]
@@ -37,7 +40,7 @@ impl<T> Resolved<T> {
 struct SettingSlot<T> {
     key: String,
     default: T,
-    current: Published<Resolved<T>>,
+    current: ArcSwap<Resolved<T>>,
 }
 
 /// `key`'s value in `snapshot` as a `T`, or `default` with the reason.
@@ -70,7 +73,8 @@ impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Refresh for SettingSlo
 /// A live, typed setting; from [`crate::JonesClient::setting`].
 ///
 /// Its value is converted once per config change, so [`Setting::get`] is
-/// a load and a clone (free for numbers and booleans), whatever `T` is.
+/// a load from the handle's own slot and a clone (free for numbers and
+/// booleans), whatever `T` is and however many handles there are.
 /// A missing key or a value that is not a `T` reads as the default.
 /// Clones share the value; the handle stops being refreshed when the last
 /// clone is dropped or the client is closed.
@@ -93,7 +97,7 @@ pub struct Setting<T> {
 impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Setting<T> {
     pub(crate) fn new(store: &Arc<Store>, key: &str, default: T) -> Self {
         let slot = store.add_handle(|snapshot| SettingSlot {
-            current: Published::new(Arc::new(resolve(snapshot, key, &default))),
+            current: ArcSwap::new(Arc::new(resolve(snapshot, key, &default))),
             key: key.to_owned(),
             default,
         });
@@ -106,19 +110,19 @@ impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Setting<T> {
     /// The current value (or the default).
     #[inline]
     pub fn get(&self) -> T {
-        self.slot.current.read(|r| r.value.clone())
+        self.slot.current.load().value.clone()
     }
 
     /// Calls `read` with the current value, without cloning it: for large
     /// values (strings, lists, structs).
     #[inline]
     pub fn with<R>(&self, read: impl FnOnce(&T) -> R) -> R {
-        self.slot.current.read(|r| read(&r.value))
+        read(&self.slot.current.load().value)
     }
 
     /// The current value with its reason and revision.
     pub fn detail(&self) -> Detail<T> {
-        self.slot.current.read(|r| r.detail(&self.store))
+        self.slot.current.load().detail(&self.store)
     }
 
     /// The key this setting follows.
@@ -155,7 +159,7 @@ struct SwitchSlot {
     /// [`ON`] and [`MISS`] bits, for [`Switch::enabled`].
     state: AtomicU8,
     /// The same with its reason and revision, for [`Switch::detail`].
-    current: Published<Resolved<bool>>,
+    current: ArcSwap<Resolved<bool>>,
 }
 
 impl SwitchSlot {
@@ -217,7 +221,7 @@ impl Switch {
                 flag: flag.to_owned(),
                 default,
                 state: AtomicU8::new(state),
-                current: Published::new(Arc::new(resolved)),
+                current: ArcSwap::new(Arc::new(resolved)),
             }
         });
         Self {
@@ -238,7 +242,7 @@ impl Switch {
 
     /// Whether the switch is on, with the reason and revision.
     pub fn detail(&self) -> Detail<bool> {
-        self.slot.current.read(|r| r.detail(&self.store))
+        self.slot.current.load().detail(&self.store)
     }
 
     /// The flag this switch follows.
@@ -253,5 +257,33 @@ impl fmt::Debug for Switch {
             .field("flag", &self.slot.flag)
             .field("current", &*self.slot.current.load_full())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{TestData, parse_config};
+
+    #[test]
+    fn many_handles_on_one_thread_each_read_their_own_current_value() {
+        let data = TestData::new(parse_config(b"{}").unwrap());
+        let client = data.client();
+        let settings: Vec<_> = (0..40)
+            .map(|i| client.setting(&format!("k{i}"), 0u64))
+            .collect();
+        let switches: Vec<_> = (0..40).map(|i| client.switch(&format!("s{i}"))).collect();
+        for round in 1..4u64 {
+            for i in 0..40u64 {
+                data.set(&format!("k{i}"), i * round);
+                data.switch(&format!("s{i}"), (i + round) % 2 == 0);
+            }
+            for (i, setting) in (0u64..).zip(&settings) {
+                assert_eq!(setting.get(), i * round);
+                assert_eq!(setting.detail().value, i * round);
+            }
+            for (i, switch) in (0u64..).zip(&switches) {
+                assert_eq!(switch.detail().value, (i + round) % 2 == 0);
+            }
+        }
     }
 }
