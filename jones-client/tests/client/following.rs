@@ -113,15 +113,22 @@ async fn a_host_moved_in_the_transaction_that_rewrites_its_old_view_never_sees_t
     shown.check(&tree);
 }
 
+/// Sessions expire every [`EXPIRE_EVERY`] moves: 40 expiries in 200 moves,
+/// landing at different points of the move (queued while the server is
+/// frozen, or committed just before it freezes).
+const EXPIRE_EVERY: usize = 5;
+
 #[tokio::test]
 async fn exact_following_holds_while_sessions_expire() {
     let zk = ZooKeeper::start().unwrap();
     let tree = Tree::original(&zk.connect_string()).await;
     prepare(&tree).await;
+    // The shortest session the server grants (two ticks of 200 ms) and a
+    // little: each expiry costs well under a second.
     let client = JonesClient::builder(&tree.service)
         .zk(&tree.connect_string)
         .association(HOST)
-        .session_timeout(Duration::from_secs(1))
+        .session_timeout(Duration::from_millis(500))
         .build()
         .await
         .unwrap();
@@ -130,11 +137,16 @@ async fn exact_following_holds_while_sessions_expire() {
     let mut expiries = 0;
     for round in 0..200 {
         let (from, to) = (VIEWS[round % 2], VIEWS[(round + 1) % 2]);
-        if round % 50 == 25 {
-            // Frozen past the session timeout: the client's session
-            // expires (the writer's 20 s session does not); the move is
-            // queued meanwhile and lands as the new session reads.
+        if round % EXPIRE_EVERY == EXPIRE_EVERY - 1 {
             let sessions = client.status().sessions;
+            let committed_first = round % (2 * EXPIRE_EVERY) == EXPIRE_EVERY - 1;
+            if committed_first {
+                // The client may or may not have read the move when the
+                // server freezes.
+                move_host(&tree, &tree.zk, round, from, to).await;
+            }
+            // Frozen past the session timeout: the client's session
+            // expires (the writer's 20 s session does not).
             zk.pause().unwrap();
             eventually("the session to expire", || {
                 client
@@ -143,14 +155,20 @@ async fn exact_following_holds_while_sessions_expire() {
                     .is_some_and(|e| e.contains("expired"))
             })
             .await;
-            let writer = tree.zk.clone();
-            let layout_tree = &tree;
-            let moved = async move { move_host(layout_tree, &writer, round, from, to).await };
-            let resume = async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            if committed_first {
                 zk.resume().unwrap();
-            };
-            tokio::join!(moved, resume);
+            } else {
+                // The move is queued meanwhile and lands as the new
+                // session reads.
+                let writer = tree.zk.clone();
+                let layout_tree = &tree;
+                let moved = async move { move_host(layout_tree, &writer, round, from, to).await };
+                let resume = async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    zk.resume().unwrap();
+                };
+                tokio::join!(moved, resume);
+            }
             eventually("a new session", || client.status().sessions > sessions).await;
             expiries += 1;
         } else {
@@ -163,7 +181,7 @@ async fn exact_following_holds_while_sessions_expire() {
         .await;
         shown.check(&tree);
     }
-    assert_eq!(expiries, 4);
+    assert_eq!(expiries, 200 / EXPIRE_EVERY);
     client.close().await;
     shown.check(&tree);
 }
