@@ -49,7 +49,12 @@ pub struct JonesClientBuilder {
     auth: Vec<(String, Vec<u8>)>,
     missing_view_hook: Option<MissingViewHook>,
     round_hook: Option<RoundHook>,
+    cache_hook: Option<CacheHook>,
 }
+
+/// A test hook called with the started client right before the cache is
+/// served, to let the live config arrive first.
+type CacheHook = Arc<dyn Fn(&JonesClient) + Send + Sync>;
 
 impl std::fmt::Debug for JonesClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,6 +88,7 @@ impl JonesClientBuilder {
             auth: Vec::new(),
             missing_view_hook: None,
             round_hook: None,
+            cache_hook: None,
         }
     }
 
@@ -108,6 +114,17 @@ impl JonesClientBuilder {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         self.round_hook = Some(Arc::new(move || Box::pin(hook())));
+        self
+    }
+
+    /// For tests of the client: `hook` is called with the started client
+    /// right before the cache file's config is served.
+    #[doc(hidden)]
+    pub fn hook_before_cache(
+        mut self,
+        hook: impl Fn(&JonesClient) + Send + Sync + 'static,
+    ) -> Self {
+        self.cache_hook = Some(Arc::new(hook));
         self
     }
 
@@ -174,7 +191,10 @@ impl JonesClientBuilder {
 
     /// Keeps the last good config in `path` (written atomically after each
     /// change) and serves it at start when ZooKeeper cannot be reached
-    /// within the start timeout. Off by default.
+    /// within the start timeout (or, with [`Self::start`], until the live
+    /// config is read). A cache is never served over a live config read
+    /// first, and a file that holds no view of this service is ignored.
+    /// Off by default.
     pub fn cache_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.cache_file = Some(path.into());
         self
@@ -201,10 +221,13 @@ impl JonesClientBuilder {
     /// ```
     pub fn start(self) -> Result<JonesClient, Error> {
         let cache_file = self.cache_file.clone();
-        let (client, _, _) = self.launch(false)?;
+        let (client, _, launch) = self.launch(false)?;
         if let Some(path) = cache_file {
-            match crate::cache::read(&path) {
+            match crate::cache::read(&path, &launch.layout) {
                 Ok(snapshot) => {
+                    if let Some(hook) = &launch.cache_hook {
+                        hook(&client);
+                    }
                     serve_cache(&client, snapshot, &path, "until the live config is read")
                 }
                 Err(e) => {
@@ -257,8 +280,11 @@ impl JonesClientBuilder {
             }
         };
         if let (Error::Unavailable { .. }, Some(path)) = (&error, &cache_file) {
-            match crate::cache::read(path) {
+            match crate::cache::read(path, &launch.layout) {
                 Ok(snapshot) => {
+                    if let Some(hook) = &launch.cache_hook {
+                        hook(&client);
+                    }
                     serve_cache(&client, snapshot, path, &error.to_string());
                     return Ok(client);
                 }
@@ -302,9 +328,12 @@ impl JonesClientBuilder {
                 ));
             }
         };
+        let layout = ServiceLayout::new(service);
         let launch = Launch {
             description: session.description().to_owned(),
             session_state: session.subscribe(),
+            layout: layout.clone(),
+            cache_hook: self.cache_hook.clone(),
         };
         let store = Store::threaded(Snapshot::detached(Config::new()));
         let health = Health::new(store.clone(), Some(session.subscribe()));
@@ -319,7 +348,7 @@ impl JonesClientBuilder {
             missing_view_hook: self.missing_view_hook.clone(),
             round_hook: self.round_hook.clone(),
             session,
-            layout: ServiceLayout::new(service),
+            layout,
             association,
             store: store.clone(),
             health: health.clone(),
@@ -346,6 +375,8 @@ type Started = oneshot::Receiver<Result<(), Error>>;
 struct Launch {
     description: String,
     session_state: watch::Receiver<SessionState>,
+    layout: ServiceLayout,
+    cache_hook: Option<CacheHook>,
 }
 
 /// Serves the cached `snapshot` unless a live config was published first

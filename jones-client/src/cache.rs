@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Config, Error, Revision, Snapshot};
+use crate::{Config, Error, Revision, ServiceLayout, Snapshot};
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
@@ -51,8 +51,10 @@ pub(crate) fn write(path: &Path, snapshot: &Snapshot) -> Result<(), Error> {
     })
 }
 
-/// Reads the snapshot cached in `path`.
-pub(crate) fn read(path: &Path) -> Result<Snapshot, Error> {
+/// Reads the snapshot cached in `path`; refuses a cache of a view that is
+/// not one of `layout`'s service (a file written by another app, or
+/// for another service).
+pub(crate) fn read(path: &Path, layout: &ServiceLayout) -> Result<Snapshot, Error> {
     let fail = |reason: String| Error::Cache {
         path: path.to_owned(),
         reason,
@@ -60,6 +62,13 @@ pub(crate) fn read(path: &Path) -> Result<Snapshot, Error> {
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let file: CacheFile =
         serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a cache file: {e}")))?;
+    if layout.env_of_view_path(&file.view_path).is_err() {
+        return Err(fail(format!(
+            "it holds {}, which is not a view of service {}",
+            file.view_path,
+            layout.service()
+        )));
+    }
     Ok(Snapshot {
         config: file.config,
         revision: Some(Revision {
@@ -84,6 +93,34 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn web() -> ServiceLayout {
+        ServiceLayout::new(crate::ServiceName::new("web").unwrap())
+    }
+
+    fn view(config: serde_json::Value) -> Snapshot {
+        Snapshot {
+            view_path: "/services/web/views/prod".into(),
+            ..Snapshot::detached(config.as_object().unwrap().clone())
+        }
+    }
+
+    #[test]
+    fn a_cache_of_a_view_of_another_service_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        for foreign in ["/services/api/views/prod", "/elsewhere", ""] {
+            let snapshot = Snapshot {
+                view_path: foreign.into(),
+                ..view(json!({"a": 1}))
+            };
+            write(&path, &snapshot).unwrap();
+            let err = read(&path, &web()).unwrap_err().to_string();
+            assert!(err.contains("not a view of service web"), "{err}");
+        }
+        write(&path, &view(json!({"a": 1}))).unwrap();
+        assert!(read(&path, &web()).is_ok());
+    }
+
     #[test]
     fn round_trips_and_replaces_atomically() {
         let dir = tempfile::tempdir().unwrap();
@@ -100,7 +137,7 @@ mod tests {
         write(&path, &snapshot).unwrap();
         snapshot.config.insert("b".into(), json!([1, 2]));
         write(&path, &snapshot).unwrap();
-        let back = read(&path).unwrap();
+        let back = read(&path, &web()).unwrap();
         assert!(back.from_cache);
         assert_eq!(back.config, snapshot.config);
         assert_eq!(back.revision, snapshot.revision);
@@ -114,12 +151,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         std::fs::write(&path, b"{\"config\": ").unwrap();
-        let err = read(&path).unwrap_err().to_string();
+        let err = read(&path, &web()).unwrap_err().to_string();
         assert!(
             err.contains("c.json") && err.contains("not a cache file"),
             "{err}"
         );
-        let err = read(&dir.path().join("none")).unwrap_err().to_string();
+        let err = read(&dir.path().join("none"), &web())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot read"), "{err}");
     }
 
@@ -127,11 +166,11 @@ mod tests {
     fn a_failed_write_keeps_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
-        let snapshot = Snapshot::detached(json!({"a": 1}).as_object().unwrap().clone());
+        let snapshot = view(json!({"a": 1}));
         write(&path, &snapshot).unwrap();
         // A directory in the way of the rename target's temp file.
         std::fs::create_dir(temp_path(&path)).unwrap();
-        assert!(write(&path, &Snapshot::detached(Config::new())).is_err());
-        assert_eq!(read(&path).unwrap().config, snapshot.config);
+        assert!(write(&path, &view(json!({}))).is_err());
+        assert_eq!(read(&path, &web()).unwrap().config, snapshot.config);
     }
 }
