@@ -13,13 +13,45 @@ use zookeeper_client::{Acls, CreateMode};
 
 use crate::harness::{Tree, connect, eventually, within};
 
-/// Requests the server has received so far (`mntr`).
-fn packets_received(zk: &ZooKeeper) -> u64 {
-    let mntr = jones_testkit::four_letter_word(zk.port(), "mntr").unwrap();
-    mntr.lines()
-        .find_map(|l| l.strip_prefix("zk_packets_received"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no zk_packets_received in {mntr}"))
+/// Each connection's session id and the requests the server received
+/// on it (`cons`: `sid=` and `recved=`, pings included).
+fn connections(zk: &ZooKeeper) -> Vec<(String, u64)> {
+    let cons = jones_testkit::four_letter_word(zk.port(), "cons").unwrap();
+    cons.lines()
+        .filter_map(|line| {
+            let field = |name: &str| {
+                line.split([',', '(', ')'])
+                    .find_map(|f| f.trim().strip_prefix(name).map(str::to_owned))
+            };
+            Some((field("sid=")?, field("recved=")?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The session of the one connection opened since `before` was taken.
+async fn new_session(zk: &ZooKeeper, before: &[(String, u64)]) -> String {
+    let mut fresh = Vec::new();
+    eventually("the client's connection", || {
+        fresh = connections(zk)
+            .into_iter()
+            .filter(|(sid, _)| before.iter().all(|(old, _)| old != sid))
+            .map(|(sid, _)| sid)
+            .collect();
+        !fresh.is_empty()
+    })
+    .await;
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    fresh.remove(0)
+}
+
+/// Requests received so far on the connection of session `sid`. A
+/// reconnection starts its count over: the tests here keep one connection.
+fn requests_of(zk: &ZooKeeper, sid: &str) -> u64 {
+    connections(zk)
+        .into_iter()
+        .find(|(s, _)| s == sid)
+        .unwrap_or_else(|| panic!("no connection of session {sid}"))
+        .1
 }
 
 fn has_cause(client: &JonesClient, cause: Cause, path: &str) -> bool {
@@ -47,7 +79,9 @@ async fn a_view_the_acl_forbids_shows_as_no_auth_and_is_retried_with_backoff() {
         )
         .await
         .unwrap();
+    let before = connections(&zk);
     let client = tree.client("127.0.0.2").await;
+    let sid = new_session(&zk, &before).await;
     let mut statuses = client.subscribe_status();
     tree.associate("127.0.0.2", "parent/secret").await;
     within(Duration::from_secs(20), async {
@@ -67,15 +101,15 @@ async fn a_view_the_acl_forbids_shows_as_no_auth_and_is_retried_with_backoff() {
     assert!(status.last_error.unwrap().contains("NoAuth"));
     assert_eq!(client.get::<i64>("a"), Some(2), "the last config is served");
 
-    // Every other session here is idle: what the server receives is the
-    // client's retries (a view read and a nodemap stat each) and a few
-    // pings. At a fixed 200 ms that would be about 20 retries in the 4 s
-    // window; backing off (doubling from 200 ms, jittered) it is two or
-    // three, however the jitter falls.
+    // What the client's own session sends: its retries (a view read and a
+    // nodemap stat each) and a ping every few seconds. At a fixed 200 ms
+    // that would be about 20 retries (40 requests) in the 4 s window;
+    // backing off (doubling from 200 ms, jittered) it is two or three,
+    // however the jitter falls.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = packets_received(&zk);
+    let before = requests_of(&zk, &sid);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let requests = packets_received(&zk) - before;
+    let requests = requests_of(&zk, &sid) - before;
     assert!(requests <= 10, "{requests} requests in 4 s");
 
     // Readable again (after the next retry): followed.
@@ -93,8 +127,11 @@ async fn a_view_the_acl_forbids_shows_as_no_auth_and_is_retried_with_backoff() {
 
 #[tokio::test]
 async fn a_nodemap_path_outside_the_service_is_refused_and_shown() {
-    let tree = Tree::original(&ZooKeeper::shared().connect_string()).await;
+    let zk = ZooKeeper::start().unwrap();
+    let tree = Tree::original(&zk.connect_string()).await;
+    let before = connections(&zk);
     let client = tree.client("127.0.0.2").await;
+    let sid = new_session(&zk, &before).await;
     let nodemap = tree.layout.nodemap_path();
     let (data, _) = tree.zk.get_data(nodemap).await.unwrap();
     let mut map = jones_client::Nodemap::parse(&data).unwrap();
@@ -117,6 +154,12 @@ async fn a_nodemap_path_outside_the_service_is_refused_and_shown() {
     assert!(status.stale_since.is_some());
     assert_eq!(client.get::<i64>("a"), Some(2), "the last config is served");
     assert_eq!(client.snapshot().view_path, tree.view_path("parent/child1"));
+    // Nothing to read until the nodemap changes: the client waits for its
+    // watch and sends nothing but pings (one every few seconds).
+    let before = requests_of(&zk, &sid);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let requests = requests_of(&zk, &sid) - before;
+    assert!(requests <= 3, "{requests} requests in 4 s");
     tree.associate("127.0.0.2", "parent/child2").await;
     eventually("the fixed nodemap", || client.get::<i64>("a") == Some(3)).await;
     assert!(client.status().errors.is_empty());
