@@ -21,9 +21,19 @@
 //! 3. the nodemap's stat again, without a watch: its `mzxid` `N2` (sent
 //!    right behind read 2, so both cost one round trip).
 //!
+//! When a view is followed already, reads 2 and 3 of that view are sent
+//! right behind read 1, all three back to back (the host most likely has
+//! not moved): one round trip, and no write of the nodemap can land
+//! between reads 1 and 3 but in the server's few microseconds between
+//! them, so a nodemap rewritten without pause (other hosts re-pointed)
+//! does not keep the round from passing. That batch counts only if read
+//! 1 resolves to the view it read; otherwise reads 2 and 3 are sent again
+//! for the view resolved.
+//!
 //! The view read is published only when `N2 == N1`; otherwise the nodemap
 //! is read again and the round starts over (at once for the first
-//! [`AGAIN_AT_ONCE`] rounds in a row, then after a backoff pause, so a
+//! [`AGAIN_AT_ONCE`] rounds in a row, then after a pause doubling from
+//! [`BACKOFF_MIN`] up to [`AGAIN_MAX`], jittered, so a
 //! nodemap rewritten without pause is not read in a tight loop: one of
 //! the slower rounds finds it still, and publishes). The argument: ZooKeeper
 //! answers one session's requests in order, and a session never sees the
@@ -84,6 +94,9 @@ use crate::{Error, Nodemap, Revision, ServiceLayout, Snapshot, parse_config};
 pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(200);
 /// Longest pause between retries of a failing read.
 pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Longest pause before a round after rounds that kept ending "read
+/// again": short, since the nodemap moving is no failure, only busy.
+pub(crate) const AGAIN_MAX: Duration = Duration::from_secs(1);
 
 /// Rounds in a row that may end "read again" and start over at once;
 /// after that, each next one waits for a backoff pause first.
@@ -154,6 +167,7 @@ impl Driver {
         let mut shutdown = self.shutdown.clone();
         let mut following = Following::default();
         let mut backoff = Backoff::new();
+        let mut again_backoff = Backoff::up_to(AGAIN_MAX);
         // The session mark the last round read under: a round under
         // another mark (a reconnect or a new session since) starts from
         // the nodemap again, however the driver got here (a wait, a round
@@ -195,15 +209,17 @@ impl Driver {
                 Round::Settled => {
                     agains = 0;
                     backoff.reset();
+                    again_backoff.reset();
                     None
                 }
                 Round::Again if agains < AGAIN_AT_ONCE => {
                     agains += 1;
                     continue;
                 }
-                Round::Again => Some(backoff.next()),
+                Round::Again => Some(again_backoff.next()),
                 Round::Failed => {
                     agains = 0;
+                    again_backoff.reset();
                     Some(backoff.next())
                 }
             };
@@ -253,24 +269,54 @@ impl Driver {
     /// One round of reads; see the module docs.
     async fn round(&mut self, client: &Client, following: &mut Following) -> Round {
         let nodemap_path = self.layout.nodemap_path().to_owned();
+        let mut batched = None;
         if following.resolved.is_none() {
-            let (nodemap, watch) = match read_watched(client, &nodemap_path).await {
-                Ok(Read::Found(znode, watch)) => (znode, watch),
-                Ok(Read::Appeared) => return Round::Again,
+            // The view followed so far is most likely still the one the
+            // nodemap resolves to: read it, and the nodemap's stat, in the
+            // same batch as the nodemap (sent back to back, answered in
+            // order). Used only if the resolution is that view.
+            let guess = following.view.clone();
+            let nodemap_read = client.get_and_watch_data(&nodemap_path);
+            let (nodemap_read, batch) = match &guess {
+                Some(view) => {
+                    let view_read = client.get_and_watch_data(view);
+                    let nodemap_check = client.check_stat(&nodemap_path);
+                    let (n, v, c) = tokio::join!(nodemap_read, view_read, nodemap_check);
+                    (n, Some((v, c)))
+                }
+                None => (nodemap_read.await, None),
+            };
+            let (nodemap, watch) = match nodemap_read {
+                Ok((data, stat, watch)) => (Some((Bytes::from(data), stat)), watch),
+                Err(zookeeper_client::Error::NoNode) => {
+                    match watch_missing(client, &nodemap_path, None).await {
+                        Ok(Some(watch)) => (None, watch),
+                        Ok(None) => return Round::Again,
+                        Err(e) => return self.failed(Part::Nodemap, &nodemap_path, &e),
+                    }
+                }
                 Err(e) => return self.failed(Part::Nodemap, &nodemap_path, &e),
             };
             following.nodemap_watch = Some(Box::pin(watch.changed()));
             following.resolved = Some(nodemap.as_ref().map(|(_, stat)| stat.mzxid));
             self.resolve(nodemap.map(|(data, _)| data), following);
+            if guess.is_some() && following.view == guess {
+                batched = batch;
+            }
         }
         let Some(view_path) = following.view.clone() else {
             following.view_watch = None;
             return Round::Settled;
         };
-        // Sent back to back, answered in order: one round trip.
-        let view_read = client.get_and_watch_data(&view_path);
-        let nodemap_check = client.check_stat(&nodemap_path);
-        let (view_read, nodemap_check) = tokio::join!(view_read, nodemap_check);
+        let (view_read, nodemap_check) = match batched {
+            Some(batch) => batch,
+            None => {
+                // Sent back to back, answered in order: one round trip.
+                let view_read = client.get_and_watch_data(&view_path);
+                let nodemap_check = client.check_stat(&nodemap_path);
+                tokio::join!(view_read, nodemap_check)
+            }
+        };
         let (view, watch) = match view_read {
             Ok((data, stat, watch)) => (Some((Bytes::from(data), stat)), watch),
             Err(zookeeper_client::Error::NoNode) => {
@@ -477,28 +523,6 @@ impl Driver {
     }
 }
 
-/// The outcome of a watched read.
-enum Read {
-    /// The data and stat (`None`: the znode does not exist), and the watch.
-    Found(Option<(Bytes, Stat)>, zookeeper_client::OneshotWatcher),
-    /// The znode answered `NoNode`, then existed: read again.
-    Appeared,
-}
-
-/// Reads `path` with a data watch, or watches its creation when missing.
-async fn read_watched(client: &Client, path: &str) -> Result<Read, zookeeper_client::Error> {
-    match client.get_and_watch_data(path).await {
-        Ok((data, stat, watch)) => Ok(Read::Found(Some((Bytes::from(data), stat)), watch)),
-        Err(zookeeper_client::Error::NoNode) => {
-            Ok(match watch_missing(client, path, None).await? {
-                Some(watch) => Read::Found(None, watch),
-                None => Read::Appeared,
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// After `path` answered `NoNode`: watches its creation, or `None` when it
 /// exists by now (created between the two requests; its exists watch
 /// would only fire at its next write, so it must be read again now).
@@ -543,19 +567,27 @@ async fn session_moved(
     Some((s.generation, s.connection) != mark && s.client.is_some())
 }
 
-/// Doubling pauses with jitter, between [`BACKOFF_MIN`] and [`BACKOFF_MAX`].
+/// Doubling pauses with jitter, from [`BACKOFF_MIN`] up to a cap
+/// ([`BACKOFF_MAX`] unless told otherwise).
 pub(crate) struct Backoff {
     next: Duration,
+    cap: Duration,
     seed: u64,
 }
 
 impl Backoff {
     pub(crate) fn new() -> Self {
+        Self::up_to(BACKOFF_MAX)
+    }
+
+    /// Pauses doubling up to `cap`.
+    pub(crate) fn up_to(cap: Duration) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Self {
             next: BACKOFF_MIN,
+            cap,
             seed: nanos | 1,
         }
     }
@@ -567,7 +599,7 @@ impl Backoff {
     /// The next pause: uniformly in `[d/2, d]` for the current step `d`.
     pub(crate) fn next(&mut self) -> Duration {
         let step = self.next;
-        self.next = (step * 2).min(BACKOFF_MAX);
+        self.next = (step * 2).min(self.cap);
         // xorshift64: jitter needs no better randomness.
         self.seed ^= self.seed << 13;
         self.seed ^= self.seed >> 7;

@@ -266,3 +266,83 @@ async fn a_session_replaced_between_rounds_drops_the_old_resolution() {
     assert_eq!(client.snapshot().view_path, tree.view_path("parent/child2"));
     client.close().await;
 }
+
+/// Points `host` at the view of `env` with a versioned write, retried
+/// when another writer got in first.
+async fn repoint(tree: &Tree, zk: &zookeeper_client::Client, host: &str, env: &str) {
+    let path = tree.layout.nodemap_path();
+    loop {
+        let (data, stat) = zk.get_data(path).await.unwrap();
+        let mut nodemap = Nodemap::parse(&data).unwrap();
+        nodemap
+            .insert(host, tree.layout.view_path(&EnvPath::new(env).unwrap()))
+            .unwrap();
+        match zk
+            .set_data(path, &nodemap.to_bytes(), Some(stat.version))
+            .await
+        {
+            Ok(_) => return,
+            Err(zookeeper_client::Error::BadVersion) => continue,
+            Err(e) => panic!("repoint {host}: {e}"),
+        }
+    }
+}
+
+/// A nodemap rewritten without pause (other hosts re-pointed back and
+/// forth by another writer, as fast as it can) keeps moving under the
+/// client's rounds; the client still follows its own host and every write
+/// of its view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_is_followed_while_the_nodemap_churns() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let zk = ZooKeeper::start().unwrap();
+    let tree = Arc::new(Tree::original(&zk.connect_string()).await);
+    prepare(&tree).await;
+    let client = tree.client(HOST).await;
+    let shown = Shown::default();
+    let _guard = shown.record(&client);
+    let stop = Arc::new(AtomicBool::new(false));
+    let churned = Arc::new(AtomicU64::new(0));
+    let churn = {
+        let (tree, stop, churned) = (tree.clone(), stop.clone(), churned.clone());
+        let writer = crate::harness::connect(&tree.connect_string).await;
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let host = format!("other-{}", n % 10);
+                repoint(&tree, &writer, &host, VIEWS[n % 2]).await;
+                churned.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+        })
+    };
+    eventually("the churn to start", || {
+        churned.load(Ordering::Relaxed) > 50
+    })
+    .await;
+    for round in 0..20 {
+        // The churn goes on between the test's own writes too.
+        let mark = churned.load(Ordering::Relaxed);
+        eventually("more churn", || churned.load(Ordering::Relaxed) >= mark + 5).await;
+        let (from, to) = (VIEWS[round % 2], VIEWS[(round + 1) % 2]);
+        // Even rounds move the host, then write the view moved to; odd
+        // ones write the view followed, the host staying.
+        let current = if round % 2 == 0 {
+            repoint(&tree, &tree.zk, HOST, to).await;
+            to
+        } else {
+            from
+        };
+        let want = format!("good {current} {round}");
+        tree.set_view(current, json!({ "m": want })).await;
+        eventually(&want, || {
+            client.get::<String>("m").as_deref() == Some(want.as_str())
+        })
+        .await;
+        assert_eq!(client.snapshot().view_path, tree.view_path(current));
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.await.unwrap();
+    shown.check(&tree);
+    client.close().await;
+}
