@@ -70,16 +70,71 @@ pub async fn fixture(admin: &Admin, svc: &ServiceName) {
         .unwrap();
 }
 
-/// Every znode of the service: path → data.
-pub async fn snapshot(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, String> {
-    admin
-        .dump(svc)
-        .await
-        .unwrap()
-        .nodes
-        .into_iter()
-        .map(|n| (n.path, n.data))
-        .collect()
+/// One znode as stored: its exact data bytes and the stat fields a
+/// rewrite moves, so that a tree compared before and after sees every
+/// write, even one that stored the same bytes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Znode {
+    pub data: Vec<u8>,
+    /// Data version: moved by every `set`, even of the same bytes.
+    pub version: i32,
+    /// Children version: moved by every child created or deleted.
+    pub cversion: i32,
+    /// The zxid that created it: moved by a delete and re-create.
+    pub czxid: i64,
+}
+
+impl Znode {
+    /// The data as text (for assertions on JSON or nodemap lines).
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.data).expect("UTF-8 data")
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl PartialEq<&str> for Znode {
+    fn eq(&self, other: &&str) -> bool {
+        self.data == other.as_bytes()
+    }
+}
+
+impl PartialEq<String> for Znode {
+    fn eq(&self, other: &String) -> bool {
+        self.data == other.as_bytes()
+    }
+}
+
+/// Every znode of the service, read raw with the server's credential:
+/// path → data bytes and versions.
+pub async fn snapshot(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, Znode> {
+    let client = admin.zk().client().await.unwrap();
+    let mut nodes = BTreeMap::new();
+    let mut pending = vec![format!("/services/{svc}")];
+    while let Some(path) = pending.pop() {
+        let (data, stat) = match client.get_data(&path).await {
+            Ok(read) => read,
+            Err(zookeeper_client::Error::NoNode) => continue,
+            Err(e) => panic!("{path}: {e}"),
+        };
+        match client.list_children(&path).await {
+            Ok(children) => pending.extend(children.iter().map(|c| format!("{path}/{c}"))),
+            Err(zookeeper_client::Error::NoNode) => continue,
+            Err(e) => panic!("{path}: {e}"),
+        }
+        nodes.insert(
+            path,
+            Znode {
+                data,
+                version: stat.version,
+                cversion: stat.cversion,
+                czxid: stat.czxid,
+            },
+        );
+    }
+    nodes
 }
 
 /// Asserts every view of `svc` equals the merge of its lineage's confs
@@ -243,9 +298,10 @@ pub async fn read_until(
     .unwrap_or_else(|_| panic!("no {needle:?} within {deadline:?}: {seen}"));
 }
 
-/// Asserts `svc`'s tree is byte-identical to `before`, naming the znodes
-/// that differ (not their possibly huge data).
-pub async fn assert_unchanged(admin: &Admin, svc: &ServiceName, before: &BTreeMap<String, String>) {
+/// Asserts `svc`'s tree is byte-identical to `before`, with every znode at
+/// the same versions (nothing rewritten), naming the znodes that differ
+/// (not their possibly huge data).
+pub async fn assert_unchanged(admin: &Admin, svc: &ServiceName, before: &BTreeMap<String, Znode>) {
     let after = snapshot(admin, svc).await;
     let differ: Vec<&String> = before
         .keys()
