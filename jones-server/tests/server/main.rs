@@ -12,6 +12,7 @@ mod materialize;
 mod merge_modes;
 mod names;
 mod original_trees;
+mod orphans;
 mod process;
 mod refusals;
 mod security;
