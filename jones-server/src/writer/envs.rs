@@ -5,7 +5,6 @@ use jones_client::{Config, EnvPath, config_to_bytes};
 
 use super::{Next, WriteOutcome, Writer, assert_no_marker, classify, conf_checks};
 use crate::materialize::MAX_NODE_BYTES;
-use crate::nodemap::StoredNodemap;
 use crate::tree::{read_chain, read_service, read_tree};
 use crate::zk::Op;
 use crate::{Error, Result};
@@ -150,7 +149,7 @@ impl Writer<'_> {
             let parent = env.parent().expect("not the root");
             let (read, nodemap, parent_view, view_subtree) = futures_util::future::try_join4(
                 read_tree(self.zk, self.layout, env),
-                self.zk.get(self.layout.nodemap_path()),
+                self.nodemap_if_any(),
                 self.zk.get(&self.layout.view_path(&parent)),
                 self.zk.subtree(&self.layout.view_path(env)),
             )
@@ -192,8 +191,7 @@ impl Writer<'_> {
             // The nodemap is checked even when no association points into
             // the subtree: one set meanwhile fails this transaction instead
             // of pointing at a deleted view for good.
-            if let Some((data, stat)) = &nodemap {
-                let mut stored = StoredNodemap::parse(self.layout, data, self.nodemap_format)?;
+            if let Some((mut stored, stat)) = nodemap {
                 let doomed: Vec<String> = stored
                     .map
                     .iter()
@@ -219,11 +217,7 @@ impl Writer<'_> {
                             });
                         }
                     }
-                    ops.push(Op::Set {
-                        path: self.layout.nodemap_path().to_owned(),
-                        data: stored.encode()?,
-                        version: Some(stat.version),
-                    });
+                    ops.extend(self.nodemap_ops(&stored, stat.version)?);
                 }
             }
             let size = crate::materialize::ops_size(&ops);

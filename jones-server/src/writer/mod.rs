@@ -41,8 +41,13 @@
 //! When conf + views do not fit in one transaction (budget
 //! [`Limits::multi_bytes`]):
 //!
-//! - batch 1 sets the conf (guarded by the caller's version and the
-//!   ancestors' checks) and creates the marker, which fails when one exists;
+//! - batch 1 sets the conf (guarded by the caller's version, the
+//!   ancestors' checks and, when they fit, a check on every view of the
+//!   subtree, so that nothing below changed shape or content since the
+//!   plan) and creates the marker, which fails when one exists; if the
+//!   views, planned again after batch 1, do not fit (the subtree changed
+//!   unguarded), the write puts the previous conf back, repairs, and is
+//!   refused, so no input leaves a service locked;
 //! - batches 2..n each write a slice of the views together with `check`s on
 //!   every conf of those views' lineages, at the versions they were computed
 //!   from: a view written by any batch always equals the merge of the confs
@@ -339,6 +344,26 @@ pub(crate) fn conf_checks<'n>(
         .map(|(e, n)| Op::Check {
             path: layout.conf_path(e),
             version: n.version,
+        })
+        .collect()
+}
+
+/// `check` ops on every view of `read`'s subtree, at the version read.
+///
+/// The first batch of a batched write carries them: an environment created
+/// or deleted below the top since the read (which rewrites its parent's
+/// view) or a conf changed there (which rewrites its own view) fails the
+/// batch, and the write reads and plans again, instead of committing a
+/// conf whose views, planned without that change, might not fit any
+/// transaction and so could never be written.
+pub(crate) fn view_checks(layout: &ServiceLayout, read: &TreeRead) -> Vec<Op> {
+    read.views
+        .iter()
+        .filter_map(|(e, view)| {
+            view.as_ref().map(|v| Op::Check {
+                path: layout.view_path(e),
+                version: v.version,
+            })
         })
         .collect()
 }

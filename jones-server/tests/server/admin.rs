@@ -452,3 +452,102 @@ async fn a_nodemap_keeps_its_format_and_new_ones_take_the_default() {
         snapshot(&json_admin, &other).await[&format!("/services/{other}/nodemaps")].clone();
     assert_eq!(stored, format!(r#"{{"web1":"/services/{other}/views"}}"#));
 }
+
+/// A lines nodemap that becomes empty stays lines: once a service used
+/// lines (a fleet on the 0.5.x client reads it), a server whose default is
+/// JSON writes its next association as a line, not as JSON the fleet
+/// cannot parse. Original Jones' trees (lines, empty service znode) too.
+#[tokio::test]
+async fn a_lines_nodemap_that_becomes_empty_keeps_lines() {
+    use jones_server::NodemapFormat;
+    let json_admin = admin().await;
+    let lines_admin = admin().await.with_nodemap_format(NodemapFormat::Lines);
+    let nodemap_of = |svc: &jones_client::ServiceName| format!("/services/{svc}/nodemaps");
+
+    // Emptied by removing the last association.
+    let svc = service();
+    lines_admin.create_service(&svc).await.unwrap();
+    lines_admin
+        .create_env(&svc, &env("prod"), obj(json!({})))
+        .await
+        .unwrap();
+    lines_admin
+        .set_association(&svc, "web1", &env("prod"))
+        .await
+        .unwrap();
+    json_admin.delete_association(&svc, "web1").await.unwrap();
+    assert_eq!(snapshot(&json_admin, &svc).await[&nodemap_of(&svc)], "");
+    json_admin
+        .set_association(&svc, "web2", &env("prod"))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &svc).await[&nodemap_of(&svc)],
+        format!("web2 -> /services/{svc}/views/prod")
+    );
+
+    // Emptied by deleting the environment the last association read.
+    json_admin
+        .delete_env(&svc, &env("prod"), false)
+        .await
+        .unwrap();
+    assert_eq!(snapshot(&json_admin, &svc).await[&nodemap_of(&svc)], "");
+    json_admin
+        .set_association(&svc, "web3", &env(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &svc).await[&nodemap_of(&svc)],
+        format!("web3 -> /services/{svc}/views")
+    );
+
+    // A tree original Jones wrote: lines, nothing in the service znode.
+    let old = service();
+    json_admin.create_service(&old).await.unwrap();
+    let raw = json_admin.zk().client().await.unwrap();
+    raw.set_data(&format!("/services/{old}"), b"", None)
+        .await
+        .unwrap();
+    raw.set_data(
+        &nodemap_of(&old),
+        format!("web1 -> /services/{old}/views").as_bytes(),
+        None,
+    )
+    .await
+    .unwrap();
+    json_admin.delete_association(&old, "web1").await.unwrap();
+    json_admin
+        .set_association(&old, "web2", &env(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &old).await[&nodemap_of(&old)],
+        format!("web2 -> /services/{old}/views")
+    );
+
+    // A service a lines server created, never associated, stays lines too;
+    // one a JSON server created takes JSON.
+    let fresh = service();
+    lines_admin.create_service(&fresh).await.unwrap();
+    json_admin
+        .set_association(&fresh, "web1", &env(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &fresh).await[&nodemap_of(&fresh)],
+        format!("web1 -> /services/{fresh}/views")
+    );
+    let modern = service();
+    json_admin.create_service(&modern).await.unwrap();
+    json_admin
+        .set_association(&modern, "web1", &env(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &modern).await[&nodemap_of(&modern)],
+        format!(r#"{{"web1":"/services/{modern}/views"}}"#)
+    );
+    for svc in [&svc, &old, &fresh, &modern] {
+        assert_consistent(&json_admin, svc).await;
+    }
+}

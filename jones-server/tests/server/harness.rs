@@ -22,6 +22,33 @@ pub async fn admin() -> Admin {
         .expect("connect")
 }
 
+/// A connect string for a namespace of its own on the shared ZooKeeper (a
+/// chroot): a healer connected there sees only the services made there,
+/// not those of tests running alongside.
+pub async fn isolated_connect() -> String {
+    use zookeeper_client::{Acls, CreateMode};
+    let root = format!("/{}", unique_name("isolated"));
+    let client = zookeeper_client::Client::connect(&zookeeper().connect_string())
+        .await
+        .unwrap();
+    client
+        .create(
+            &root,
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    format!("{}{root}", zookeeper().connect_string())
+}
+
+/// An admin on `connect` with the test credential.
+pub async fn admin_on(connect: &str) -> Admin {
+    Admin::connect(ZkOptions::new(connect).with_digest(CREDENTIAL))
+        .await
+        .expect("connect")
+}
+
 /// A fresh service name.
 pub fn service() -> ServiceName {
     ServiceName::new(&unique_name("svc")).unwrap()
@@ -85,11 +112,6 @@ pub struct Znode {
 }
 
 impl Znode {
-    /// The data as text (for assertions on JSON or nodemap lines).
-    pub fn text(&self) -> &str {
-        std::str::from_utf8(&self.data).expect("UTF-8 data")
-    }
-
     pub fn as_bytes(&self) -> &[u8] {
         &self.data
     }
