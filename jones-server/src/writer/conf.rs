@@ -25,7 +25,8 @@ impl Writer<'_> {
         if data.len() > MAX_NODE_BYTES {
             return Err(Error::TooLarge {
                 reason: format!(
-                    "the config is {} bytes, the limit is {MAX_NODE_BYTES}",
+                    "the config of environment {:?} is {} bytes, the limit is {MAX_NODE_BYTES}",
+                    env.as_str(),
                     data.len()
                 ),
             });

@@ -113,17 +113,26 @@ pub struct Limits {
     /// How long a write may wait for this server's earlier writes to the
     /// same service before it is refused ([`Error::Busy`]).
     pub write_deadline: std::time::Duration,
+    /// Fault injection, for tests only.
+    ///
     /// For crash tests: stop a batched write after this many batches, as if
     /// the server died there.
+    #[doc(hidden)]
     pub stop_after_batches: Option<usize>,
+    /// Fault injection, for tests only.
+    ///
     /// For tests of unknown outcomes: report the first N transactions that
-    /// write confs or the nodemap, or delete a service, as lost —
-    /// `ConnectionLoss` after ZooKeeper applied them, as when a connection
-    /// drops before the answer.
+    /// write confs or the nodemap, or delete an environment or a service,
+    /// as lost — `ConnectionLoss` after ZooKeeper applied them, as when a
+    /// connection drops before the answer.
+    #[doc(hidden)]
     pub lose_answers: u32,
+    /// Fault injection, for tests only.
+    ///
     /// For race tests: wait this long before committing a transaction
     /// that writes a conf or the nodemap, widening the window between a
     /// write's read and its commit.
+    #[doc(hidden)]
     pub commit_delay: Option<std::time::Duration>,
 }
 
@@ -258,7 +267,7 @@ pub(crate) enum Commit {
 
 impl Writer<'_> {
     /// Commits a transaction that writes a conf or the nodemap, or deletes
-    /// a service; see [`Limits::lose_answers`].
+    /// an environment or a service; see [`Limits::lose_answers`].
     /// Returns the transaction's zxid when it sets data.
     pub(crate) async fn commit(&self, ops: &[Op]) -> Result<Option<i64>, MultiError> {
         if let Some(delay) = self.limits.commit_delay {

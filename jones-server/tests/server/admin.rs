@@ -351,6 +351,20 @@ async fn association_and_service_writes_whose_answers_are_lost_are_settled_by_re
         lossy.delete_association(&svc, "never-there").await,
         Err(Error::AssociationNotFound { .. })
     ));
+    // An environment delete whose answer is lost reports what it removed,
+    // not "not found" on the re-read.
+    let deleted = lossy
+        .delete_env(&svc, &env("parent/child1"), false)
+        .await
+        .unwrap();
+    assert_eq!(deleted.envs, ["parent/child1"]);
+    assert_eq!(deleted.associations.len(), 1, "{deleted:?}");
+    assert_eq!(deleted.associations[0].name, "127.0.0.2");
+    assert!(setup.verify(&svc).await.unwrap().consistent);
+    assert!(matches!(
+        setup.get_env(&svc, &env("parent/child1")).await,
+        Err(Error::EnvNotFound { .. })
+    ));
     // So is deleting the service: done, not "not found" on the re-read.
     lossy.delete_service(&svc).await.unwrap();
     assert!(!setup.service_exists(&svc).await.unwrap());
@@ -358,6 +372,32 @@ async fn association_and_service_writes_whose_answers_are_lost_are_settled_by_re
         lossy.delete_service(&svc).await,
         Err(Error::ServiceNotFound(_))
     ));
+}
+
+/// An environment delete commits through the writer's common commit, so a
+/// lost answer reaches it like any other write (it spends the one lost
+/// answer here, leaving none for the next write).
+#[tokio::test]
+async fn an_environment_delete_whose_answer_is_lost_is_settled_by_rereading() {
+    let setup = admin().await;
+    let svc = service();
+    fixture(&setup, &svc).await;
+    let lossy = admin().await.with_limits(jones_server::Limits {
+        lose_answers: 1,
+        ..jones_server::Limits::default()
+    });
+    let deleted = lossy
+        .delete_env(&svc, &env("parent/child2"), true)
+        .await
+        .unwrap();
+    assert_eq!(deleted.envs, ["parent/child2", "parent/child2/subchild1"]);
+    assert_eq!(lossy.write_counts().contention_retries, 0);
+    let out = lossy
+        .set_env(&svc, &env("parent"), obj(json!({"a": 9})), None)
+        .await
+        .unwrap();
+    assert_eq!(out.attempts, 1, "the delete spent the lost answer");
+    assert_consistent(&setup, &svc).await;
 }
 
 #[tokio::test]

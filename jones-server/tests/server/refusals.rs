@@ -220,3 +220,57 @@ async fn child_created_during_a_batched_write(siblings: usize) {
         .unwrap();
     assert_consistent(&creator, &svc).await;
 }
+
+/// Every size refusal names the environment it is about.
+#[tokio::test]
+async fn size_refusals_name_the_environment() {
+    let svc = service();
+    let admin = admin().await;
+    admin.create_service(&svc).await.unwrap();
+    admin
+        .create_env(&svc, &env("named"), obj(json!({})))
+        .await
+        .unwrap();
+    let before = snapshot(&admin, &svc).await;
+    let huge = obj(json!({"blob": "x".repeat(1_100_000)}));
+    let err = admin
+        .set_env(&svc, &env("named"), huge.clone(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("\"named\""), "{err}");
+    let err = admin
+        .create_env(&svc, &env("fresh"), huge)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("config of environment \"fresh\""),
+        "{err}"
+    );
+    assert_unchanged(&admin, &svc, &before).await;
+    // A config that fits under a parent whose view makes the child's too big.
+    admin
+        .set_env(
+            &svc,
+            &env("named"),
+            obj(json!({"p": "p".repeat(600_000)})),
+            None,
+        )
+        .await
+        .unwrap();
+    let before = snapshot(&admin, &svc).await;
+    let err = admin
+        .create_env(
+            &svc,
+            &env("named/child"),
+            obj(json!({"c": "c".repeat(500_000)})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("view of environment \"named/child\""),
+        "{err}"
+    );
+    assert_unchanged(&admin, &svc, &before).await;
+}
