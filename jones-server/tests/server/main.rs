@@ -3,6 +3,7 @@
 
 mod admin;
 mod compat;
+mod contention;
 mod crash;
 mod delete_preview;
 mod harness;
