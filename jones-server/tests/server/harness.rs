@@ -49,6 +49,13 @@ pub async fn admin_on(connect: &str) -> Admin {
         .expect("connect")
 }
 
+/// How long a graceful shutdown may take in a test: the server's shutdown
+/// deadline plus a generous margin for a loaded machine (closing the
+/// ZooKeeper session, reaping the process).
+pub fn shutdown_bound() -> std::time::Duration {
+    jones_server::http::HttpOptions::default().shutdown_deadline + std::time::Duration::from_secs(5)
+}
+
 /// A fresh service name.
 pub fn service() -> ServiceName {
     ServiceName::new(&unique_name("svc")).unwrap()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::harness::{CREDENTIAL, admin, http, read_until, zookeeper};
+use crate::harness::{CREDENTIAL, admin, http, read_until, shutdown_bound, zookeeper};
 use crate::shutdown::{busy_service, churn};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -185,6 +185,7 @@ async fn a_thousand_streams_one_stalled_keep_one_watch_and_flat_memory() {
     );
     let took = server.terminate().await;
     eprintln!("SIGTERM to exit with {STREAMS} streams + 1 stalled: {took:?}");
+    assert!(took < shutdown_bound(), "SIGTERM to exit took {took:?}");
     drop(stalled);
 }
 
@@ -215,6 +216,7 @@ async fn a_stalled_stream_flooded_with_events_does_not_grow_memory() {
     );
     let took = server.terminate().await;
     eprintln!("SIGTERM to exit with a stalled stream: {took:?}");
+    assert!(took < shutdown_bound(), "SIGTERM to exit took {took:?}");
     drop(stalled);
 }
 
