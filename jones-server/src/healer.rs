@@ -179,7 +179,7 @@ async fn repair_alone(
     svc: &ServiceName,
     layout: &ServiceLayout,
 ) -> crate::Result<()> {
-    let turn = admin.queue(svc).await?;
+    let turn = admin.queue_unbounded(svc).await;
     let lock = repair_lock_path(layout);
     if !admin.zk().create_ephemeral(&lock).await? {
         drop(turn);
