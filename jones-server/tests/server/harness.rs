@@ -343,9 +343,12 @@ pub async fn assert_unchanged(admin: &Admin, svc: &ServiceName, before: &BTreeMa
 /// Every znode at and below `path` (none when `path` is missing), listed by
 /// an anonymous ZooKeeper client.
 pub async fn znodes_under(path: &str) -> Vec<String> {
-    let client = zookeeper_client::Client::connect(&zookeeper().connect_string())
-        .await
-        .unwrap();
+    znodes_under_on(&zookeeper().connect_string(), path).await
+}
+
+/// [`znodes_under`] on `connect` (e.g. a namespace of the test's own).
+pub async fn znodes_under_on(connect: &str, path: &str) -> Vec<String> {
+    let client = zookeeper_client::Client::connect(connect).await.unwrap();
     let mut all = Vec::new();
     let mut pending = vec![path.to_owned()];
     while let Some(p) = pending.pop() {

@@ -10,12 +10,14 @@ use serde_json::json;
 
 use crate::harness::{
     admin, admin_on, assert_consistent, env, isolated_connect, obj, service, znodes_under,
+    znodes_under_on,
 };
 
 #[tokio::test]
 async fn another_servers_healer_finishes_a_write_left_after_its_first_batch() {
+    let connect = isolated_connect().await;
     let svc = service();
-    let healthy = admin().await;
+    let healthy = admin_on(&connect).await;
     healthy.create_service(&svc).await.unwrap();
     for i in 0..6 {
         healthy
@@ -29,7 +31,7 @@ async fn another_servers_healer_finishes_a_write_left_after_its_first_batch() {
     }
     let healer = Healer::start(healthy.clone());
     for stop_after in [1, 2, 3] {
-        let dying = admin().await.with_limits(Limits {
+        let dying = admin_on(&connect).await.with_limits(Limits {
             multi_bytes: 2048,
             stop_after_batches: Some(stop_after),
             ..Limits::default()
@@ -152,7 +154,8 @@ async fn deleting_an_environment_racing_its_association_never_leaves_it_dangling
 
 #[tokio::test]
 async fn a_service_delete_left_midway_is_finished_by_another_servers_healer() {
-    let healthy = admin().await;
+    let connect = isolated_connect().await;
+    let healthy = admin_on(&connect).await;
     let healer = Healer::start(healthy.clone());
     for stop_after in [1, 2, 3] {
         let svc = service();
@@ -168,7 +171,7 @@ async fn a_service_delete_left_midway_is_finished_by_another_servers_healer() {
             .await
             .unwrap();
         // Deletes of ~80 znodes take several transactions of 2 KiB.
-        let dying = admin().await.with_limits(Limits {
+        let dying = admin_on(&connect).await.with_limits(Limits {
             multi_bytes: 2048,
             stop_after_batches: Some(stop_after),
             ..Limits::default()
@@ -177,10 +180,10 @@ async fn a_service_delete_left_midway_is_finished_by_another_servers_healer() {
         assert!(err.to_string().contains("stopped after"), "{err}");
         drop(dying);
         let service_path = format!("/services/{svc}");
-        let left = znodes_under(&service_path).await.len();
+        let left = znodes_under_on(&connect, &service_path).await.len();
         assert!(left > 2, "round {stop_after}: the delete stopped midway");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !znodes_under(&service_path).await.is_empty() {
+        while !znodes_under_on(&connect, &service_path).await.is_empty() {
             assert!(
                 Instant::now() < deadline,
                 "round {stop_after}: not finished within 10 s: {:?}",

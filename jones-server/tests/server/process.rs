@@ -25,9 +25,15 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_on(&zookeeper().connect_string(), extra).await
+    }
+
+    /// A process on `connect` (e.g. a namespace of its own, see
+    /// [`crate::harness::isolated_connect`]).
+    pub async fn start_on(connect: &str, extra: &[&str]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jones-server"))
             .args(["--listen", "127.0.0.1:0", "--zk"])
-            .arg(zookeeper().connect_string())
+            .arg(connect)
             .args(["--digest", CREDENTIAL])
             .args(extra)
             .env_remove("JONES_ADMIN_TOKEN")
