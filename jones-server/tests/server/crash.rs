@@ -3,7 +3,8 @@
 //! makes every view equal the merge of the stored confs within 10 s, with
 //! no restart and no further write. The kill lands at several points: as
 //! soon as batch 1 (conf and marker) is seen, once a third of the views
-//! are rewritten, once two thirds are, and after a fixed delay.
+//! are rewritten, once two thirds are, after a fixed delay, and (with the
+//! default session timeout) once three quarters are.
 
 use std::time::{Duration, Instant};
 
@@ -64,10 +65,17 @@ async fn a_server_killed_mid_write_is_healed_by_another_server_within_10_s() {
         KillPoint::ViewRewritten("e12"),
         KillPoint::ViewRewritten("e40"),
         KillPoint::After(Duration::from_millis(150)),
+        // At the default session timeout (10 s): nothing the killed
+        // server held (its session, any ephemeral znode) is waited for.
+        KillPoint::ViewRewritten("e60"),
     ];
     let mut seen = Vec::new();
     for (round, point) in points.into_iter().enumerate() {
-        let dying = ServerProcess::start_on(&connect, &["--session-timeout-ms", "4000"]).await;
+        let session: &[&str] = match point {
+            KillPoint::ViewRewritten("e60") => &[],
+            _ => &["--session-timeout-ms", "4000"],
+        };
+        let dying = ServerProcess::start_on(&connect, session).await;
         let at_kill = kill_mid_write(&admin, &raw, &svc, dying, point, round).await;
         let killed = Instant::now();
         loop {
