@@ -13,6 +13,9 @@
 //! One repairer at a time: a server repairs only while it holds the
 //! ephemeral `/services/{svc}/jones-repairing` znode; the others watch it
 //! and look again when it goes (when the repair ends or its server dies).
+//! A healer takes the lock only once its turn in its own server's write
+//! queue for the service has come, so the lock is never held by a server
+//! that is merely waiting (see `repair_alone`).
 //! A repair racing the marker's own writer is safe anyway: both write views
 //! in checked transactions, and the marker's deletion is guarded (see
 //! `writer`).
@@ -165,22 +168,30 @@ async fn watch_service(admin: Admin, svc: ServiceName) {
 
 /// Repairs `svc` while holding its repair lock, or waits for whoever
 /// holds it to finish.
+///
+/// The healer first waits for its turn in this server's queue of writes to
+/// the service, and only then takes the lock: a server busy with its own
+/// long write to the service (perhaps the very write that made the marker)
+/// never holds the lock while it waits, so if it dies there, the lock is
+/// not left to its session's expiry and another server heals at once.
 async fn repair_alone(
     admin: &Admin,
     svc: &ServiceName,
     layout: &ServiceLayout,
 ) -> crate::Result<()> {
+    let turn = admin.queue_unbounded(svc).await;
     let lock = repair_lock_path(layout);
     if !admin.zk().create_ephemeral(&lock).await? {
+        drop(turn);
         let (held, watcher) = admin.zk().watch_exists(&lock).await?;
         if held.is_some() {
             watcher.changed().await;
         }
         return Ok(());
     }
-    tracing::warn!(service = %svc, "healer: repairing a write left unfinished");
-    let result = admin.repair_marked(svc).await;
+    let result = admin.repair_marked_in_turn(svc).await;
     admin.zk().delete(&lock).await?;
+    drop(turn);
     result
 }
 

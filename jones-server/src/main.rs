@@ -50,6 +50,11 @@ struct Args {
     /// Open HTTP connections at most; further clients wait.
     #[arg(long, env = "JONES_MAX_CONNECTIONS", default_value_t = HttpOptions::default().max_connections)]
     max_connections: usize,
+    /// How long a write to a client may stay blocked (the client stopped
+    /// reading, e.g. a stalled event stream) before its connection is
+    /// closed, in milliseconds.
+    #[arg(long, env = "JONES_SEND_TIMEOUT_MS", default_value_t = HttpOptions::default().send_timeout.as_millis() as u64)]
+    send_timeout_ms: u64,
     /// Dev mode's ZooKeeper client port on 127.0.0.1 (default: a free one).
     #[arg(long, env = "JONES_DEV_ZK_PORT")]
     dev_zk_port: Option<u16>,
@@ -201,6 +206,7 @@ async fn run(args: Args) -> Result<(), String> {
     options.public_urls = args.public_urls.clone();
     options.max_streams = args.max_streams;
     options.max_connections = args.max_connections;
+    options.send_timeout = Duration::from_millis(args.send_timeout_ms);
     let state = ServerState::with_options(admin, args.admin_token.clone(), options);
     serve(listener, state, shutdown_signal()).await;
     healer.stop().await;

@@ -8,7 +8,12 @@
 //!
 //! - a nodemap that already holds data keeps its format (a fleet still on
 //!   0.5.x keeps working);
-//! - an empty or new nodemap gets the server's default format
+//! - a service that used lines keeps lines even once its nodemap is empty
+//!   (an empty nodemap is the same bytes in both formats): the first lines
+//!   nodemap the server writes, or a service created by a lines server,
+//!   records `"nodemap": "lines"` in the service znode's settings (where
+//!   the merge mode is stored), and an empty nodemap takes that format;
+//! - any other empty or new nodemap gets the server's default format
 //!   (`--nodemap-format`, JSON unless told otherwise);
 //! - both formats are always read ([`Nodemap::parse`]).
 
@@ -55,6 +60,21 @@ impl NodemapFormat {
         }
     }
 
+    /// The name stored in a service's settings.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Lines => "lines",
+        }
+    }
+
+    /// The format a service znode's settings record (`{"nodemap":
+    /// "lines"}`), if any; unreadable settings record none.
+    pub(crate) fn recorded(service_data: &[u8]) -> Option<Self> {
+        let settings: serde_json::Value = serde_json::from_slice(service_data).ok()?;
+        settings.get("nodemap")?.as_str()?.parse().ok()
+    }
+
     /// What a new service's nodemap holds.
     pub fn empty(self) -> Vec<u8> {
         match self {
@@ -83,22 +103,37 @@ impl FromStr for NodemapFormat {
 pub(crate) struct StoredNodemap {
     pub map: Nodemap,
     pub format: NodemapFormat,
+    /// The service znode as read (data, version) when the format is lines
+    /// and its settings do not record that yet: writing the nodemap then
+    /// records it too (see the module doc).
+    pub record_lines: Option<(Vec<u8>, i32)>,
 }
 
 impl StoredNodemap {
-    /// Parses the nodemap stored at `layout`'s nodemap path.
+    /// Parses the nodemap stored at `layout`'s nodemap path; `service` is
+    /// the service znode's data and version, when read.
     pub(crate) fn parse(
         layout: &ServiceLayout,
         data: &[u8],
         default: NodemapFormat,
+        service: Option<(&[u8], i32)>,
     ) -> Result<Self> {
         let map = Nodemap::parse(data).map_err(|e| Error::Corrupt {
             path: layout.nodemap_path().to_owned(),
             reason: e.to_string(),
         })?;
+        let recorded = service.and_then(|(data, _)| NodemapFormat::recorded(data));
+        let format = NodemapFormat::of_stored(data)
+            .or(recorded)
+            .unwrap_or(default);
+        let record_lines = match (format, recorded, service) {
+            (NodemapFormat::Lines, None, Some((data, version))) => Some((data.to_vec(), version)),
+            _ => None,
+        };
         Ok(Self {
             map,
-            format: NodemapFormat::of_stored(data).unwrap_or(default),
+            format,
+            record_lines,
         })
     }
 
@@ -144,6 +179,12 @@ mod tests {
                 .is_empty()
         );
         assert_eq!("lines".parse(), Ok(NodemapFormat::Lines));
+        assert_eq!(
+            NodemapFormat::recorded(br#"{"merge":"deep","nodemap":"lines"}"#),
+            Some(NodemapFormat::Lines)
+        );
+        assert_eq!(NodemapFormat::recorded(b""), None);
+        assert_eq!(NodemapFormat::recorded(br#"{"merge":"deep"}"#), None);
         assert!(
             "yaml"
                 .parse::<NodemapFormat>()
@@ -155,7 +196,7 @@ mod tests {
     #[test]
     fn an_oversized_nodemap_is_refused_naming_its_size() {
         let layout = ServiceLayout::new(jones_client::ServiceName::new("s").unwrap());
-        let mut stored = StoredNodemap::parse(&layout, b"{}", NodemapFormat::Json).unwrap();
+        let mut stored = StoredNodemap::parse(&layout, b"{}", NodemapFormat::Json, None).unwrap();
         for i in 0..20_000 {
             stored
                 .map

@@ -345,15 +345,20 @@ impl Zk {
         &self,
         path: &str,
     ) -> Result<(Option<Vec<String>>, zookeeper_client::OneshotWatcher), Error> {
-        let client = self.client().await?;
-        self.count(1, 1);
-        match client.list_and_watch_children(path).await {
-            Ok((children, watcher)) => Ok((Some(children), watcher)),
-            Err(zookeeper_client::Error::NoNode) => {
-                let (_, watcher) = self.watch_exists(path).await?;
-                Ok((None, watcher))
+        loop {
+            let client = self.client().await?;
+            self.count(1, 1);
+            match client.list_and_watch_children(path).await {
+                Ok((children, watcher)) => return Ok((Some(children), watcher)),
+                Err(zookeeper_client::Error::NoNode) => {
+                    // Created between the two calls: that watch would only
+                    // fire on its data or deletion, so list it again.
+                    if let (None, watcher) = self.watch_exists(path).await? {
+                        return Ok((None, watcher));
+                    }
+                }
+                Err(e) => return Err(crate::error::zk_error(path, e)),
             }
-            Err(e) => Err(crate::error::zk_error(path, e)),
         }
     }
 

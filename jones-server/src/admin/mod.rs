@@ -224,11 +224,7 @@ impl Admin {
     /// service from one server are queued, not raced against each other.
     /// Refused with [`Error::Busy`] when the wait passes the write deadline.
     pub(crate) async fn queue(&self, service: &ServiceName) -> Result<OwnedMutexGuard<()>> {
-        let lane = {
-            let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-            lanes.retain(|_, lane| Arc::strong_count(lane) > 1);
-            lanes.entry(service.clone()).or_default().clone()
-        };
+        let lane = self.lane(service);
         let deadline = self.limits.write_deadline;
         match tokio::time::timeout(deadline, lane.lock_owned()).await {
             Ok(turn) => Ok(turn),
@@ -242,6 +238,22 @@ impl Admin {
                 })
             }
         }
+    }
+}
+
+impl Admin {
+    /// Waits for this server's turn to write to `service` however long its
+    /// earlier writes take (each is bounded by its own attempts): the
+    /// healer's wait, which is not a write and so is never refused.
+    pub(crate) async fn queue_unbounded(&self, service: &ServiceName) -> OwnedMutexGuard<()> {
+        self.lane(service).lock_owned().await
+    }
+
+    /// The queue of writes to `service` from this server.
+    fn lane(&self, service: &ServiceName) -> Arc<tokio::sync::Mutex<()>> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes.retain(|_, lane| Arc::strong_count(lane) > 1);
+        lanes.entry(service.clone()).or_default().clone()
     }
 }
 

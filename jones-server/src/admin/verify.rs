@@ -120,20 +120,20 @@ impl Admin {
         if self.zk.get(layout.service_path()).await?.is_none() {
             return Err(Error::ServiceNotFound(service.clone()));
         }
-        self.stats
-            .repairs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let writer = self.writer(&layout);
         let outcome = writer.repair().await?;
         writer.delete_orphans().await?;
+        self.stats
+            .repairs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(outcome)
     }
 
-    /// Repairs `service` when a pending marker is still there once this
-    /// server's queue reaches it; counts as a healed write.
-    pub(crate) async fn repair_marked(&self, service: &ServiceName) -> Result<()> {
+    /// Repairs `service` when a pending marker is still there; the caller
+    /// holds this server's turn for the service (see [`Admin::queue`]).
+    /// Counts as a repair and a healed write once the repair succeeds.
+    pub(crate) async fn repair_marked_in_turn(&self, service: &ServiceName) -> Result<()> {
         let layout = ServiceLayout::new(service.clone());
-        let _turn = self.queue(service).await?;
         if self
             .zk
             .get(&crate::tree::marker_path(&layout))
@@ -142,16 +142,15 @@ impl Admin {
         {
             return Ok(());
         }
-        self.stats
-            .repairs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.stats
-            .healed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(service = %service, "healer: repairing a write left unfinished");
         match self.writer(&layout).repair().await {
             // An unfinished delete, now finished.
-            Ok(_) | Err(Error::ServiceNotFound(_)) => Ok(()),
-            Err(e) => Err(e),
+            Ok(_) | Err(Error::ServiceNotFound(_)) => {}
+            Err(e) => return Err(e),
         }
+        for counter in [&self.stats.repairs, &self.stats.healed] {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
 }

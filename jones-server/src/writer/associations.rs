@@ -13,13 +13,52 @@ use crate::{Error, Result};
 impl Writer<'_> {
     /// The nodemap as stored, with its stat.
     pub(crate) async fn read_nodemap(&self) -> Result<(StoredNodemap, Stat)> {
-        let Some((data, stat)) = self.zk.get(self.layout.nodemap_path()).await? else {
-            return Err(not_found(self.zk, self.layout, &EnvPath::root()).await);
+        match self.nodemap_if_any().await? {
+            Some(read) => Ok(read),
+            None => Err(not_found(self.zk, self.layout, &EnvPath::root()).await),
+        }
+    }
+
+    /// The nodemap as stored, with its stat; `None` when there is none.
+    /// Reads the service znode too, for the format of an empty nodemap.
+    pub(crate) async fn nodemap_if_any(&self) -> Result<Option<(StoredNodemap, Stat)>> {
+        let (nodemap, service) = futures_util::future::try_join(
+            self.zk.get(self.layout.nodemap_path()),
+            self.zk.get(self.layout.service_path()),
+        )
+        .await?;
+        let Some((data, stat)) = nodemap else {
+            return Ok(None);
         };
-        Ok((
-            StoredNodemap::parse(self.layout, &data, self.nodemap_format)?,
-            stat,
-        ))
+        let service = service.as_ref().map(|(d, s)| (d.as_slice(), s.version));
+        let stored = StoredNodemap::parse(self.layout, &data, self.nodemap_format, service)?;
+        Ok(Some((stored, stat)))
+    }
+
+    /// The ops that store `stored` over the nodemap read at `version`: its
+    /// `set`, and, for a lines nodemap whose service does not record the
+    /// format yet, the service's settings with `"nodemap": "lines"` (at the
+    /// version read), so the service keeps lines once its nodemap is empty.
+    pub(crate) fn nodemap_ops(&self, stored: &StoredNodemap, version: i32) -> Result<Vec<Op>> {
+        let mut ops = vec![Op::Set {
+            path: self.layout.nodemap_path().to_owned(),
+            data: stored.encode()?,
+            version: Some(version),
+        }];
+        if let Some((data, service_version)) = &stored.record_lines {
+            let path = self.layout.service_path();
+            ops.push(Op::Set {
+                path: path.to_owned(),
+                data: super::settings::setting_set(
+                    path,
+                    data,
+                    "nodemap",
+                    crate::nodemap::NodemapFormat::Lines.as_str(),
+                )?,
+                version: Some(*service_version),
+            });
+        }
+        Ok(ops)
     }
 
     /// Points `name` at `env`'s view (`env` must exist).
@@ -42,17 +81,11 @@ impl Writer<'_> {
                 return Ok(());
             }
             stored.map.insert(name, view_path)?;
-            let ops = [
-                Op::Check {
-                    path: self.layout.conf_path(env),
-                    version: conf_stat.version,
-                },
-                Op::Set {
-                    path: self.layout.nodemap_path().to_owned(),
-                    data: stored.encode()?,
-                    version: Some(stat.version),
-                },
-            ];
+            let mut ops = vec![Op::Check {
+                path: self.layout.conf_path(env),
+                version: conf_stat.version,
+            }];
+            ops.extend(self.nodemap_ops(&stored, stat.version)?);
             self.fits(&ops, || format!("the nodemap with association {name:?}"))?;
             // Retried after an unknown outcome too: setting it again is harmless.
             if let Commit::Applied(_) = self.try_commit(&ops).await? {
@@ -80,11 +113,7 @@ impl Writer<'_> {
                     name: name.to_owned(),
                 });
             }
-            let ops = [Op::Set {
-                path: self.layout.nodemap_path().to_owned(),
-                data: stored.encode()?,
-                version: Some(stat.version),
-            }];
+            let ops = self.nodemap_ops(&stored, stat.version)?;
             match self.try_commit(&ops).await? {
                 Commit::Applied(_) => return Ok(()),
                 Commit::Raced => {}

@@ -1,10 +1,11 @@
 //! A conf change: the top's conf and every view that changes, in one
 //! transaction or, over the budget, in batches behind the marker.
 
-use jones_client::{EnvPath, config_to_bytes};
+use jones_client::{Config, EnvPath, config_to_bytes};
 
 use super::{
     Commit, ConfChange, WriteOutcome, Writer, assert_no_marker, checks_except_top, conf_checks,
+    view_checks,
 };
 use crate::Error;
 use crate::materialize::{
@@ -24,7 +25,8 @@ impl Writer<'_> {
         if data.len() > MAX_NODE_BYTES {
             return Err(Error::TooLarge {
                 reason: format!(
-                    "the config is {} bytes, the limit is {MAX_NODE_BYTES}",
+                    "the config of environment {:?} is {} bytes, the limit is {MAX_NODE_BYTES}",
+                    env.as_str(),
                     data.len()
                 ),
             });
@@ -116,6 +118,15 @@ impl Writer<'_> {
             self.fits(&first, || {
                 format!("the config of environment {:?}", env.as_str())
             })?;
+            // Guarded by every view of the subtree when that fits: a child
+            // created or a conf changed below since the read fails it, and
+            // the next attempt plans with it (see `view_checks`). Without
+            // the guard, such a change is caught after batch 1 and undone
+            // (see `undo_conf`).
+            let guard = view_checks(self.layout, &read);
+            if ops_size(&first) + ops_size(&guard) <= self.limits.multi_bytes {
+                first.splice(0..0, guard);
+            }
             match self.try_commit(&first).await? {
                 Commit::Applied(zxid) => {
                     outcome.version = zxid.expect("the conf is set");
@@ -131,11 +142,53 @@ impl Writer<'_> {
             // write: rewrite the views as a repair does, in checked batches,
             // from a fresh read (which also covers any environment created
             // between our read and batch 1), and delete the marker last.
-            let rest = self.repair_after(outcome.transactions).await?;
+            let rest = match self.repair_after(outcome.transactions).await {
+                Ok(rest) => rest,
+                Err(Error::TooLarge { reason }) => {
+                    self.undo_conf(env, &data, &top.config).await?;
+                    return Err(Error::TooLarge { reason });
+                }
+                Err(e) => return Err(e),
+            };
             outcome.transactions += rest.transactions;
             outcome.views_written += rest.views_written;
             return Ok(outcome);
         }
         Err(attempts.contended())
+    }
+
+    /// Puts `env`'s previous conf back after batch 1 stored `written` and
+    /// the views turned out not to fit (the subtree changed between the
+    /// read and batch 1, unguarded), then repairs: every view agrees with
+    /// the previous confs again and the marker goes, so no input leaves
+    /// the service locked. The marker holds off every other write
+    /// meanwhile, so the conf is still ours unless a repair put it back.
+    async fn undo_conf(
+        &self,
+        env: &EnvPath,
+        written: &[u8],
+        previous: &Config,
+    ) -> Result<(), Error> {
+        let path = self.layout.conf_path(env);
+        if let Some((stored, stat)) = self.zk.get(&path).await? {
+            if stored == written {
+                tracing::warn!(
+                    service = %self.layout.service(),
+                    env = %env,
+                    "the subtree changed during a batched write and its views do not fit: the write is undone"
+                );
+                let ops = [Op::Set {
+                    path,
+                    data: config_to_bytes(previous),
+                    version: Some(stat.version),
+                }];
+                if let Err(e) = self.zk.multi(&ops).await {
+                    if let super::Next::Fail(e) = super::classify(&ops, e) {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        self.repair().await.map(|_| ())
     }
 }

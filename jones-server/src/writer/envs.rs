@@ -3,9 +3,8 @@
 
 use jones_client::{Config, EnvPath, config_to_bytes};
 
-use super::{Next, WriteOutcome, Writer, assert_no_marker, classify, conf_checks};
+use super::{Commit, Next, WriteOutcome, Writer, assert_no_marker, classify, conf_checks};
 use crate::materialize::MAX_NODE_BYTES;
-use crate::nodemap::StoredNodemap;
 use crate::tree::{read_chain, read_service, read_tree};
 use crate::zk::Op;
 use crate::{Error, Result};
@@ -41,7 +40,7 @@ impl Writer<'_> {
             });
         };
         let data = config_to_bytes(&config);
-        check_size(&data)?;
+        check_size(env, "config", &data)?;
         let mut attempts = self.attempts();
         while let Some(attempt) = attempts.next().await {
             let ((chain, existing, marker, parent_view, orphan), service) =
@@ -74,7 +73,7 @@ impl Writer<'_> {
                 .merge_view(chain.iter().map(|(_, c)| &c.config));
             service.merge.merge_into(&mut view, &config);
             let view = config_to_bytes(&view);
-            check_size(&view)?;
+            check_size(env, "view", &view)?;
             let mut ops = conf_checks(self.layout, chain.iter().map(|(e, n)| (e, n)));
             ops.push(bump_view(self.layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(self.layout));
@@ -150,7 +149,7 @@ impl Writer<'_> {
             let parent = env.parent().expect("not the root");
             let (read, nodemap, parent_view, view_subtree) = futures_util::future::try_join4(
                 read_tree(self.zk, self.layout, env),
-                self.zk.get(self.layout.nodemap_path()),
+                self.nodemap_if_any(),
                 self.zk.get(&self.layout.view_path(&parent)),
                 self.zk.subtree(&self.layout.view_path(env)),
             )
@@ -192,8 +191,7 @@ impl Writer<'_> {
             // The nodemap is checked even when no association points into
             // the subtree: one set meanwhile fails this transaction instead
             // of pointing at a deleted view for good.
-            if let Some((data, stat)) = &nodemap {
-                let mut stored = StoredNodemap::parse(self.layout, data, self.nodemap_format)?;
+            if let Some((mut stored, stat)) = nodemap {
                 let doomed: Vec<String> = stored
                     .map
                     .iter()
@@ -219,11 +217,7 @@ impl Writer<'_> {
                             });
                         }
                     }
-                    ops.push(Op::Set {
-                        path: self.layout.nodemap_path().to_owned(),
-                        data: stored.encode()?,
-                        version: Some(stat.version),
-                    });
+                    ops.extend(self.nodemap_ops(&stored, stat.version)?);
                 }
             }
             let size = crate::materialize::ops_size(&ops);
@@ -236,17 +230,17 @@ impl Writer<'_> {
                     ),
                 });
             }
-            match self.zk.multi(&ops).await {
-                Ok(_) => return Ok(deleted),
-                Err(e) => match classify(&ops, e) {
-                    Next::Fail(e) => return Err(e),
-                    Next::Unknown => {
-                        if self.zk.get(&self.layout.conf_path(env)).await?.is_none() {
-                            return Ok(deleted);
-                        }
+            match self.try_commit(&ops).await? {
+                Commit::Applied(_) => return Ok(deleted),
+                Commit::Raced => {}
+                // Gone after a lost answer: our delete (nothing else
+                // deletes it while we hold this server's turn and the
+                // commit's checks held).
+                Commit::Unknown => {
+                    if self.zk.get(&self.layout.conf_path(env)).await?.is_none() {
+                        return Ok(deleted);
                     }
-                    Next::Retry => {}
-                },
+                }
             }
         }
         Err(attempts.contended())
@@ -277,11 +271,13 @@ fn bump_view(
     })
 }
 
-fn check_size(data: &[u8]) -> Result<()> {
+/// Refuses `env`'s config or view (`what`) over the node limit, naming both.
+fn check_size(env: &EnvPath, what: &str, data: &[u8]) -> Result<()> {
     if data.len() > MAX_NODE_BYTES {
         return Err(Error::TooLarge {
             reason: format!(
-                "the config or view is {} bytes, the limit is {MAX_NODE_BYTES}",
+                "the {what} of environment {:?} would be {} bytes, the limit is {MAX_NODE_BYTES}",
+                env.as_str(),
                 data.len()
             ),
         });

@@ -41,8 +41,13 @@
 //! When conf + views do not fit in one transaction (budget
 //! [`Limits::multi_bytes`]):
 //!
-//! - batch 1 sets the conf (guarded by the caller's version and the
-//!   ancestors' checks) and creates the marker, which fails when one exists;
+//! - batch 1 sets the conf (guarded by the caller's version, the
+//!   ancestors' checks and, when they fit, a check on every view of the
+//!   subtree, so that nothing below changed shape or content since the
+//!   plan) and creates the marker, which fails when one exists; if the
+//!   views, planned again after batch 1, do not fit (the subtree changed
+//!   unguarded), the write puts the previous conf back, repairs, and is
+//!   refused, so no input leaves a service locked;
 //! - batches 2..n each write a slice of the views together with `check`s on
 //!   every conf of those views' lineages, at the versions they were computed
 //!   from: a view written by any batch always equals the merge of the confs
@@ -108,17 +113,26 @@ pub struct Limits {
     /// How long a write may wait for this server's earlier writes to the
     /// same service before it is refused ([`Error::Busy`]).
     pub write_deadline: std::time::Duration,
+    /// Fault injection, for tests only.
+    ///
     /// For crash tests: stop a batched write after this many batches, as if
     /// the server died there.
+    #[doc(hidden)]
     pub stop_after_batches: Option<usize>,
+    /// Fault injection, for tests only.
+    ///
     /// For tests of unknown outcomes: report the first N transactions that
-    /// write confs or the nodemap, or delete a service, as lost —
-    /// `ConnectionLoss` after ZooKeeper applied them, as when a connection
-    /// drops before the answer.
+    /// write confs or the nodemap, or delete an environment or a service,
+    /// as lost — `ConnectionLoss` after ZooKeeper applied them, as when a
+    /// connection drops before the answer.
+    #[doc(hidden)]
     pub lose_answers: u32,
+    /// Fault injection, for tests only.
+    ///
     /// For race tests: wait this long before committing a transaction
     /// that writes a conf or the nodemap, widening the window between a
     /// write's read and its commit.
+    #[doc(hidden)]
     pub commit_delay: Option<std::time::Duration>,
 }
 
@@ -253,7 +267,7 @@ pub(crate) enum Commit {
 
 impl Writer<'_> {
     /// Commits a transaction that writes a conf or the nodemap, or deletes
-    /// a service; see [`Limits::lose_answers`].
+    /// an environment or a service; see [`Limits::lose_answers`].
     /// Returns the transaction's zxid when it sets data.
     pub(crate) async fn commit(&self, ops: &[Op]) -> Result<Option<i64>, MultiError> {
         if let Some(delay) = self.limits.commit_delay {
@@ -339,6 +353,26 @@ pub(crate) fn conf_checks<'n>(
         .map(|(e, n)| Op::Check {
             path: layout.conf_path(e),
             version: n.version,
+        })
+        .collect()
+}
+
+/// `check` ops on every view of `read`'s subtree, at the version read.
+///
+/// The first batch of a batched write carries them: an environment created
+/// or deleted below the top since the read (which rewrites its parent's
+/// view) or a conf changed there (which rewrites its own view) fails the
+/// batch, and the write reads and plans again, instead of committing a
+/// conf whose views, planned without that change, might not fit any
+/// transaction and so could never be written.
+pub(crate) fn view_checks(layout: &ServiceLayout, read: &TreeRead) -> Vec<Op> {
+    read.views
+        .iter()
+        .filter_map(|(e, view)| {
+            view.as_ref().map(|v| Op::Check {
+                path: layout.view_path(e),
+                version: v.version,
+            })
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use jones_client::MergeMode;
 use super::{Next, Writer, classify};
 use crate::Error;
 use crate::materialize::ops_size;
+use crate::nodemap::NodemapFormat;
 use crate::tree::{DELETE_MARKER, marker_path};
 use crate::zk::Op;
 
@@ -15,11 +16,21 @@ impl Writer<'_> {
     /// nodemap, in one transaction (and `/services` once).
     pub(crate) async fn create_service(&self, merge: MergeMode) -> Result<(), Error> {
         self.zk.ensure(jones_client::SERVICES_ROOT).await?;
-        let settings = match merge {
-            // Empty, as original Jones leaves it.
+        // Empty, as original Jones leaves it, unless the service merges
+        // deeply or keeps a lines nodemap (see `nodemap`).
+        let path = self.layout.service_path();
+        let mut settings = match merge {
             MergeMode::Shallow => Vec::new(),
-            mode => super::settings::settings_with(self.layout.service_path(), &[], mode)?,
+            mode => super::settings::settings_with(path, &[], mode)?,
         };
+        if self.nodemap_format == NodemapFormat::Lines {
+            settings = super::settings::setting_set(
+                path,
+                &settings,
+                "nodemap",
+                NodemapFormat::Lines.as_str(),
+            )?;
+        }
         let ops = [
             Op::Create {
                 path: self.layout.service_path().to_owned(),

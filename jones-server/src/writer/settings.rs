@@ -58,13 +58,20 @@ impl Writer<'_> {
                 top_after: None,
             };
             view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
-            let first = [
+            let mut first = vec![
                 Op::Create {
                     path: marker_path(self.layout),
                     data: br#"{"merge":true}"#.to_vec(),
                 },
                 set_service,
             ];
+            // Guarded by every view when that fits, so an environment
+            // created or a conf changed since the read makes it plan again
+            // (see `view_checks`).
+            let guard = super::view_checks(self.layout, &read);
+            if ops_size(&first) + ops_size(&guard) <= self.limits.multi_bytes {
+                first.splice(0..0, guard);
+            }
             match self.try_commit(&first).await? {
                 Commit::Applied(_) => outcome.transactions += 1,
                 Commit::Raced | Commit::Unknown => continue,
@@ -80,6 +87,11 @@ impl Writer<'_> {
 
 /// The service znode's data with `merge` set to `mode`, other settings kept.
 pub(super) fn settings_with(path: &str, data: &[u8], mode: MergeMode) -> Result<Vec<u8>> {
+    setting_set(path, data, "merge", mode.as_str())
+}
+
+/// The service znode's data with `key` set to `value`, other settings kept.
+pub(super) fn setting_set(path: &str, data: &[u8], key: &str, value: &str) -> Result<Vec<u8>> {
     let mut settings = if data.iter().all(u8::is_ascii_whitespace) {
         serde_json::Map::new()
     } else {
@@ -93,6 +105,6 @@ pub(super) fn settings_with(path: &str, data: &[u8], mode: MergeMode) -> Result<
             }
         }
     };
-    settings.insert("merge".into(), mode.as_str().into());
+    settings.insert(key.into(), value.into());
     Ok(serde_json::to_vec(&settings).expect("JSON"))
 }

@@ -351,6 +351,20 @@ async fn association_and_service_writes_whose_answers_are_lost_are_settled_by_re
         lossy.delete_association(&svc, "never-there").await,
         Err(Error::AssociationNotFound { .. })
     ));
+    // An environment delete whose answer is lost reports what it removed,
+    // not "not found" on the re-read.
+    let deleted = lossy
+        .delete_env(&svc, &env("parent/child1"), false)
+        .await
+        .unwrap();
+    assert_eq!(deleted.envs, ["parent/child1"]);
+    assert_eq!(deleted.associations.len(), 1, "{deleted:?}");
+    assert_eq!(deleted.associations[0].name, "127.0.0.2");
+    assert!(setup.verify(&svc).await.unwrap().consistent);
+    assert!(matches!(
+        setup.get_env(&svc, &env("parent/child1")).await,
+        Err(Error::EnvNotFound { .. })
+    ));
     // So is deleting the service: done, not "not found" on the re-read.
     lossy.delete_service(&svc).await.unwrap();
     assert!(!setup.service_exists(&svc).await.unwrap());
@@ -358,6 +372,32 @@ async fn association_and_service_writes_whose_answers_are_lost_are_settled_by_re
         lossy.delete_service(&svc).await,
         Err(Error::ServiceNotFound(_))
     ));
+}
+
+/// An environment delete commits through the writer's common commit, so a
+/// lost answer reaches it like any other write (it spends the one lost
+/// answer here, leaving none for the next write).
+#[tokio::test]
+async fn an_environment_delete_whose_answer_is_lost_is_settled_by_rereading() {
+    let setup = admin().await;
+    let svc = service();
+    fixture(&setup, &svc).await;
+    let lossy = admin().await.with_limits(jones_server::Limits {
+        lose_answers: 1,
+        ..jones_server::Limits::default()
+    });
+    let deleted = lossy
+        .delete_env(&svc, &env("parent/child2"), true)
+        .await
+        .unwrap();
+    assert_eq!(deleted.envs, ["parent/child2", "parent/child2/subchild1"]);
+    assert_eq!(lossy.write_counts().contention_retries, 0);
+    let out = lossy
+        .set_env(&svc, &env("parent"), obj(json!({"a": 9})), None)
+        .await
+        .unwrap();
+    assert_eq!(out.attempts, 1, "the delete spent the lost answer");
+    assert_consistent(&setup, &svc).await;
 }
 
 #[tokio::test]
@@ -451,4 +491,103 @@ async fn a_nodemap_keeps_its_format_and_new_ones_take_the_default() {
     let stored =
         snapshot(&json_admin, &other).await[&format!("/services/{other}/nodemaps")].clone();
     assert_eq!(stored, format!(r#"{{"web1":"/services/{other}/views"}}"#));
+}
+
+/// A lines nodemap that becomes empty stays lines: once a service used
+/// lines (a fleet on the 0.5.x client reads it), a server whose default is
+/// JSON writes its next association as a line, not as JSON the fleet
+/// cannot parse. Original Jones' trees (lines, empty service znode) too.
+#[tokio::test]
+async fn a_lines_nodemap_that_becomes_empty_keeps_lines() {
+    use jones_server::NodemapFormat;
+    let json_admin = admin().await;
+    let lines_admin = admin().await.with_nodemap_format(NodemapFormat::Lines);
+    let nodemap_of = |svc: &jones_client::ServiceName| format!("/services/{svc}/nodemaps");
+
+    // Emptied by removing the last association.
+    let svc = service();
+    lines_admin.create_service(&svc).await.unwrap();
+    lines_admin
+        .create_env(&svc, &env("prod"), obj(json!({})))
+        .await
+        .unwrap();
+    lines_admin
+        .set_association(&svc, "web1", &env("prod"))
+        .await
+        .unwrap();
+    json_admin.delete_association(&svc, "web1").await.unwrap();
+    assert_eq!(snapshot(&json_admin, &svc).await[&nodemap_of(&svc)], "");
+    json_admin
+        .set_association(&svc, "web2", &env("prod"))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &svc).await[&nodemap_of(&svc)],
+        format!("web2 -> /services/{svc}/views/prod")
+    );
+
+    // Emptied by deleting the environment the last association read.
+    json_admin
+        .delete_env(&svc, &env("prod"), false)
+        .await
+        .unwrap();
+    assert_eq!(snapshot(&json_admin, &svc).await[&nodemap_of(&svc)], "");
+    json_admin
+        .set_association(&svc, "web3", &env(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &svc).await[&nodemap_of(&svc)],
+        format!("web3 -> /services/{svc}/views")
+    );
+
+    // A tree original Jones wrote: lines, nothing in the service znode.
+    let old = service();
+    json_admin.create_service(&old).await.unwrap();
+    let raw = json_admin.zk().client().await.unwrap();
+    raw.set_data(&format!("/services/{old}"), b"", None)
+        .await
+        .unwrap();
+    raw.set_data(
+        &nodemap_of(&old),
+        format!("web1 -> /services/{old}/views").as_bytes(),
+        None,
+    )
+    .await
+    .unwrap();
+    json_admin.delete_association(&old, "web1").await.unwrap();
+    json_admin
+        .set_association(&old, "web2", &env(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &old).await[&nodemap_of(&old)],
+        format!("web2 -> /services/{old}/views")
+    );
+
+    // A service a lines server created, never associated, stays lines too;
+    // one a JSON server created takes JSON.
+    let fresh = service();
+    lines_admin.create_service(&fresh).await.unwrap();
+    json_admin
+        .set_association(&fresh, "web1", &env(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &fresh).await[&nodemap_of(&fresh)],
+        format!("web1 -> /services/{fresh}/views")
+    );
+    let modern = service();
+    json_admin.create_service(&modern).await.unwrap();
+    json_admin
+        .set_association(&modern, "web1", &env(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&json_admin, &modern).await[&nodemap_of(&modern)],
+        format!(r#"{{"web1":"/services/{modern}/views"}}"#)
+    );
+    for svc in [&svc, &old, &fresh, &modern] {
+        assert_consistent(&json_admin, svc).await;
+    }
 }

@@ -3,7 +3,8 @@
 //! makes every view equal the merge of the stored confs within 10 s, with
 //! no restart and no further write. The kill lands at several points: as
 //! soon as batch 1 (conf and marker) is seen, once a third of the views
-//! are rewritten, once two thirds are, and after a fixed delay.
+//! are rewritten, once two thirds are, after a fixed delay, and (with the
+//! default session timeout) once three quarters are.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use jones_client::ServiceName;
 use serde_json::json;
 use zookeeper_client::Client;
 
-use crate::harness::{admin, assert_consistent, env, obj, service, zookeeper};
+use crate::harness::{admin_on, assert_consistent, env, isolated_connect, obj, service};
 use crate::process::ServerProcess;
 
 /// Environments below the root; each view carries the root's pad, so a
@@ -40,7 +41,10 @@ struct AtKill {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_write_is_healed_by_another_server_within_10_s() {
-    let admin = admin().await;
+    // A namespace of its own: the servers' healers repair only this test's
+    // service, not the markers other tests leave on purpose.
+    let connect = isolated_connect().await;
+    let admin = admin_on(&connect).await;
     let svc = service();
     admin.create_service(&svc).await.unwrap();
     admin
@@ -53,20 +57,25 @@ async fn a_server_killed_mid_write_is_healed_by_another_server_within_10_s() {
             .await
             .unwrap();
     }
-    let raw = Client::connect(&zookeeper().connect_string())
-        .await
-        .unwrap();
-    let survivor = ServerProcess::start(&[]).await;
+    let raw = Client::connect(&connect).await.unwrap();
+    let survivor = ServerProcess::start_on(&connect, &[]).await;
 
     let points = [
         KillPoint::MarkerSeen,
         KillPoint::ViewRewritten("e12"),
         KillPoint::ViewRewritten("e40"),
         KillPoint::After(Duration::from_millis(150)),
+        // At the default session timeout (10 s): nothing the killed
+        // server held (its session, any ephemeral znode) is waited for.
+        KillPoint::ViewRewritten("e60"),
     ];
     let mut seen = Vec::new();
     for (round, point) in points.into_iter().enumerate() {
-        let dying = ServerProcess::start(&["--session-timeout-ms", "4000"]).await;
+        let session: &[&str] = match point {
+            KillPoint::ViewRewritten("e60") => &[],
+            _ => &["--session-timeout-ms", "4000"],
+        };
+        let dying = ServerProcess::start_on(&connect, session).await;
         let at_kill = kill_mid_write(&admin, &raw, &svc, dying, point, round).await;
         let killed = Instant::now();
         loop {

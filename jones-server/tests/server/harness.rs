@@ -22,6 +22,40 @@ pub async fn admin() -> Admin {
         .expect("connect")
 }
 
+/// A connect string for a namespace of its own on the shared ZooKeeper (a
+/// chroot): a healer connected there sees only the services made there,
+/// not those of tests running alongside.
+pub async fn isolated_connect() -> String {
+    use zookeeper_client::{Acls, CreateMode};
+    let root = format!("/{}", unique_name("isolated"));
+    let client = zookeeper_client::Client::connect(&zookeeper().connect_string())
+        .await
+        .unwrap();
+    client
+        .create(
+            &root,
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::anyone_all()),
+        )
+        .await
+        .unwrap();
+    format!("{}{root}", zookeeper().connect_string())
+}
+
+/// An admin on `connect` with the test credential.
+pub async fn admin_on(connect: &str) -> Admin {
+    Admin::connect(ZkOptions::new(connect).with_digest(CREDENTIAL))
+        .await
+        .expect("connect")
+}
+
+/// How long a graceful shutdown may take in a test: the server's shutdown
+/// deadline plus a generous margin for a loaded machine (closing the
+/// ZooKeeper session, reaping the process).
+pub fn shutdown_bound() -> std::time::Duration {
+    jones_server::http::HttpOptions::default().shutdown_deadline + std::time::Duration::from_secs(5)
+}
+
 /// A fresh service name.
 pub fn service() -> ServiceName {
     ServiceName::new(&unique_name("svc")).unwrap()
@@ -70,16 +104,66 @@ pub async fn fixture(admin: &Admin, svc: &ServiceName) {
         .unwrap();
 }
 
-/// Every znode of the service: path → data.
-pub async fn snapshot(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, String> {
-    admin
-        .dump(svc)
-        .await
-        .unwrap()
-        .nodes
-        .into_iter()
-        .map(|n| (n.path, n.data))
-        .collect()
+/// One znode as stored: its exact data bytes and the stat fields a
+/// rewrite moves, so that a tree compared before and after sees every
+/// write, even one that stored the same bytes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Znode {
+    pub data: Vec<u8>,
+    /// Data version: moved by every `set`, even of the same bytes.
+    pub version: i32,
+    /// Children version: moved by every child created or deleted.
+    pub cversion: i32,
+    /// The zxid that created it: moved by a delete and re-create.
+    pub czxid: i64,
+}
+
+impl Znode {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl PartialEq<&str> for Znode {
+    fn eq(&self, other: &&str) -> bool {
+        self.data == other.as_bytes()
+    }
+}
+
+impl PartialEq<String> for Znode {
+    fn eq(&self, other: &String) -> bool {
+        self.data == other.as_bytes()
+    }
+}
+
+/// Every znode of the service, read raw with the server's credential:
+/// path → data bytes and versions.
+pub async fn snapshot(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, Znode> {
+    let client = admin.zk().client().await.unwrap();
+    let mut nodes = BTreeMap::new();
+    let mut pending = vec![format!("/services/{svc}")];
+    while let Some(path) = pending.pop() {
+        let (data, stat) = match client.get_data(&path).await {
+            Ok(read) => read,
+            Err(zookeeper_client::Error::NoNode) => continue,
+            Err(e) => panic!("{path}: {e}"),
+        };
+        match client.list_children(&path).await {
+            Ok(children) => pending.extend(children.iter().map(|c| format!("{path}/{c}"))),
+            Err(zookeeper_client::Error::NoNode) => continue,
+            Err(e) => panic!("{path}: {e}"),
+        }
+        nodes.insert(
+            path,
+            Znode {
+                data,
+                version: stat.version,
+                cversion: stat.cversion,
+                czxid: stat.czxid,
+            },
+        );
+    }
+    nodes
 }
 
 /// Asserts every view of `svc` equals the merge of its lineage's confs
@@ -243,9 +327,10 @@ pub async fn read_until(
     .unwrap_or_else(|_| panic!("no {needle:?} within {deadline:?}: {seen}"));
 }
 
-/// Asserts `svc`'s tree is byte-identical to `before`, naming the znodes
-/// that differ (not their possibly huge data).
-pub async fn assert_unchanged(admin: &Admin, svc: &ServiceName, before: &BTreeMap<String, String>) {
+/// Asserts `svc`'s tree is byte-identical to `before`, with every znode at
+/// the same versions (nothing rewritten), naming the znodes that differ
+/// (not their possibly huge data).
+pub async fn assert_unchanged(admin: &Admin, svc: &ServiceName, before: &BTreeMap<String, Znode>) {
     let after = snapshot(admin, svc).await;
     let differ: Vec<&String> = before
         .keys()
@@ -258,9 +343,12 @@ pub async fn assert_unchanged(admin: &Admin, svc: &ServiceName, before: &BTreeMa
 /// Every znode at and below `path` (none when `path` is missing), listed by
 /// an anonymous ZooKeeper client.
 pub async fn znodes_under(path: &str) -> Vec<String> {
-    let client = zookeeper_client::Client::connect(&zookeeper().connect_string())
-        .await
-        .unwrap();
+    znodes_under_on(&zookeeper().connect_string(), path).await
+}
+
+/// [`znodes_under`] on `connect` (e.g. a namespace of the test's own).
+pub async fn znodes_under_on(connect: &str, path: &str) -> Vec<String> {
+    let client = zookeeper_client::Client::connect(connect).await.unwrap();
     let mut all = Vec::new();
     let mut pending = vec![path.to_owned()];
     while let Some(p) = pending.pop() {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod compat;
+mod contention;
 mod crash;
 mod delete_preview;
 mod harness;
@@ -12,6 +13,7 @@ mod materialize;
 mod merge_modes;
 mod names;
 mod original_trees;
+mod orphans;
 mod process;
 mod refusals;
 mod security;

@@ -1,7 +1,7 @@
 //! Event streams against the `jones-server` binary, whose memory is
-//! measured alone: a thousand streams on one service with one stalled, a
-//! stalled stream flooded with events, and SIGTERM within the shutdown
-//! deadline either way.
+//! measured alone: a thousand streams on one service with one stalled (which
+//! then really blocks and is dropped by the send timeout), a stalled stream
+//! flooded with events, and SIGTERM within the shutdown deadline either way.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::harness::{CREDENTIAL, admin, http, read_until, zookeeper};
+use crate::harness::{CREDENTIAL, admin, http, read_until, shutdown_bound, zookeeper};
 use crate::shutdown::{busy_service, churn};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -25,9 +25,15 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_on(&zookeeper().connect_string(), extra).await
+    }
+
+    /// A process on `connect` (e.g. a namespace of its own, see
+    /// [`crate::harness::isolated_connect`]).
+    pub async fn start_on(connect: &str, extra: &[&str]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jones-server"))
             .args(["--listen", "127.0.0.1:0", "--zk"])
-            .arg(zookeeper().connect_string())
+            .arg(connect)
             .args(["--digest", CREDENTIAL])
             .args(extra)
             .env_remove("JONES_ADMIN_TOKEN")
@@ -143,7 +149,8 @@ async fn a_thousand_streams_one_stalled_keep_one_watch_and_flat_memory() {
     const STREAMS: usize = 1000;
     let admin = admin().await;
     let svc = busy_service(&admin, 2).await;
-    let server = ServerProcess::start(&["--max-streams", "1100"]).await;
+    let server =
+        ServerProcess::start(&["--max-streams", "1100", "--send-timeout-ms", "2000"]).await;
     let addr = server.addr;
     let stalled = stalled_stream(addr, svc.as_str()).await;
     let mut streams = Vec::with_capacity(STREAMS);
@@ -183,9 +190,62 @@ async fn a_thousand_streams_one_stalled_keep_one_watch_and_flat_memory() {
         second < first + 8 * 1024,
         "memory grew from {first} KiB to {second} KiB"
     );
+    // The stalled stream really blocks and is dropped. With the readers
+    // closed first (else the flood below would be sent a thousand times
+    // over), large events (200-character names) fill its socket buffers
+    // until a write to it stays blocked past the send timeout.
+    drop(streams);
+    let deadline = Instant::now() + WAIT;
+    while metric(addr, "jones_event_streams").await != 1 {
+        assert!(Instant::now() < deadline, "the readers did not all close");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..40 {
+        let name = format!("flood-{i:02}-{}", "x".repeat(200));
+        admin
+            .create_env(
+                &svc,
+                &jones_client::EnvPath::new(&name).unwrap(),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let flood_until = Instant::now() + Duration::from_secs(120);
+    let mut rounds = 0;
+    while metric(addr, "jones_http_send_timeouts_total").await == 0 {
+        assert!(
+            Instant::now() < flood_until,
+            "the stalled stream never blocked past the send timeout ({rounds} root writes)"
+        );
+        churn(&admin, &svc, 20).await;
+        rounds += 20;
+    }
+    let deadline = Instant::now() + WAIT;
+    while metric(addr, "jones_event_streams").await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled stream was not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut stalled = stalled;
+    let closed = tokio::time::timeout(WAIT, async {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stalled.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server closed the stalled connection");
+    eprintln!("the stalled stream was dropped after {rounds} more root writes");
     let took = server.terminate().await;
-    eprintln!("SIGTERM to exit with {STREAMS} streams + 1 stalled: {took:?}");
-    drop(stalled);
+    eprintln!("SIGTERM to exit after {STREAMS} streams + 1 stalled: {took:?}");
+    assert!(took < shutdown_bound(), "SIGTERM to exit took {took:?}");
 }
 
 #[tokio::test]
@@ -215,6 +275,7 @@ async fn a_stalled_stream_flooded_with_events_does_not_grow_memory() {
     );
     let took = server.terminate().await;
     eprintln!("SIGTERM to exit with a stalled stream: {took:?}");
+    assert!(took < shutdown_bound(), "SIGTERM to exit took {took:?}");
     drop(stalled);
 }
 

@@ -8,7 +8,7 @@ use jones_server::Admin;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::harness::{admin, env, obj, read_until, serve_on_socket, service};
+use crate::harness::{admin, env, obj, read_until, serve_on_socket, service, shutdown_bound};
 
 /// Longer than the default shutdown deadline, far shorter than forever.
 const STOP_WAIT: Duration = Duration::from_secs(20);
@@ -72,6 +72,7 @@ async fn a_client_that_stopped_reading_its_events_does_not_block_shutdown() {
     churn(&admin, &svc, 300).await;
     let took = stop_and_wait(server).await;
     eprintln!("shutdown with a stalled event stream took {took:?}");
+    assert!(took < shutdown_bound(), "shutdown took {took:?}");
     drop(stalled);
 }
 
@@ -86,5 +87,6 @@ async fn a_client_that_never_finishes_its_request_does_not_block_shutdown() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let took = stop_and_wait(server).await;
     eprintln!("shutdown with a half-sent request took {took:?}");
+    assert!(took < shutdown_bound(), "shutdown took {took:?}");
     drop(half);
 }
