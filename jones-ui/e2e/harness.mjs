@@ -38,11 +38,14 @@ async function waitFor(what, check, timeoutMs = 90_000) {
   throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`);
 }
 
-/** Starts jones-server in dev mode on a free loopback port. */
-export async function startServer() {
+/**
+ * Starts jones-server in dev mode on a free loopback port, or on `port`
+ * (to stand in for a server that was stopped).
+ */
+export async function startServer({ port: wanted } = {}) {
   const binary = process.env.JONES_SERVER_BIN || join(targetDir, 'debug', 'jones-server');
   const state = mkdtempSync(join(tmpdir(), 'jones-e2e-'));
-  const port = await freePort();
+  const port = wanted ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--state-dir', state], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,6 +66,7 @@ export async function startServer() {
   }
   return {
     url,
+    port,
     api: (method, path, body) =>
       fetch(`${url}/api/v1${path}`, {
         method,
