@@ -27,8 +27,11 @@ function editorMode(config) {
 const EDITOR_SETTLE_MS = 350;
 
 export class EnvPanel {
-  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged }) {
+  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged, serviceReadOnly = false }) {
     this.svc = svc;
+    // A service whose name predates the rules: read, never changed here
+    // (deleting it is on the services page).
+    this.serviceReadOnly = serviceReadOnly;
     this.env = env;
     this.allEnvs = allEnvs;
     this.onNavigate = onNavigate;
@@ -131,10 +134,12 @@ export class EnvPanel {
       h('div', {},
         h('h1', {}, envLabel(this.env)),
         h('span.badge', { id: 'env-version', title: 'Version of this environment’s config: the ZooKeeper transaction of its last change, which never repeats' }, this.versionText())),
+      // Nothing that writes is offered on what cannot be changed; an old
+      // environment of a writable service can still be deleted.
       h('div.actions', {},
-        this.revertButton,
-        this.saveButton,
-        this.env !== '' ? h('button.danger', { type: 'button', onclick: () => this.remove() }, 'Delete…') : null),
+        this.readOnly() ? null : this.revertButton,
+        this.readOnly() ? null : this.saveButton,
+        this.env !== '' && !this.serviceReadOnly ? h('button.danger', { type: 'button', onclick: () => this.remove() }, 'Delete…') : null),
     );
     this.banner = h('div.banners', { id: 'banners' });
     const editorHost = h('div.editor', { id: 'config-editor' });
@@ -167,6 +172,7 @@ export class EnvPanel {
       props: {
         content: { json: this.base.config },
         mode: editorMode(this.base.config),
+        readOnly: this.readOnly(),
         navigationBar: false,
         askToFormat: false,
         onChange: () => this.updateStatus(),
@@ -184,6 +190,11 @@ export class EnvPanel {
     this.renderRaw();
     this.renderBanners();
     this.updateStatus();
+  }
+
+  /** Whether this environment can only be read (its name, or its service's, predates the rules). */
+  readOnly() {
+    return this.serviceReadOnly || !!this.data.read_only;
   }
 
   /** The version the edit is based on, and the server's when it differs:
@@ -255,7 +266,7 @@ export class EnvPanel {
   renderAssociations() {
     if (!this.assocList) {
       this.assocList = h('div', { id: 'association-list' });
-      this.assocHost.replaceChildren(this.assocList, this.buildAssociationForm());
+      this.assocHost.replaceChildren(this.assocList, this.readOnly() ? null : this.buildAssociationForm());
     }
     const picked = new Map();
     for (const row of this.assocList.querySelectorAll('.assoc-row')) {
@@ -268,6 +279,7 @@ export class EnvPanel {
     const rows = names.map((name) => {
       const choice = picked.has(name) && envs.includes(picked.get(name)) ? picked.get(name) : this.env;
       const target = h('select', { 'aria-label': `Move ${name} to`, dataset: { focus: `target:${name}` } }, envOptions(choice));
+      if (this.readOnly()) return h('li.assoc-row', { dataset: { name } }, h('code', {}, name));
       return h('li.assoc-row', { dataset: { name } },
         h('code', {}, name),
         h('span.assoc-actions', {},

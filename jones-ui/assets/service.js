@@ -64,7 +64,11 @@ export class ServicePage {
   /** The service's merge mode, switchable; a switch rewrites every view. */
   renderMerge() {
     const mode = this.service ? this.service.merge : 'shallow';
-    const select = h('select', { id: 'merge-select', 'aria-label': 'Merge mode', disabled: !!(this.service && this.service.read_only) },
+    if (this.service && this.service.read_only) {
+      this.mergeHost.replaceChildren(h('span.muted', { title: this.service.read_only }, `Merge: ${mode} · read-only`));
+      return;
+    }
+    const select = h('select', { id: 'merge-select', 'aria-label': 'Merge mode' },
       h('option', { value: 'shallow', selected: mode === 'shallow' }, 'shallow (original Jones)'),
       h('option', { value: 'deep', selected: mode === 'deep' }, 'deep'));
     select.addEventListener('change', async () => {
@@ -149,8 +153,11 @@ export class ServicePage {
       input.value = '';
     }
     label.textContent = `Add a child of ${this.env === '' ? 'root' : this.env}`;
-    // Nothing is offered for an environment that does not exist.
-    this.addHost.hidden = !findNode(this.tree, this.env);
+    // Nothing is offered for an environment that does not exist, nor
+    // below one that cannot be changed.
+    const readOnly = (this.service && this.service.read_only)
+      || (this.panel && this.panel.env === this.env && this.panel.data && this.panel.data.read_only);
+    this.addHost.hidden = !findNode(this.tree, this.env) || !!readOnly;
     this.addChild.check();
   }
 
@@ -206,6 +213,7 @@ export class ServicePage {
     this.panel && this.panel.destroy();
     this.panel = new EnvPanel(this.svc, env, {
       allEnvs: () => allEnvs(this.tree),
+      serviceReadOnly: !!(this.service && this.service.read_only),
       onNavigate: (target) => this.navigate(this.href(target)),
       onTreeChanged: async (target) => {
         await this.loadTree();
@@ -213,6 +221,7 @@ export class ServicePage {
       },
     });
     this.panelHost.replaceChildren(await this.panel.load());
+    this.renderAddChild();
   }
 
   /** Batches bursts of events (one write touches many views) into one refresh. */

@@ -3,11 +3,13 @@
 // environment that can be typed into, the editor mode kept, messages that
 // stay on their page, nothing offered for what does not exist, the
 // connection state in words and colours, one version shown during a
-// conflict, and the service-wide list of associations.
+// conflict, the service-wide list of associations, and a service named
+// before the name rules: read-only, and deleted without typing what
+// cannot be seen.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openPage, screenshot, startBrowser, startServer } from './harness.mjs';
+import { openPage, screenshot, startBrowser, startServer, zkCli } from './harness.mjs';
 
 let server;
 let browser;
@@ -358,4 +360,63 @@ test('every association of the service in one list, with a search', async () => 
     await index.locator('li[data-name="db-02.example.com"] a').click();
     await page.locator('h1', { hasText: /^prod\/eu$/ }).waitFor();
   });
+});
+
+/** Writes service `svc` as original Jones did, straight into ZooKeeper, with `prod` and host web-01 on it. */
+async function originalTree(svc) {
+  const at = (tail) => `"/services/${svc}${tail}"`;
+  const out = await zkCli(server, [
+    "create /services ''",
+    `create ${at('')} ''`,
+    `create ${at('/conf')} '{"a": 1}'`,
+    `create ${at('/conf/prod')} '{"b": 2}'`,
+    `create ${at('/views')} '{"a": 1}'`,
+    `create ${at('/views/prod')} '{"a": 1, "b": 2}'`,
+    `create ${at('/nodemaps')} 'web-01 -> /services/${svc}/views/prod'`,
+  ]);
+  assert.equal((out.match(/^Created /gm) || []).length >= 6, true, out);
+}
+
+test('a service named before the rules offers nothing that writes, and is deleted by typing what is shown', async () => {
+  const svc = ` spaced name ${process.pid}-${serial++} `;
+  await originalTree(svc);
+  const listed = await api('GET', '/services');
+  assert.ok(listed.services.includes(svc), JSON.stringify(listed));
+  await withPage(async (page) => {
+    await page.goto(`${server.url}/#/services/${encodeURIComponent(svc)}/prod`);
+    await page.locator('h1', { hasText: /^prod$/ }).waitFor();
+    await page.locator('#read-only', { hasText: 'read-only' }).waitFor();
+    await page.locator('#view-table tr[data-key="b"]').waitFor();
+    await page.locator('#associations .assoc-row', { hasText: 'web-01' }).waitFor();
+    for (const [what, locator] of [
+      ['save', page.locator('#save')],
+      ['revert', page.locator('button', { hasText: 'Revert' })],
+      ['delete', page.locator('button', { hasText: 'Delete…' })],
+      ['add association', page.locator('#assoc-name')],
+      ['move or remove association', page.locator('#associations button')],
+      ['merge switch', page.locator('#merge-select')],
+    ]) {
+      assert.equal(await locator.count(), 0, `no ${what} on a read-only service`);
+    }
+    assert.equal(await page.locator('#child-name').isVisible(), false, 'no add-child');
+    assert.match(await page.locator('#merge-mode').innerText(), /read-only/);
+    await screenshot(page, 'read-only-service');
+
+    await page.goto(`${server.url}/#/`);
+    const row = page.locator('.service-row', { hasText: `␣spaced name ${svc.trim().split(' ').pop()}␣` });
+    await row.locator('.badge', { hasText: 'read-only' }).waitFor();
+    await row.locator('button', { hasText: 'Delete' }).click();
+    const dialog = page.locator('dialog.modal');
+    await dialog.waitFor();
+    assert.match(await dialog.locator('h2').innerText(), /“␣spaced name .*␣”/, 'the name is shown quoted, its spaces marked');
+    const remove = dialog.locator('button.danger', { hasText: 'Delete service' });
+    await dialog.locator('input').fill(svc);
+    assert.equal(await remove.isDisabled(), true, 'the invisible spaces are not what is asked for');
+    await dialog.locator('input').fill(svc.trim());
+    await screenshot(page, 'delete-legacy-service');
+    await remove.click();
+    await page.locator('.message', { hasText: 'Deleted service “␣spaced name' }).waitFor();
+  });
+  const after = await api('GET', '/services');
+  assert.ok(!after.services.includes(svc), JSON.stringify(after));
 });
