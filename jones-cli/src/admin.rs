@@ -231,7 +231,7 @@ fn update_key(
     parse_service(service)?;
     let env = parse_env(env)?;
     let mut last_conflict = None;
-    let mut confirmed = yes;
+    let mut agreed = None;
     for _ in 0..KEY_WRITE_ATTEMPTS {
         let details = api.env(service, &env)?;
         let version = details["version"]
@@ -241,13 +241,8 @@ fn update_key(
         let view = jones_client::config_from_value(details["view"].clone()).unwrap_or_default();
         change(&mut config, &view)?;
         let config = Value::Object(config);
-        if !confirmed {
-            let preview = api.preview_config(service, &env, &config)?;
-            if let Some(warning) = crate::hidden::warning(&preview, copy_hint) {
-                crate::confirm::confirm(&warning, "Save anyway?", "not saved", false)?;
-            }
-            confirmed = true;
-        }
+        // Each attempt (a retry is on another version) is previewed.
+        crate::hidden::review(api, service, &env, &config, yes, copy_hint, &mut agreed)?;
         match api.set_env(service, &env, &config, version) {
             Ok(result) => return Ok(result),
             Err(failure) if failure.status == 409 => last_conflict = Some(failure),
