@@ -325,7 +325,8 @@ pub fn assoc(api: &Api, command: AssocCommand, json: bool) -> Result<()> {
         }
         AssocCommand::Rm { service, name } => {
             parse_service(&service)?;
-            validate_association(&name)?;
+            // An old name (` web-01`) can be removed: checked at the read level.
+            jones_client::NameKind::Association.check_readable(&name)?;
             let result = api.dissociate(&service, &name)?;
             report(
                 json,
@@ -356,7 +357,7 @@ pub fn assoc(api: &Api, command: AssocCommand, json: bool) -> Result<()> {
 /// The resolved config of an association through the server (without --zk).
 pub fn view_via_server(api: &Api, service: &str, association: &str, json: bool) -> Result<()> {
     parse_service(service)?;
-    validate_association(association)?;
+    jones_client::NameKind::Association.check_readable(association)?;
     let resolved = api.resolve(service, association)?;
     let config = jones_client::config_from_value(resolved["config"].clone())?;
     let view = view_json(

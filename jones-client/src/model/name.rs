@@ -73,6 +73,48 @@ pub enum NameKind {
     Association,
 }
 
+impl NameKind {
+    /// Checks that `name` can be *read* as a name of this kind: looked up,
+    /// resolved, deleted. This is the first level of the module
+    /// documentation's rules, which names written before the rules also
+    /// pass (` web-01`, a service `Check Out!`), not the rules for writing
+    /// a new name. For an association: not empty, at most
+    /// [`MAX_ASSOCIATION_LEN`] bytes, and no line break (the nodemap's line
+    /// format cannot hold one).
+    ///
+    /// ```
+    /// use jones_client::NameKind;
+    /// assert!(NameKind::Association.check_readable(" web-01").is_ok());
+    /// assert!(jones_client::validate_association(" web-01").is_err());
+    /// assert!(NameKind::Association.check_readable("a\nb").is_err());
+    /// ```
+    pub fn check_readable(self, name: &str) -> Result<(), Error> {
+        match self {
+            NameKind::Service => ServiceName::new(name).map(|_| ()),
+            NameKind::Environment => EnvPath::new(name).map(|_| ()),
+            NameKind::Association => {
+                if name.is_empty() {
+                    return Err(invalid(self, name, "empty"));
+                }
+                if name.len() > MAX_ASSOCIATION_LEN {
+                    return Err(invalid(
+                        self,
+                        name,
+                        format!(
+                            "{} bytes long, the limit is {MAX_ASSOCIATION_LEN}",
+                            name.len()
+                        ),
+                    ));
+                }
+                if name.contains(['\n', '\r']) {
+                    return Err(invalid(self, name, "a line break is not allowed"));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 impl fmt::Display for NameKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
