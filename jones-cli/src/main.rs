@@ -156,6 +156,14 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,12 +182,4 @@ mod tests {
         ])));
         assert!(!json_requested(args(&["--jsonx"])));
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
 }
