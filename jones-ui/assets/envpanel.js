@@ -405,6 +405,8 @@ export class EnvPanel {
           version: b.current_version ?? b.version,
           config: b.current_config ?? b.config ?? {},
         }, { conflict: true });
+        // The inherited view went with that save too: read it (the edit stays).
+        await this.refresh();
         this.say('Not saved: the environment changed on the server. Your edit is kept.', 'error');
         return;
       }

@@ -305,6 +305,8 @@ test('during a conflict the header, the raw JSON and the banner show the same ve
     await page.locator('#conflict').waitFor();
     const header = await page.locator('#env-version').innerText();
     assert.equal(header, `editing version ${started} · version ${other} on the server`);
+    // The inherited view is the server's too.
+    await page.locator('#view-table tr[data-key="a"] .value', { hasText: '99' }).waitFor();
     await page.locator('#raw-json summary').first().click();
     const raw = await page.locator('#raw-json details').first().innerText();
     assert.match(raw, new RegExp(`Config on the server \\(version ${other}\\)`));
