@@ -231,7 +231,7 @@ fn update_key(
     parse_service(service)?;
     let env = parse_env(env)?;
     let mut last_conflict = None;
-    let mut confirmed = yes;
+    let mut agreed = None;
     for _ in 0..KEY_WRITE_ATTEMPTS {
         let details = api.env(service, &env)?;
         let version = details["version"]
@@ -241,13 +241,8 @@ fn update_key(
         let view = jones_client::config_from_value(details["view"].clone()).unwrap_or_default();
         change(&mut config, &view)?;
         let config = Value::Object(config);
-        if !confirmed {
-            let preview = api.preview_config(service, &env, &config)?;
-            if let Some(warning) = crate::hidden::warning(&preview, copy_hint) {
-                crate::confirm::confirm(&warning, "Save anyway?", "not saved", false)?;
-            }
-            confirmed = true;
-        }
+        // Each attempt (a retry is on another version) is previewed.
+        crate::hidden::review(api, service, &env, &config, yes, copy_hint, &mut agreed)?;
         match api.set_env(service, &env, &config, version) {
             Ok(result) => return Ok(result),
             Err(failure) if failure.status == 409 => last_conflict = Some(failure),
@@ -330,7 +325,8 @@ pub fn assoc(api: &Api, command: AssocCommand, json: bool) -> Result<()> {
         }
         AssocCommand::Rm { service, name } => {
             parse_service(&service)?;
-            validate_association(&name)?;
+            // An old name (` web-01`) can be removed: checked at the read level.
+            jones_client::NameKind::Association.check_readable(&name)?;
             let result = api.dissociate(&service, &name)?;
             report(
                 json,
@@ -361,7 +357,7 @@ pub fn assoc(api: &Api, command: AssocCommand, json: bool) -> Result<()> {
 /// The resolved config of an association through the server (without --zk).
 pub fn view_via_server(api: &Api, service: &str, association: &str, json: bool) -> Result<()> {
     parse_service(service)?;
-    validate_association(association)?;
+    jones_client::NameKind::Association.check_readable(association)?;
     let resolved = api.resolve(service, association)?;
     let config = jones_client::config_from_value(resolved["config"].clone())?;
     let view = view_json(

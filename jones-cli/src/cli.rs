@@ -13,7 +13,8 @@ Examples:
   jones services
   jones service create checkout
   jones env set checkout / timeout_ms 250          # the root environment is /
-  jones env set checkout prod db.pool.size 20      # dotted keys reach nested objects
+  jones env create checkout prod --config '{\"db\": {\"host\": \"db1\"}}'
+  jones env set checkout prod db.pool.size 20 --copy-inherited   # dotted keys reach nested objects
   jones env edit checkout prod                     # opens $EDITOR, saves with the version read
   jones assoc set checkout web-01.example.com prod
   jones view checkout --association web-01.example.com

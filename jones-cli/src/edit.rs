@@ -1,7 +1,8 @@
 //! `jones env edit`: the config in `$EDITOR`, saved with the version read.
 //!
-//! Before saving, the edit is previewed: inherited keys it would hide are
-//! named and need a yes (`--yes`, or the answer at a terminal). When
+//! Before every save, the edit is previewed: inherited keys it would hide
+//! are named (with `--yes` too) and need a yes (`--yes`, or the answer at
+//! a terminal); a merge after a conflict is previewed again. When
 //! someone else saved meanwhile, the edit is merged three-way
 //! ([`crate::merge3`]: base = the config the edit started from, theirs =
 //! the config saved since, mine = the edit): keys only one side changed
@@ -77,7 +78,11 @@ pub fn edit(
     );
     let kept = |why: String| format!("{why}; {resume_hint}");
     let interactive = std::io::stdin().is_terminal();
-    let mut confirmed = yes;
+    let mut agreed = None;
+    let review = |config: &Value, agreed: &mut Option<String>| {
+        crate::hidden::review(api, service, env, config, yes, false, agreed)
+            .map_err(|e| e.map_message(kept))
+    };
 
     for _ in 0..MAX_ROUNDS {
         run_editor(&path).map_err(|e| e.map_message(kept))?;
@@ -92,14 +97,7 @@ pub fn edit(
             eprintln!("no changes");
             return Ok(());
         }
-        if !confirmed {
-            let preview = api.preview_config(service, env, &edited)?;
-            if let Some(warning) = crate::hidden::warning(&preview, false) {
-                crate::confirm::confirm(&warning, "Save anyway?", "not saved", false)
-                    .map_err(|e| e.map_message(kept))?;
-            }
-            confirmed = true;
-        }
+        review(&edited, &mut agreed)?;
         let failure = match api.set_env(service, env, &edited, version) {
             Ok(result) => {
                 let _ = std::fs::remove_file(&path);
@@ -155,6 +153,8 @@ pub fn edit(
             // Only one side changed each key: the merge is the edit, saved
             // with the new version without opening the editor again.
             eprintln!("{label} changed meanwhile; your edit was merged key by key");
+            // The merge is a new change: what it hides is reviewed again.
+            review(&merged_config, &mut agreed)?;
             match api.set_env(service, env, &merged_config, version) {
                 Ok(result) => {
                     let _ = std::fs::remove_file(&path);

@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | 0 | success | |
 //! | 1 | [`Class::Failed`]: anything else (also `verify` finding problems) | `failed`, `corrupt` |
-//! | 2 | [`Class::Invalid`]: bad input (a name, a value, a file) | `invalid_input`, `invalid_name`, `invalid_config` |
+//! | 2 | [`Class::Invalid`]: bad input (a name, a value, a file, the command line), or a confirmation not given | `invalid_input`, `invalid_name`, `invalid_config`, `confirmation_required`, `not_confirmed` |
 //! | 3 | [`Class::NotFound`]: no such service, environment, association | `service_not_found`, `env_not_found` |
 //! | 4 | [`Class::Conflict`]: changed since it was read | `version_conflict` |
 //! | 5 | [`Class::Unavailable`]: server or ZooKeeper unreachable or busy | `server_unreachable`, `zookeeper_unavailable` |

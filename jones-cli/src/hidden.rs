@@ -1,10 +1,39 @@
 //! Inherited keys a change hides, in words: from the server's preview of a
 //! config change (`POST .../preview/config/{env}`), for `env set`, `unset`
-//! and `edit`.
+//! and `edit`. Every write is previewed, a retry after a conflict again
+//! (what it hides may have changed with the other writer's save); what is
+//! hidden is always shown, with `--yes` too.
 
+use jones_client::EnvPath;
 use serde_json::Value;
 
+use crate::api::Api;
+use crate::error::Result;
 use crate::output::{env_label, items};
+
+/// Previews saving `config` into `env`; when that hides inherited keys
+/// not already agreed to (`agreed`: the warning confirmed before, for a
+/// retry), shows them on stderr and asks (or goes on with `yes`).
+pub fn review(
+    api: &Api,
+    service: &str,
+    env: &EnvPath,
+    config: &Value,
+    yes: bool,
+    copy_hint: bool,
+    agreed: &mut Option<String>,
+) -> Result<()> {
+    let preview = api.preview_config(service, env, config)?;
+    let Some(text) = warning(&preview, copy_hint) else {
+        return Ok(());
+    };
+    if agreed.as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    crate::confirm::confirm(&text, "Save anyway?", "not saved", yes)?;
+    *agreed = Some(text);
+    Ok(())
+}
 
 /// One line per inherited key the previewed change hides ("prod's view
 /// would no longer have db.host (from /)"), or `None` when it hides none.

@@ -56,7 +56,7 @@ impl ZkTarget {
 
 async fn connect(zk: &ZkTarget, service: &str, association: &str) -> Result<JonesClient> {
     ServiceName::new(service)?;
-    jones_client::validate_association(association)?;
+    jones_client::NameKind::Association.check_readable(association)?;
     Ok(JonesClient::builder(service)
         .zk(zk.connect_string()?)
         .session_timeout(zk.session_timeout)

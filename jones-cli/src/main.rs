@@ -44,7 +44,10 @@ use crate::cli::{Cli, Command};
 use crate::error::{CliError, Result};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => refused_command_line(e),
+    };
     let verbose = matches!(cli.command, Command::Export(_) | Command::Watch(_));
     // Logs go to stderr, one whole line per event, and command output only
     // to stdout. Colours only for a person at a terminal who has not asked
@@ -71,6 +74,33 @@ fn main() {
         }
         std::process::exit(e.exit_code());
     }
+}
+
+/// Ends on a command line clap did not take. `--help` and `--version`
+/// print and exit 0 as usual; any other error is, with `--json` anywhere
+/// before a `--`, one JSON object on stderr of kind `invalid_input`
+/// (exit 2) like every other error, else clap's own message (exit 2).
+fn refused_command_line(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let informational = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if informational || !json_requested(std::env::args_os().skip(1)) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let message = text.trim().trim_start_matches("error: ").to_owned();
+    let error = CliError::invalid(message).with_kind("invalid_input");
+    eprintln!(
+        "{}",
+        serde_json::to_string(&error.to_json()).expect("JSON serializes")
+    );
+    std::process::exit(error.exit_code());
+}
+
+/// Whether `args` ask for `--json` (before any `--`).
+fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 /// Whether log lines may carry ANSI colours: stderr is a terminal and
@@ -132,4 +162,24 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_asked_for_before_a_double_dash_only() {
+        let args = |list: &[&str]| {
+            list.iter()
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>()
+        };
+        assert!(json_requested(args(&["env", "set", "--json"])));
+        assert!(json_requested(args(&["--json", "bogus"])));
+        assert!(!json_requested(args(&[
+            "watch", "s", "h", "--", "cmd", "--json"
+        ])));
+        assert!(!json_requested(args(&["--jsonx"])));
+    }
 }

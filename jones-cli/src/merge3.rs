@@ -5,9 +5,14 @@
 //! Key by key, recursively through objects present on all sides that
 //! differ: a key only one side changed (set, changed or removed) takes that
 //! side's value; a key both changed the same way takes it; a key both
-//! changed differently is a [`Conflict`], provisionally `mine`. Arrays and
-//! other values are compared whole. Keys keep `theirs`' order, then the
-//! keys only `mine` added.
+//! changed differently is a [`Conflict`], provisionally `mine`. Where both
+//! sides hold objects that differ, they merge key by key, whatever the base
+//! held (an object, or nothing, a scalar, `null`: then as if the keys were
+//! new on both sides). Arrays and other values are compared whole. Keys
+//! keep `theirs`' order, then the keys only `mine` added.
+//!
+//! The cases in `merge3_cases.json` beside this file are the one table this
+//! merge and the web editor's `merge3.js` are tested against.
 
 use serde_json::{Map, Value};
 
@@ -105,6 +110,41 @@ mod tests {
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    /// The one table of cases, shared with the web editor's tests.
+    #[test]
+    fn the_shared_table_of_merge_cases() {
+        let table: Value = serde_json::from_str(include_str!("merge3_cases.json")).unwrap();
+        let cases = table["cases"].as_array().unwrap();
+        assert!(cases.len() >= 10);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let side = |k: &str| case[k].as_object().unwrap().clone();
+            let merged = merge3(&side("base"), &side("theirs"), &side("mine"));
+            // Compared as text: the key order counts.
+            assert_eq!(
+                serde_json::to_string(&merged.config).unwrap(),
+                serde_json::to_string(&case["merged"]).unwrap(),
+                "{name}"
+            );
+            let expected: Vec<Conflict> = case["conflicts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| Conflict {
+                    path: c["path"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p.as_str().unwrap().to_owned())
+                        .collect(),
+                    theirs: c.get("theirs").cloned(),
+                    mine: c.get("mine").cloned(),
+                })
+                .collect();
+            assert_eq!(merged.conflicts, expected, "{name}");
+        }
     }
 
     #[test]

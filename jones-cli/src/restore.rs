@@ -7,8 +7,23 @@
 //! and keeps its own invariants; the dumped views are not copied. When the
 //! dump was consistent (`jones verify`), a dump of the restored service is
 //! the same text as the dump restored (with the service's name changed when
-//! restored under another name). The nodemap is written in the server's
-//! format for new nodemaps; the service's merge mode comes along.
+//! restored under another name). The service's merge mode comes along.
+//!
+//! A tree written by original Jones itself restores with these differences,
+//! and only these (the API takes values, not bytes, so the original bytes
+//! cannot be written back):
+//!
+//! - each config and view is written as compact JSON (`{"a":1,"b":[1,2]}`,
+//!   non-ASCII characters as UTF-8), where Python's `json.dumps` wrote
+//!   `{"a": 1, "b": [1, 2]}` with `\u` escapes; the values and their key
+//!   order are kept;
+//! - the nodemap of the new service is written in the server's format for
+//!   new nodemaps (`jones-server --nodemap-format`): a JSON object by
+//!   default, or with `lines` original Jones 0.5's `name -> view path`
+//!   lines, sorted by name (the same bytes when the dumped lines were
+//!   sorted).
+//!
+//! From the restored service on, the round trip is exact.
 //!
 //! Into a new service, or one holding nothing yet (an empty root config, no
 //! other environment, no association), restore creates what the dump holds.

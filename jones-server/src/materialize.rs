@@ -1,9 +1,11 @@
 //! The materializer's pure half: confs in, changed views and transactions
 //! out. No I/O here; `writer` reads the tree, calls these, and commits.
 //!
-//! A view is the shallow merge of its lineage's confs, computed top-down
-//! (a child's view is its parent's view updated by the child's conf). Only
-//! views whose bytes differ from what is stored are written.
+//! A view is the merge of its lineage's confs in the service's merge mode
+//! ([`jones_client::MergeMode`]: shallow as original Jones, the default, or
+//! deep), computed top-down (a child's view is its parent's view updated
+//! by the child's conf in that mode). Only views whose bytes differ from
+//! what is stored are written.
 //!
 //! Every view write travels with `check` ops on the versions of the confs it
 //! was computed from (its whole lineage), so a transaction that commits
@@ -334,68 +336,172 @@ mod tests {
         assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     }
 
+    /// A random JSON value: scalars, `null`, arrays, and objects nested up
+    /// to three levels over a few shared keys, so that lineages meet the
+    /// same keys with objects and non-objects alike.
+    fn random_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            (0i64..4).prop_map(|v| json!(v)),
+            Just(serde_json::Value::Null),
+            "[xy]".prop_map(serde_json::Value::String),
+            proptest::collection::vec(0i64..3, 0..3).prop_map(|v| json!(v)),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            proptest::collection::btree_map("[a-d]", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()))
+        })
+    }
+
+    /// A random config: a JSON object of random values.
+    fn random_config() -> impl proptest::strategy::Strategy<Value = Config> {
+        use proptest::prelude::*;
+        proptest::collection::btree_map("[a-d]", random_value(), 0..4)
+            .prop_map(|m| m.into_iter().collect::<Config>())
+    }
+
+    /// The reference merge, written apart from `MergeMode::merge_into`:
+    /// each conf of the chain, root first, is laid over the view so far;
+    /// shallowly, its keys replace whole values; deeply, two objects meet
+    /// key by key at every depth and anything else replaces. A key already
+    /// in the view keeps its place; a new one goes last.
+    fn reference_view<'a>(
+        mode: jones_client::MergeMode,
+        chain: impl IntoIterator<Item = &'a Config>,
+    ) -> serde_json::Value {
+        fn over(
+            under: &serde_json::Value,
+            top: &serde_json::Value,
+            deep: bool,
+        ) -> serde_json::Value {
+            match (under, top) {
+                (serde_json::Value::Object(u), serde_json::Value::Object(t)) => {
+                    let mut out = u.clone();
+                    for (k, v) in t {
+                        let merged = match (deep, u.get(k)) {
+                            (true, Some(below)) => over(below, v, true),
+                            _ => v.clone(),
+                        };
+                        out.insert(k.clone(), merged);
+                    }
+                    serde_json::Value::Object(out)
+                }
+                _ => top.clone(),
+            }
+        }
+        let deep = mode == jones_client::MergeMode::Deep;
+        chain.into_iter().fold(json!({}), |view, conf| {
+            // The top level is always merged key by key (a config is an
+            // object); below it only in deep mode.
+            let mut out = view.as_object().unwrap().clone();
+            for (k, v) in conf {
+                let merged = match (deep, out.get(k)) {
+                    (true, Some(below)) => over(below, v, true),
+                    _ => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            serde_json::Value::Object(out)
+        })
+    }
+
+    #[test]
+    fn the_reference_merge_is_what_the_modes_document() {
+        let root = json!({"db": {"host": "db1", "pool": {"size": 5}}, "l": [1]})
+            .as_object()
+            .unwrap()
+            .clone();
+        let prod = json!({"db": {"pool": {"size": 20}}, "l": [2], "x": null})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            reference_view(jones_client::MergeMode::Deep, [&root, &prod]),
+            json!({"db": {"host": "db1", "pool": {"size": 20}}, "l": [2], "x": null})
+        );
+        assert_eq!(
+            reference_view(jones_client::MergeMode::Shallow, [&root, &prod]),
+            json!({"db": {"pool": {"size": 20}}, "l": [2], "x": null})
+        );
+    }
+
     /// A random tree: each environment's parent is an earlier one.
     fn random_tree() -> impl proptest::strategy::Strategy<Value = TreeRead> {
         use proptest::prelude::*;
-        let config = proptest::collection::btree_map("[a-d]", 0i64..4, 0..4).prop_map(|m| {
-            m.into_iter()
-                .map(|(k, v)| (k, json!(v)))
-                .collect::<Config>()
-        });
-        proptest::collection::vec(
-            (any::<proptest::sample::Index>(), config, any::<bool>()),
-            1..25,
+        let config = random_config();
+        let mode = prop_oneof![
+            Just(jones_client::MergeMode::Shallow),
+            Just(jones_client::MergeMode::Deep)
+        ];
+        (
+            mode,
+            proptest::collection::vec(
+                (any::<proptest::sample::Index>(), config, any::<bool>()),
+                1..25,
+            ),
         )
-        .prop_map(|nodes| {
-            let mut envs: Vec<EnvPath> = vec![EnvPath::root()];
-            let mut subtree = BTreeMap::new();
-            let mut views = BTreeMap::new();
-            for (i, (parent, config, stored)) in nodes.into_iter().enumerate() {
-                let env = if i == 0 {
-                    EnvPath::root()
-                } else {
-                    let parent = parent.get(&envs).clone();
-                    let child = parent.child(&format!("e{i}")).unwrap();
-                    envs.push(child.clone());
-                    if let Some(node) = subtree.get_mut(&parent) {
-                        let node: &mut ConfNode = node;
-                        node.children.push(format!("e{i}"));
-                    }
-                    child
-                };
-                subtree.insert(
-                    env.clone(),
-                    ConfNode {
-                        config,
-                        version: i as i32,
-                        revision: i as i64,
-                        children: vec![],
+            .prop_map(|(mode, nodes)| {
+                let mut envs: Vec<EnvPath> = vec![EnvPath::root()];
+                let mut subtree = BTreeMap::new();
+                let mut views = BTreeMap::new();
+                for (i, (parent, config, stored)) in nodes.into_iter().enumerate() {
+                    let env = if i == 0 {
+                        EnvPath::root()
+                    } else {
+                        let parent = parent.get(&envs).clone();
+                        let child = parent.child(&format!("e{i}")).unwrap();
+                        envs.push(child.clone());
+                        if let Some(node) = subtree.get_mut(&parent) {
+                            let node: &mut ConfNode = node;
+                            node.children.push(format!("e{i}"));
+                        }
+                        child
+                    };
+                    subtree.insert(
+                        env.clone(),
+                        ConfNode {
+                            config,
+                            version: i as i32,
+                            revision: i as i64,
+                            children: vec![],
+                        },
+                    );
+                    // Some views stored (stale or not), some missing.
+                    views.insert(
+                        env,
+                        stored.then(|| crate::tree::StoredView {
+                            data: b"{}".to_vec(),
+                            version: 7,
+                        }),
+                    );
+                }
+                TreeRead {
+                    top: EnvPath::root(),
+                    ancestors: vec![],
+                    subtree,
+                    views,
+                    marker: None,
+                    service: crate::tree::ServiceNode {
+                        merge: mode,
+                        ..shallow_service()
                     },
-                );
-                // Some views stored (stale or not), some missing.
-                views.insert(
-                    env,
-                    stored.then(|| crate::tree::StoredView {
-                        data: b"{}".to_vec(),
-                        version: 7,
-                    }),
-                );
-            }
-            TreeRead {
-                top: EnvPath::root(),
-                ancestors: vec![],
-                subtree,
-                views,
-                marker: None,
-                service: shallow_service(),
-            }
-        })
+                }
+            })
     }
 
     proptest::proptest! {
         #[test]
-        fn planned_writes_make_every_view_the_merge_of_its_lineage(read in random_tree(), budget in 300usize..3000) {
-            let writes = changed_views(&read, None);
+        fn planned_writes_make_every_view_the_merge_of_its_lineage(
+            read in random_tree(),
+            new_root in proptest::option::of(random_config()),
+            budget in 300usize..3000,
+        ) {
+            let writes = changed_views(&read, new_root.as_ref());
+            let mut read = read;
+            if let Some(config) = &new_root {
+                read.subtree.get_mut(&EnvPath::root()).unwrap().config = config.clone();
+            }
+            let read = read;
             // Apply the writes to the stored views.
             let mut stored: BTreeMap<EnvPath, Vec<u8>> = read
                 .views
@@ -406,9 +512,19 @@ mod tests {
                 proptest::prop_assert_eq!(w.version.is_some(), read.views[&w.env].is_some());
                 stored.insert(w.env.clone(), w.data.clone());
             }
+            // Every view is the reference merge of its lineage in the
+            // service's mode, key order included.
+            let mode = read.service.merge;
             for env in read.subtree.keys() {
-                let chain = env.lineage().map(|e| &read.subtree[&e].config);
-                proptest::prop_assert_eq!(&stored[env], &config_to_bytes(&jones_client::merge_view(chain)));
+                let chain: Vec<&Config> = env.lineage().map(|e| &read.subtree[&e].config).collect();
+                let expected = reference_view(mode, chain.iter().copied());
+                let stored_view = serde_json::Value::Object(parse_config(&stored[env]).unwrap());
+                proptest::prop_assert_eq!(&stored_view, &expected, "{} in {} mode", env, mode);
+                proptest::prop_assert_eq!(
+                    &stored[env],
+                    &config_to_bytes(expected.as_object().unwrap()),
+                    "{} in {} mode: bytes", env, mode
+                );
             }
             // Planning again after applying writes nothing.
             let mut after = read.clone();

@@ -4,7 +4,7 @@
 // field is built once, so what is typed survives refreshes.
 
 import { api } from './api.js';
-import { h, replaceKeepingFocus, showError } from './dom.js';
+import { currentPage, h, replaceKeepingFocus, showError } from './dom.js';
 
 const envLabel = (env) => (env === '' ? 'root' : env);
 
@@ -22,11 +22,12 @@ export class AssociationIndex {
   }
 
   async refresh() {
+    const page = currentPage();
     try {
       const data = await api.associations(this.svc);
       this.all = Array.isArray(data) ? data : data.associations || [];
     } catch (e) {
-      showError(e, 'Cannot list the associations');
+      showError(e, 'Cannot list the associations', page);
       return;
     }
     this.render();

@@ -35,22 +35,45 @@ export function replaceKeepingFocus(host, ...children) {
 
 /**
  * Shows `message` in the page's message area. A message belongs to the
- * page it was raised on: leaving that page removes it. Errors stay until
+ * page it was raised on (see `pageOf`): leaving that page removes it, and
+ * a message of a page the user already left (an answer that arrived late)
+ * is not shown at all. `page` defaults to the current one; work that
+ * awaits something passes the page it started on. Errors stay until
  * dismissed or left; others go after a few seconds.
  */
-export function notify(message, kind = 'info') {
+export function notify(message, kind = 'info', page = currentPage()) {
+  if (page !== currentPage()) return null;
   const area = document.getElementById('messages');
   const close = h('button.link', { type: 'button', 'aria-label': 'Dismiss', onclick: () => item.remove() }, '×');
-  const item = h(`div.message.${kind}`, { role: kind === 'error' ? 'alert' : 'status', dataset: { page: pageOf(location.hash) } }, h('span', {}, message), close);
+  const item = h(`div.message.${kind}`, { role: kind === 'error' ? 'alert' : 'status', dataset: { page } }, h('span', {}, message), close);
   area.append(item);
   if (kind !== 'error') setTimeout(() => item.remove(), 4000);
   return item;
 }
 
-/** The page a location belongs to: the service list, or one service. */
-function pageOf(hash) {
-  const parts = hash.replace(/^#\/?/, '').split('/');
-  return parts[0] === 'services' && parts[1] ? `services/${parts[1]}` : '';
+/**
+ * The page a location belongs to: the service list (''), or one
+ * environment of one service (`services/{svc}/{env}`, env '' for root).
+ */
+export function pageOf(hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
+  return parts[0] === 'services' && parts[1] !== undefined ? pageKey(parts[1], parts.slice(2).join('/')) : '';
+}
+
+/** The page of environment `env` of service `svc`. */
+export function pageKey(svc, env) {
+  return `services/${svc}/${env}`;
+}
+
+/** The page the user is on now. */
+export function currentPage() {
+  return pageOf(location.hash);
 }
 
 /** Removes the messages raised on other pages than `hash`'s. */
@@ -61,10 +84,10 @@ export function dropMessagesOfOtherPages(hash) {
   }
 }
 
-/** Reports an error in words; never swallowed. */
-export function showError(error, what) {
+/** Reports an error in words, on `page` (see `notify`). */
+export function showError(error, what, page = currentPage()) {
   const text = error && error.message ? error.message : String(error);
-  notify(what ? `${what}: ${text}` : text, 'error');
+  return notify(what ? `${what}: ${text}` : text, 'error', page);
 }
 
 /**

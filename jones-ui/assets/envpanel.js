@@ -5,7 +5,7 @@
 import { api } from './api.js';
 import { canonical, renderDiff } from './diff.js';
 import { applyPicks, merge3 } from './merge3.js';
-import { dialog, h, notify, preview, replaceKeepingFocus, showError } from './dom.js';
+import { dialog, h, notify, pageKey, preview, replaceKeepingFocus, showError } from './dom.js';
 import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
 import { associationProblem } from './names.js';
 
@@ -27,12 +27,18 @@ function editorMode(config) {
 const EDITOR_SETTLE_MS = 350;
 
 export class EnvPanel {
-  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged }) {
+  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged, serviceReadOnly = false }) {
     this.svc = svc;
+    // A service whose name predates the rules: read, never changed here
+    // (deleting it is on the services page).
+    this.serviceReadOnly = serviceReadOnly;
     this.env = env;
     this.allEnvs = allEnvs;
     this.onNavigate = onNavigate;
     this.onTreeChanged = onTreeChanged;
+    // The page this panel is: its messages, even those of answers that
+    // arrive after the user left, belong to it.
+    this.page = pageKey(svc, env);
     this.base = null; // {version, config}: what the editor's edit starts from
     this.data = null; // the last GET of this environment
     this.conflict = null; // {version, config} on the server after a 409
@@ -60,12 +66,22 @@ export class EnvPanel {
     }, true);
   }
 
+  /** A message on this panel's page. */
+  say(message, kind = 'info') {
+    return notify(message, kind, this.page);
+  }
+
+  /** An error on this panel's page. */
+  fail(error, what) {
+    return showError(error, what, this.page);
+  }
+
   async load() {
     this.root.replaceChildren(h('p.muted', {}, 'Loading…'));
     try {
       this.data = await api.env(this.svc, this.env);
     } catch (e) {
-      showError(e, `Cannot load ${envLabel(this.env)}`);
+      this.fail(e, `Cannot load ${envLabel(this.env)}`);
       this.root.replaceChildren(h('p.muted', {}, `The environment ${envLabel(this.env)} could not be loaded.`));
       return this.root;
     }
@@ -118,10 +134,12 @@ export class EnvPanel {
       h('div', {},
         h('h1', {}, envLabel(this.env)),
         h('span.badge', { id: 'env-version', title: 'Version of this environment’s config: the ZooKeeper transaction of its last change, which never repeats' }, this.versionText())),
+      // Nothing that writes is offered on what cannot be changed; an old
+      // environment of a writable service can still be deleted.
       h('div.actions', {},
-        this.revertButton,
-        this.saveButton,
-        this.env !== '' ? h('button.danger', { type: 'button', onclick: () => this.remove() }, 'Delete…') : null),
+        this.readOnly() ? null : this.revertButton,
+        this.readOnly() ? null : this.saveButton,
+        this.env !== '' && !this.serviceReadOnly ? h('button.danger', { type: 'button', onclick: () => this.remove() }, 'Delete…') : null),
     );
     this.banner = h('div.banners', { id: 'banners' });
     const editorHost = h('div.editor', { id: 'config-editor' });
@@ -154,6 +172,7 @@ export class EnvPanel {
       props: {
         content: { json: this.base.config },
         mode: editorMode(this.base.config),
+        readOnly: this.readOnly(),
         navigationBar: false,
         askToFormat: false,
         onChange: () => this.updateStatus(),
@@ -173,10 +192,15 @@ export class EnvPanel {
     this.updateStatus();
   }
 
+  /** Whether this environment can only be read (its name, or its service's, predates the rules). */
+  readOnly() {
+    return this.serviceReadOnly || !!this.data.read_only;
+  }
+
   /** The version the edit is based on, and the server's when it differs:
    * the same numbers the banners and the raw JSON show. */
   versionText() {
-    const server = this.conflict ? this.conflict.version : this.data.version;
+    const server = this.data.version;
     return server === this.base.version
       ? `version ${this.base.version}`
       : `editing version ${this.base.version} · version ${server} on the server`;
@@ -228,7 +252,7 @@ export class EnvPanel {
     const block = (part, title, value) =>
       h('details', { dataset: { part }, open: open.has(part) }, h('summary', { dataset: { focus: `raw:${part}` } }, title), h('pre.json', {}, JSON.stringify(value, null, 2)));
     replaceKeepingFocus(this.rawHost,
-      block('config', `Config on the server (version ${this.conflict ? this.conflict.version : this.data.version})`, this.conflict ? this.conflict.config : this.data.config),
+      block('config', `Config on the server (version ${this.data.version})`, this.data.config),
       block('view', 'View', this.data.view),
     );
   }
@@ -242,7 +266,7 @@ export class EnvPanel {
   renderAssociations() {
     if (!this.assocList) {
       this.assocList = h('div', { id: 'association-list' });
-      this.assocHost.replaceChildren(this.assocList, this.buildAssociationForm());
+      this.assocHost.replaceChildren(this.assocList, this.readOnly() ? null : this.buildAssociationForm());
     }
     const picked = new Map();
     for (const row of this.assocList.querySelectorAll('.assoc-row')) {
@@ -255,6 +279,7 @@ export class EnvPanel {
     const rows = names.map((name) => {
       const choice = picked.has(name) && envs.includes(picked.get(name)) ? picked.get(name) : this.env;
       const target = h('select', { 'aria-label': `Move ${name} to`, dataset: { focus: `target:${name}` } }, envOptions(choice));
+      if (this.readOnly()) return h('li.assoc-row', { dataset: { name } }, h('code', {}, name));
       return h('li.assoc-row', { dataset: { name } },
         h('code', {}, name),
         h('span.assoc-actions', {},
@@ -297,10 +322,10 @@ export class EnvPanel {
     try {
       await api.associate(this.svc, name, env);
     } catch (e) {
-      showError(e, `Cannot associate ${name}`);
+      this.fail(e, `Cannot associate ${name}`);
       return false;
     }
-    notify(`${verb} ${name} → ${envLabel(env)}.`);
+    this.say(`${verb} ${name} → ${envLabel(env)}.`);
     await this.refresh();
     return true;
   }
@@ -313,10 +338,10 @@ export class EnvPanel {
     if (!ok) return;
     try {
       await api.dissociate(this.svc, name);
-      notify(`Removed ${name}.`);
+      this.say(`Removed ${name}.`);
       await this.refresh();
     } catch (e) {
-      showError(e, `Cannot remove ${name}`);
+      this.fail(e, `Cannot remove ${name}`);
     }
   }
 
@@ -358,7 +383,7 @@ export class EnvPanel {
     try {
       config = this.edited();
     } catch (e) {
-      showError(e, 'Cannot save');
+      this.fail(e, 'Cannot save');
       return;
     }
     const hidden = await this.hiddenBy(config);
@@ -376,21 +401,36 @@ export class EnvPanel {
     } catch (e) {
       if (e.status === 409 && e.body) {
         const b = e.body;
-        this.conflict = {
+        this.onServerConfig({
           version: b.current_version ?? b.version,
           config: b.current_config ?? b.config ?? {},
-        };
-        this.renderBanners();
-        notify('Not saved: the environment changed on the server. Your edit is kept.', 'error');
+        }, { conflict: true });
+        // The inherited view went with that save too: read it (the edit stays).
+        await this.refresh();
+        this.say('Not saved: the environment changed on the server. Your edit is kept.', 'error');
         return;
       }
-      showError(e, 'Not saved');
+      this.fail(e, 'Not saved');
       return;
     }
-    notify(`Saved ${envLabel(this.env)}.`);
+    this.say(`Saved ${envLabel(this.env)}.`);
     this.conflict = null;
     this.staleVersion = null;
     await this.refresh({ reloadEditor: true });
+  }
+
+  /**
+   * Takes in a config the server reported (a GET, or the current config a
+   * 409 carried), so that the header, the raw JSON and the conflict banner
+   * all show the newest version known: never an older one than another
+   * part of the page shows. `conflict` opens the conflict view.
+   */
+  onServerConfig({ version, config }, { conflict = false } = {}) {
+    if (version > this.data.version) this.data = { ...this.data, version, config };
+    if (conflict || this.conflict) this.conflict = { version: this.data.version, config: this.data.config };
+    this.root.querySelector('#env-version').textContent = this.versionText();
+    this.renderRaw();
+    this.renderBanners();
   }
 
   /**
@@ -435,7 +475,7 @@ export class EnvPanel {
     try {
       mine = this.edited();
     } catch (e) {
-      showError(e, 'Cannot re-apply');
+      this.fail(e, 'Cannot re-apply');
       return;
     }
     const theirs = this.conflict;
@@ -454,7 +494,7 @@ export class EnvPanel {
     this.root.querySelector('#env-version').textContent = this.versionText();
     this.renderBanners();
     this.updateStatus();
-    notify(conflicts.length
+    this.say(conflicts.length
       ? `Merged with version ${this.base.version}, ${conflicts.length} key(s) as you picked; review and save.`
       : `Merged your edit with version ${this.base.version}; review and save.`);
   }
@@ -494,7 +534,7 @@ export class EnvPanel {
     try {
       reach = await api.previewDelete(this.svc, this.env);
     } catch (e) {
-      showError(e, `Cannot delete ${envLabel(this.env)}`);
+      this.fail(e, `Cannot delete ${envLabel(this.env)}`);
       return;
     }
     const below = reach.envs.slice(1);
@@ -526,11 +566,13 @@ export class EnvPanel {
     try {
       const done = await api.deleteEnv(this.svc, this.env, below.length > 0 && subtree.checked);
       const dropped = (done.associations || []).map((a) => a.name);
-      notify(`Deleted ${(done.envs || [this.env]).map(envLabel).join(', ')}.${dropped.length ? ` ${dropped.join(', ')} now read${dropped.length > 1 ? '' : 's'} the root config.` : ''}`);
       const parent = this.env.includes('/') ? this.env.slice(0, this.env.lastIndexOf('/')) : '';
-      this.onTreeChanged(parent);
+      await this.onTreeChanged(parent);
+      // Said on the page the user is taken to.
+      notify(`Deleted ${(done.envs || [this.env]).map(envLabel).join(', ')}.${dropped.length ? ` ${dropped.join(', ')} now read${dropped.length > 1 ? '' : 's'} the root config.` : ''}`,
+        'info', pageKey(this.svc, parent));
     } catch (e) {
-      showError(e, `Cannot delete ${envLabel(this.env)}`);
+      this.fail(e, `Cannot delete ${envLabel(this.env)}`);
     }
   }
 
@@ -540,10 +582,11 @@ export class EnvPanel {
     try {
       data = await api.env(this.svc, this.env);
     } catch (e) {
-      showError(e, `Cannot reload ${envLabel(this.env)}`);
+      this.fail(e, `Cannot reload ${envLabel(this.env)}`);
       return;
     }
     this.data = data;
+    if (this.conflict) this.conflict = { version: data.version, config: data.config };
     if (reloadEditor || (!this.touched && !this.isDirty())) {
       this.base = { version: data.version, config: data.config };
       this.editor.set({ json: data.config });
@@ -566,7 +609,7 @@ export class EnvPanel {
     const dirty = this.touched || this.isDirty();
     await this.refresh();
     if (this.data.version !== before) {
-      notify(dirty ? `${envLabel(this.env)} changed elsewhere while you were editing.` : `${envLabel(this.env)} was updated elsewhere; showing version ${this.data.version}.`);
+      this.say(dirty ? `${envLabel(this.env)} changed elsewhere while you were editing.` : `${envLabel(this.env)} was updated elsewhere; showing version ${this.data.version}.`);
     }
   }
 }

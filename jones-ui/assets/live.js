@@ -5,17 +5,20 @@
 // for each changed znode, and `resync` when it had to re-add its watch.
 // The browser reconnects a dropped stream by itself; changes made while it
 // was away are not replayed, so a `ready` after the first one counts as a
-// resync too.
+// resync too. The browser gives up for good when the server answers the
+// reconnect with an error (the service is gone, the server is another
+// one): the stream is then closed and the state `disconnected`.
 
 /**
  * Subscribes to `url`; calls `onChange(event)` for each change or resync,
- * `onState` with 'live' or 'reconnecting'. Returns a function that
+ * `onState` with 'live', 'reconnecting' (the browser retries) or
+ * 'disconnected' (it does not: a reload is needed). Returns a function that
  * unsubscribes.
  */
 export function subscribe(url, onChange, onState) {
   const source = new EventSource(url);
   let readyBefore = false;
-  source.onerror = () => onState('reconnecting');
+  source.onerror = () => onState(source.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting');
   const parse = (e) => {
     try {
       return JSON.parse(e.data);

@@ -1,7 +1,7 @@
 // Look up a host: the environment an association maps to and the config it reads.
 
 import { api } from './api.js';
-import { h, showError } from './dom.js';
+import { currentPage, h, showError } from './dom.js';
 import { associationProblem } from './names.js';
 
 export function renderLookup(svc, onOpenEnv) {
@@ -18,6 +18,7 @@ export function renderLookup(svc, onOpenEnv) {
           result.replaceChildren(h('p.field-problem', {}, why));
           return;
         }
+        const page = currentPage();
         try {
           const data = await api.resolve(svc, name);
           const env = data.env ?? '';
@@ -30,7 +31,7 @@ export function renderLookup(svc, onOpenEnv) {
           );
         } catch (err) {
           result.replaceChildren();
-          showError(err, `Cannot look up ${name}`);
+          showError(err, `Cannot look up ${name}`, page);
         }
       },
     },

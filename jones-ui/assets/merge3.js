@@ -2,8 +2,10 @@
 // base = the version the edit started from, theirs = what is on the
 // server now, mine = the edit. A key only one side changed takes that
 // side's value; a key both changed the same way takes it; nested objects
-// merge key by key; anything else both changed is a conflict for the user
-// to decide. An absent key is `undefined`: removing a key is a change.
+// merge key by key (whatever the base held there); anything else both
+// changed is a conflict for the user to decide. An absent key is
+// `undefined`: removing a key is a change. Tested against the table of
+// cases shared with jones-cli, jones-cli/src/merge3_cases.json.
 
 import { canonical } from './diff.js';
 
@@ -26,7 +28,9 @@ export function merge3(base, theirs, mine, path = []) {
     let value;
     if (same(t, m) || same(b, m)) value = t;
     else if (same(b, t)) value = m;
-    else if (isObject(t) && isObject(m) && (b === undefined || isObject(b))) {
+    else if (isObject(t) && isObject(m)) {
+      // Whatever the base held there (an object, nothing, a scalar, null),
+      // two objects merge key by key, as jones-cli's merge3.rs does.
       const inner = merge3(isObject(b) ? b : {}, t, m, [...path, key]);
       value = inner.merged;
       conflicts.push(...inner.conflicts);

@@ -7,6 +7,58 @@ const MAX_SEGMENT_BYTES = 255;
 const MAX_ASSOCIATION_BYTES = 1024;
 const bytes = (s) => new TextEncoder().encode(s).length;
 
+/**
+ * The characters no name may start or end with, as inclusive ranges of
+ * code points: Unicode's White_Space plus U+200B–U+200D, U+2060 and U+FEFF.
+ * The same set as name.rs's EDGE_SPACE, and not JavaScript's trim() (which
+ * strips U+FEFF but not U+0085 nor U+200B); both are tested against the
+ * `edge_space` list of name_rules.json.
+ */
+export const EDGE_SPACE = [
+  [0x0009, 0x000d], [0x0020, 0x0020], [0x0085, 0x0085], [0x00a0, 0x00a0],
+  [0x1680, 0x1680], [0x2000, 0x200d], [0x2028, 0x2029], [0x202f, 0x202f],
+  [0x205f, 0x2060], [0x3000, 0x3000], [0xfeff, 0xfeff],
+];
+
+/** Whether the character `ch` is in EDGE_SPACE. */
+export function isEdgeSpace(ch) {
+  const c = ch.codePointAt(0);
+  return EDGE_SPACE.some(([lo, hi]) => c >= lo && c <= hi);
+}
+
+/** Whether `name` starts or ends with a character of EDGE_SPACE. */
+function hasEdgeSpace(name) {
+  const chars = [...name];
+  return chars.length > 0 && (isEdgeSpace(chars[0]) || isEdgeSpace(chars[chars.length - 1]));
+}
+
+/**
+ * What to type to confirm deleting `name`: the name without what cannot
+ * be seen (edge spaces, control characters), so a name written before the
+ * rules (“ spaced name ”) is confirmed by the letters shown. A name that
+ * is nothing but such characters is confirmed by typing “delete”.
+ */
+export function confirmationForm(name) {
+  let chars = [...name].filter((ch) => !forbidden(ch) && !/\p{Cc}/u.test(ch));
+  while (chars.length && isEdgeSpace(chars[0])) chars.shift();
+  while (chars.length && isEdgeSpace(chars[chars.length - 1])) chars.pop();
+  return chars.length ? chars.join('') : 'delete';
+}
+
+/** `name` in quotes, with its edge spaces and control characters shown as ␣ and \u escapes. */
+export function visibleName(name) {
+  const chars = [...name];
+  const shown = chars.map((ch, i) => {
+    const c = ch.codePointAt(0);
+    if (ch === ' ' && (i === 0 || i === chars.length - 1)) return '␣';
+    if (/\p{Cc}/u.test(ch) || (isEdgeSpace(ch) && ch !== ' ') || forbidden(ch)) {
+      return `\\u${c.toString(16).toUpperCase().padStart(4, '0')}`;
+    }
+    return ch;
+  });
+  return `“${shown.join('')}”`;
+}
+
 function forbidden(ch) {
   const c = ch.codePointAt(0);
   return c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || (c >= 0xfff0 && c <= 0xffff);
@@ -22,7 +74,7 @@ export function segmentProblem(name) {
   if (bad !== undefined) {
     return `Character U+${bad.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed.`;
   }
-  if (name.trim() !== name) return 'Leading or trailing spaces are not allowed.';
+  if (hasEdgeSpace(name)) return 'Leading or trailing spaces (or invisible characters) are not allowed.';
   return null;
 }
 
@@ -58,6 +110,6 @@ export function associationProblem(name) {
     return 'Control characters are not allowed.';
   }
   if (name.includes(' -> ')) return '“ -> ” separates names from paths in the nodemap and is not allowed.';
-  if (name.trim() !== name) return 'Leading or trailing spaces are not allowed.';
+  if (hasEdgeSpace(name)) return 'Leading or trailing spaces (or invisible characters) are not allowed.';
   return null;
 }

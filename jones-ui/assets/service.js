@@ -3,7 +3,7 @@
 // event stream.
 
 import { api } from './api.js';
-import { dialog, h, notify, showError } from './dom.js';
+import { currentPage, dialog, h, notify, showError } from './dom.js';
 import { EnvPanel } from './envpanel.js';
 import { subscribe } from './live.js';
 import { renderLookup } from './lookup.js';
@@ -45,9 +45,14 @@ export class ServicePage {
         this.panelHost),
     );
     this.unsubscribe = subscribe(api.eventsUrl(this.svc), (e) => this.onEvent(e), (state) => {
-      // Distinct words and colours: live, or reconnecting (changes made
-      // elsewhere meanwhile arrive once it is live again).
-      this.liveBadge.textContent = state === 'live' ? '● live' : '◌ reconnecting…';
+      // Distinct words and colours: live; reconnecting (changes made
+      // elsewhere meanwhile arrive once it is live again); disconnected
+      // (nothing more arrives until the page is reloaded).
+      const words = { live: '● live', reconnecting: '◌ reconnecting…', disconnected: '✕ disconnected: reload the page' };
+      this.liveBadge.textContent = words[state];
+      this.liveBadge.title = state === 'disconnected'
+        ? 'The server ended the stream of changes: what is shown may be out of date'
+        : 'Changes made elsewhere appear here without a reload';
       this.liveBadge.className = `live-badge is-${state}`;
     });
     if (!(await this.loadTree())) return;
@@ -59,10 +64,15 @@ export class ServicePage {
   /** The service's merge mode, switchable; a switch rewrites every view. */
   renderMerge() {
     const mode = this.service ? this.service.merge : 'shallow';
-    const select = h('select', { id: 'merge-select', 'aria-label': 'Merge mode', disabled: !!(this.service && this.service.read_only) },
+    if (this.service && this.service.read_only) {
+      this.mergeHost.replaceChildren(h('span.muted', { title: this.service.read_only }, `Merge: ${mode} · read-only`));
+      return;
+    }
+    const select = h('select', { id: 'merge-select', 'aria-label': 'Merge mode' },
       h('option', { value: 'shallow', selected: mode === 'shallow' }, 'shallow (original Jones)'),
       h('option', { value: 'deep', selected: mode === 'deep' }, 'deep'));
     select.addEventListener('change', async () => {
+      const page = currentPage();
       const next = select.value;
       const explain = next === 'deep'
         ? 'Objects will be merged key by key: a child’s {"db": {"pool": 20}} keeps the db.host it inherits. Every view is rewritten at once.'
@@ -77,12 +87,12 @@ export class ServicePage {
       }
       try {
         const done = await api.setMerge(this.svc, next);
-        notify(`${this.svc} merges ${next} now; ${done.views_written} views rewritten.`);
+        notify(`${this.svc} merges ${next} now; ${done.views_written} views rewritten.`, 'info', page);
         this.service.merge = next;
         if (this.panel) await this.panel.refresh();
       } catch (e) {
         select.value = mode;
-        showError(e, 'Cannot switch the merge mode');
+        showError(e, 'Cannot switch the merge mode', page);
       }
     });
     this.mergeHost.replaceChildren(h('label', { for: 'merge-select' }, 'Merge'), select);
@@ -94,12 +104,13 @@ export class ServicePage {
   }
 
   async loadTree() {
+    const page = currentPage();
     try {
       this.service = await api.service(this.svc);
       this.tree = this.service.envs;
       return true;
     } catch (e) {
-      showError(e, `Cannot open service ${this.svc}`);
+      showError(e, `Cannot open service ${this.svc}`, page);
       this.main.replaceChildren(h('p.muted', {}, `The service ${this.svc} could not be loaded. `, h('a', { href: '#/' }, 'Back to the services')));
       return false;
     }
@@ -142,8 +153,11 @@ export class ServicePage {
       input.value = '';
     }
     label.textContent = `Add a child of ${this.env === '' ? 'root' : this.env}`;
-    // Nothing is offered for an environment that does not exist.
-    this.addHost.hidden = !findNode(this.tree, this.env);
+    // Nothing is offered for an environment that does not exist, nor
+    // below one that cannot be changed.
+    const readOnly = (this.service && this.service.read_only)
+      || (this.panel && this.panel.env === this.env && this.panel.data && this.panel.data.read_only);
+    this.addHost.hidden = !findNode(this.tree, this.env) || !!readOnly;
     this.addChild.check();
   }
 
@@ -167,14 +181,15 @@ export class ServicePage {
         onsubmit: async (e) => {
           e.preventDefault();
           const child = this.env ? `${this.env}/${input.value}` : input.value;
+          const page = currentPage();
           try {
             await api.createEnv(this.svc, child, {});
-            notify(`Created ${child}.`);
             input.value = '';
             await this.loadTree();
             this.navigate(this.href(child));
+            notify(`Created ${child}.`);
           } catch (err) {
-            showError(err, `Cannot create ${child}`);
+            showError(err, `Cannot create ${child}`, page);
           }
         },
       },
@@ -198,6 +213,7 @@ export class ServicePage {
     this.panel && this.panel.destroy();
     this.panel = new EnvPanel(this.svc, env, {
       allEnvs: () => allEnvs(this.tree),
+      serviceReadOnly: !!(this.service && this.service.read_only),
       onNavigate: (target) => this.navigate(this.href(target)),
       onTreeChanged: async (target) => {
         await this.loadTree();
@@ -205,6 +221,7 @@ export class ServicePage {
       },
     });
     this.panelHost.replaceChildren(await this.panel.load());
+    this.renderAddChild();
   }
 
   /** Batches bursts of events (one write touches many views) into one refresh. */
@@ -216,6 +233,7 @@ export class ServicePage {
   }
 
   async applyEvents() {
+    const page = currentPage();
     const events = this.pendingEvents || [];
     this.pendingEvents = [];
     const resync = events.some((e) => e.type === 'resync');
@@ -224,12 +242,13 @@ export class ServicePage {
       try {
         this.tree = await api.tree(this.svc);
       } catch (e) {
-        showError(e, 'Cannot refresh the tree');
+        showError(e, 'Cannot refresh the tree', page);
         return;
       }
       if (!findNode(this.tree, this.env)) {
-        notify(`${this.env || 'root'} was deleted elsewhere.`, 'error');
+        const gone = this.env || 'root';
         this.navigate(this.href(''));
+        notify(`${gone} was deleted elsewhere.`, 'error');
         return;
       }
       this.renderTree();

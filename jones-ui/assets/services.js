@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { confirmTyped, h, notify, showError } from './dom.js';
-import { serviceProblem } from './names.js';
+import { confirmationForm, serviceProblem, visibleName } from './names.js';
 
 export async function renderServices(main, navigate) {
   main.replaceChildren(h('p.muted', {}, 'Loading services…'));
@@ -49,7 +49,11 @@ export async function renderServices(main, navigate) {
     h(
       'li.service-row',
       {},
-      h('a', { href: `#/services/${encodeURIComponent(svc)}` }, svc),
+      // A name from before the rules is shown quoted, its spaces marked.
+      serviceProblem(svc)
+        ? h('span', {}, h('a.legacy-name', { href: `#/services/${encodeURIComponent(svc)}` }, visibleName(svc)),
+            h('span.badge', { title: 'Its name predates the name rules: it can be read and deleted, not changed' }, 'old name · read-only'))
+        : h('a', { href: `#/services/${encodeURIComponent(svc)}` }, svc),
       h(
         'button.danger.small',
         {
@@ -64,16 +68,20 @@ export async function renderServices(main, navigate) {
               return;
             }
             const count = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
+            const legacy = serviceProblem(svc) !== null;
+            const shown = legacy ? visibleName(svc) : svc;
+            const typed = confirmationForm(svc);
             const ok = await confirmTyped(
-              `Delete service ${svc}?`,
-              `This removes its ${count(reach.envs.length, 'environment')} and ${count(reach.associations.length, 'association')}, with every view. Apps reading it keep their last config but get no more updates.`,
-              svc,
+              `Delete service ${shown}?`,
+              `This removes its ${count(reach.envs.length, 'environment')} and ${count(reach.associations.length, 'association')}, with every view. Apps reading it keep their last config but get no more updates.`
+                + (typed !== svc ? ` Its name holds characters that cannot be seen (${shown}): type what is shown below.` : ''),
+              typed,
               'Delete service',
             );
             if (!ok) return;
             try {
               await api.deleteService(svc);
-              notify(`Deleted service ${svc}.`);
+              notify(`Deleted service ${shown}.`);
               renderServices(main, navigate);
             } catch (err) {
               showError(err, `Cannot delete ${svc}`);

@@ -38,13 +38,18 @@ async function waitFor(what, check, timeoutMs = 90_000) {
   throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${last.message}` : ''}`);
 }
 
-/** Starts jones-server in dev mode on a free loopback port. */
-export async function startServer() {
+/**
+ * Starts jones-server in dev mode on a free loopback port, or on `port`
+ * (to stand in for a server that was stopped).
+ */
+export async function startServer({ port: wanted } = {}) {
   const binary = process.env.JONES_SERVER_BIN || join(targetDir, 'debug', 'jones-server');
   const state = mkdtempSync(join(tmpdir(), 'jones-e2e-'));
-  const port = await freePort();
+  const port = wanted ?? (await freePort());
+  const zkPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--state-dir', state], {
+  const args = ['--listen', `127.0.0.1:${port}`, '--state-dir', state, '--dev-zk-port', String(zkPort)];
+  const child = spawn(binary, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
@@ -63,6 +68,9 @@ export async function startServer() {
   }
   return {
     url,
+    port,
+    /** The dev-mode ZooKeeper, for writing trees as original Jones did. */
+    zk: `127.0.0.1:${zkPort}`,
     api: (method, path, body) =>
       fetch(`${url}/api/v1${path}`, {
         method,
@@ -76,6 +84,24 @@ export async function startServer() {
       rmSync(state, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs ZooKeeper's own shell (Debian's zkCli.sh) on `server`'s dev-mode
+ * ZooKeeper, authenticated as the server's dev user, with `commands` one a
+ * line; resolves with its output once it exits.
+ */
+export function zkCli(server, commands) {
+  const binary = process.env.ZKCLI_BIN || '/usr/share/zookeeper/bin/zkCli.sh';
+  const child = spawn(binary, ['-server', server.zk], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  child.stdin.end(['addauth digest jones:jones-dev', ...commands, 'quit', ''].join('\n'));
+  return new Promise((ok, fail) => {
+    child.once('error', fail);
+    child.once('exit', () => ok(output));
+  });
 }
 
 /** Launches Debian's Chromium headless, without its background network traffic. */

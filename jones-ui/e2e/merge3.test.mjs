@@ -1,8 +1,27 @@
-// The three-way merge behind "Merge my edit": pure logic, no browser.
+// The three-way merge behind "Merge my edit": pure logic, no browser,
+// checked against the one table of cases jones-cli's merge3.rs (env edit)
+// is tested against too.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { applyPicks, merge3 } from '../assets/merge3.js';
+
+const table = JSON.parse(readFileSync(new URL('../../jones-cli/src/merge3_cases.json', import.meta.url), 'utf8'));
+
+for (const c of table.cases) {
+  test(`shared case: ${c.name}`, () => {
+    const { merged, conflicts } = merge3(c.base, c.theirs, c.mine);
+    // As text: the key order counts.
+    assert.equal(JSON.stringify(merged), JSON.stringify(c.merged));
+    const sides = conflicts.map(({ path, theirs, mine }) => ({
+      path,
+      ...(theirs === undefined ? {} : { theirs }),
+      ...(mine === undefined ? {} : { mine }),
+    }));
+    assert.deepEqual(sides, c.conflicts);
+  });
+}
 
 test('keys only one side changed merge without asking', () => {
   const base = { db: { pool: 50 }, timeout_ms: 500, old: 1 };

@@ -79,3 +79,41 @@ async fn env_rm_lists_every_environment_and_host_it_drops_before_deleting() {
     ok(&jones_at(zk, url, &["service", "delete", svc, "--yes"], &[]).await);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_association_named_before_the_rules_is_viewed_and_removed() {
+    let zk = shared_zk();
+    let svc = fixture(&admin(&zk).await).await;
+    // A nodemap written before the rules: a name with a leading space.
+    let raw = zookeeper_client::Client::connect(&zk).await.unwrap();
+    let nodemap = format!(" web-01 -> /services/{svc}/views/parent");
+    raw.set_data(
+        &format!("/services/{svc}/nodemaps"),
+        nodemap.as_bytes(),
+        None,
+    )
+    .await
+    .unwrap();
+    let server = TestServer::start(&zk, None).await;
+    let (zk, url, svc) = (zk.as_str(), server.url.as_str(), svc.as_str());
+
+    // Through the server (an empty JONES_ZK: no ZooKeeper of its own).
+    let view = ok(&jones_at(
+        zk,
+        url,
+        &["--json", "view", svc, "-a", " web-01"],
+        &[("JONES_ZK", "")],
+    )
+    .await);
+    let view: serde_json::Value = serde_json::from_str(&view).unwrap();
+    assert_eq!(view["associated"], true, "{view}");
+    assert_eq!(view["env"], "parent", "{view}");
+
+    ok(&jones_at(zk, url, &["assoc", "rm", svc, " web-01"], &[]).await);
+    let listed = ok(&jones_at(zk, url, &["assoc", "ls", svc], &[]).await);
+    assert!(!listed.contains("web-01"), "{listed}");
+    // A new association under such a name is still refused.
+    let refused = jones_at(zk, url, &["assoc", "set", svc, " web-01", "parent"], &[]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    server.stop().await;
+}

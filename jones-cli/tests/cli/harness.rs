@@ -160,9 +160,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(zk: &str, token: Option<&str>) -> Self {
+        Self::start_with(admin(zk).await, token).await
+    }
+
+    /// A server on `admin` (e.g. with another nodemap format).
+    pub async fn start_with(admin: Admin, token: Option<&str>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = jones_server::http::ServerState::new(admin(zk).await, token.map(str::to_owned));
+        let state = jones_server::http::ServerState::new(admin, token.map(str::to_owned));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(jones_server::http::serve(listener, state, async move {
             let _ = stopped.await;
@@ -324,4 +329,106 @@ pub fn json_error(output: &Output) -> Value {
         .find(|l| l.starts_with('{'))
         .unwrap_or_else(|| panic!("no JSON error on stderr: {text}"));
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+/// A TCP proxy in front of a server that holds the first request whose
+/// request line starts with a given method until [`HoldingProxy::release`],
+/// so a test can act between what a command reads and what it writes.
+pub struct HoldingProxy {
+    pub url: String,
+    /// The held request's line (`PUT /api/v1/… HTTP/1.1`), once it arrives.
+    pub held: Option<tokio::sync::oneshot::Receiver<String>>,
+    release: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HoldingProxy {
+    pub async fn start(server_url: &str, method: &str) -> Self {
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = server_url.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let own = listener.local_addr().unwrap().to_string();
+        let url = format!("http://{own}");
+        // The server answers only to its own address: requests are sent on
+        // with their Host header naming it.
+        let host_from = format!("Host: {own}\r\n").into_bytes();
+        let host_to = format!("Host: {upstream}\r\n").into_bytes();
+        let (held_tx, held) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let trigger = Arc::new(Mutex::new(Some((held_tx, release_rx))));
+        let prefix = format!("{method} ").into_bytes();
+        let task = tokio::spawn(async move {
+            let mut pumps = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                pumps.spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                });
+                let trigger = trigger.clone();
+                let prefix = prefix.clone();
+                let (host_from, host_to) = (host_from.clone(), host_to.clone());
+                pumps.spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match client_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if buf[..n].starts_with(&prefix) {
+                            let taken = trigger.lock().unwrap().take();
+                            if let Some((held_tx, release_rx)) = taken {
+                                let text = String::from_utf8_lossy(&buf[..n]);
+                                let _ = held_tx
+                                    .send(text.lines().next().unwrap_or_default().to_owned());
+                                let _ = release_rx.await;
+                            }
+                        }
+                        let chunk = replace_bytes(&buf[..n], &host_from, &host_to);
+                        if server_write.write_all(&chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            held: Some(held),
+            release: Some(release),
+            task,
+        }
+    }
+
+    /// Lets the held request through.
+    pub fn release(&mut self) {
+        let _ = self.release.take().map(|r| r.send(()));
+    }
+}
+
+/// `data` with every `from` replaced by `to` (ASCII case-insensitive).
+fn replace_bytes(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i..].len() >= from.len() && data[i..i + from.len()].eq_ignore_ascii_case(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+impl Drop for HoldingProxy {
+    fn drop(&mut self) {
+        self.release();
+        self.task.abort();
+    }
 }

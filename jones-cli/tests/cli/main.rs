@@ -6,6 +6,7 @@ mod deletes;
 mod export;
 mod harness;
 mod merging;
+mod readme;
 mod restore;
 mod scripts;
 mod watch;

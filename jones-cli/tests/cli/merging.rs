@@ -161,3 +161,61 @@ async fn a_deep_service_is_restored_deep() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yes_still_shows_what_is_hidden_and_a_retry_after_a_conflict_previews_again() {
+    let zk = shared_zk();
+    let admin = admin(&zk).await;
+    let svc = fixture(&admin).await;
+    set(&admin, &svc, "", json!({"db": {"host": "db1"}})).await;
+    let server = TestServer::start(&zk, None).await;
+    // The first save is held while another writer gives the root one more
+    // key under `db`: the save meets a conflict and is retried on the new
+    // version, which hides that key too.
+    let mut proxy = HoldingProxy::start(&server.url, "PUT").await;
+    let mut run = {
+        let (zk, url, svc) = (zk.clone(), proxy.url.clone(), svc.to_string());
+        tokio::spawn(async move {
+            let args = ["env", "set", &svc, "parent", "db.pool.size", "20", "--yes"];
+            jones_at(&zk, &url, &args, &[]).await
+        })
+    };
+    tokio::select! {
+        held = proxy.held.take().unwrap() => assert!(held.unwrap().contains("/config/parent "), "the save of parent"),
+        out = &mut run => panic!("the set ended without saving: {:?}", out.map(|o| stderr(&o))),
+    }
+    set(
+        &admin,
+        &svc,
+        "",
+        json!({"db": {"host": "db1", "port": 5432}, "foo": "bar"}),
+    )
+    .await;
+    set(
+        &admin,
+        &svc,
+        "parent",
+        json!({"a": 1, "b": [1, 2, 3], "c": {"x": 0}, "new": 1}),
+    )
+    .await;
+    proxy.release();
+    let out = run.await.unwrap();
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("parent's view would no longer have db.host (from /)"),
+        "--yes still shows what is hidden:\n{said}"
+    );
+    assert!(
+        said.contains("parent's view would no longer have db.port (from /)"),
+        "the retry is previewed again:\n{said}"
+    );
+    let saved = admin
+        .get_env(&svc, &jones_client::EnvPath::new("parent").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(saved.config["new"], json!(1), "the other save is kept");
+    assert_eq!(saved.config["db"], json!({"pool": {"size": 20}}));
+    drop(proxy);
+    server.stop().await;
+}

@@ -1,6 +1,8 @@
 //! `jones restore`: a dump loaded into a new service gives the same dump
-//! back; a service holding anything is refused unless `--replace`; bad
-//! input is refused before anything is written.
+//! back (for a tree written by original Jones, with the differences the
+//! module documents: compact JSON); a service holding anything is refused
+//! unless `--replace`, and a replace that meets another writer stops with
+//! exit 4; bad input is refused before anything is written.
 
 use serde_json::json;
 
@@ -178,6 +180,19 @@ async fn a_random_tree_round_trips_through_dump_and_restore() {
         "deep"
     };
     ok(&jones_at(zk, url, &["service", "create", &svc, "--merge", merge], &[]).await);
+    // The root's own config too, not only the environments below it.
+    let root = serde_json::Value::Object(
+        (0..1 + random.next(4))
+            .map(|_| (format!("k{}", random.next(8)), random.value(0)))
+            .collect(),
+    );
+    set(
+        &admin(zk).await,
+        &jones_client::ServiceName::new(&svc).unwrap(),
+        "",
+        root,
+    )
+    .await;
     let mut envs = vec![String::new()];
     for i in 0..25 {
         let parent = envs[random.next(envs.len() as u64) as usize].clone();
@@ -213,6 +228,10 @@ async fn a_random_tree_round_trips_through_dump_and_restore() {
         .await);
     }
     let original = dump(zk, url, &svc).await;
+    assert!(
+        !original.contains("/services/SVC/conf\n    {}\n"),
+        "the root config is set: {original}"
+    );
     let text = ok(&jones_at(zk, url, &["dump", &svc], &[]).await);
     let copy = jones_testkit::unique_name("random");
     ok(&jones_input(
@@ -223,5 +242,239 @@ async fn a_random_tree_round_trips_through_dump_and_restore() {
     )
     .await);
     assert_eq!(dump(zk, url, &copy).await, original, "seed {seed}");
+    server.stop().await;
+}
+
+/// Writes service `svc` straight into ZooKeeper as original Jones did:
+/// JSON as Python's `json.dumps` writes it (spaces after `:` and `,`,
+/// non-ASCII as `\u` escapes), views materialized shallowly, the nodemap
+/// in lines.
+async fn original_tree(zk: &str, svc: &str) {
+    use zookeeper_client::{Acls, Client, CreateMode};
+    let open = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    let raw = Client::connect(zk).await.unwrap();
+    let _ = raw.create("/services", b"", &open).await;
+    let s = format!("/services/{svc}");
+    for (path, data) in [
+        (s.clone(), String::new()),
+        (
+            format!("{s}/conf"),
+            r#"{"name": "caf\u00e9", "db": {"host": "db1", "port": 5432}, "ratio": 0.5}"#.to_owned(),
+        ),
+        (
+            format!("{s}/conf/prod"),
+            r#"{"db": {"host": "db2"}, "list": [1, 2, 3]}"#.to_owned(),
+        ),
+        (format!("{s}/conf/prod/eu"), r#"{"region": "eu"}"#.to_owned()),
+        (
+            format!("{s}/views"),
+            r#"{"name": "caf\u00e9", "db": {"host": "db1", "port": 5432}, "ratio": 0.5}"#.to_owned(),
+        ),
+        (
+            format!("{s}/views/prod"),
+            r#"{"name": "caf\u00e9", "db": {"host": "db2"}, "ratio": 0.5, "list": [1, 2, 3]}"#
+                .to_owned(),
+        ),
+        (
+            format!("{s}/views/prod/eu"),
+            r#"{"name": "caf\u00e9", "db": {"host": "db2"}, "ratio": 0.5, "list": [1, 2, 3], "region": "eu"}"#
+                .to_owned(),
+        ),
+        (
+            format!("{s}/nodemaps"),
+            format!("web-01 -> {s}/views/prod\nweb-02 -> {s}/views/prod/eu"),
+        ),
+    ] {
+        raw.create(&path, data.as_bytes(), &open).await.unwrap();
+    }
+}
+
+/// A text dump with every config's and view's JSON written compactly, as
+/// the server writes it: what restore documents as the only difference.
+fn compact_json(dump: &str) -> String {
+    let mut out = String::new();
+    let mut json_node = false;
+    for line in dump.lines() {
+        match line.strip_prefix("    ") {
+            Some(data) if json_node => {
+                let value: serde_json::Value = serde_json::from_str(data).unwrap();
+                out.push_str(&format!("    {value}\n"));
+            }
+            Some(_) => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            None => {
+                json_node = line.contains("/conf") || line.contains("/views");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The lines of `dump` from `path`'s line up to the next path.
+fn node_of(dump: &str, path: &str) -> String {
+    dump.lines()
+        .skip_while(|l| *l != path)
+        .take_while({
+            let mut first = true;
+            move |l| std::mem::take(&mut first) || l.starts_with("    ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_written_by_original_jones_round_trips_with_only_the_documented_differences() {
+    let zk = shared_zk();
+    let svc = jones_testkit::unique_name("original");
+    original_tree(&zk, &svc).await;
+    let nodemap = "/services/SVC/nodemaps";
+
+    // A server writing new nodemaps in original Jones' line format: the
+    // nodemap comes back byte for byte, every config and view with the
+    // same JSON, keys in the same order, written compactly.
+    let lines = TestServer::start_with(
+        admin(&zk)
+            .await
+            .with_nodemap_format(jones_server::NodemapFormat::Lines),
+        None,
+    )
+    .await;
+    let (zk, url) = (zk.as_str(), lines.url.as_str());
+    let original = dump(zk, url, &svc).await;
+    assert!(
+        original.contains(r#"{"db": {"host": "db2"}, "list": [1, 2, 3]}"#),
+        "{original}"
+    );
+    let text = ok(&jones_at(zk, url, &["dump", &svc], &[]).await);
+    let copy = jones_testkit::unique_name("original");
+    ok(&jones_input(
+        zk,
+        url,
+        &["restore", "-", "--service", &copy],
+        text.as_bytes(),
+    )
+    .await);
+    let restored = dump(zk, url, &copy).await;
+    assert_eq!(node_of(&restored, nodemap), node_of(&original, nodemap));
+    assert_eq!(restored, compact_json(&original));
+    assert_ne!(
+        restored, original,
+        "original Jones' spaced JSON is not kept"
+    );
+
+    // From then on the round trip is exact.
+    let again = ok(&jones_at(zk, url, &["dump", &copy], &[]).await);
+    let third = jones_testkit::unique_name("original");
+    ok(&jones_input(
+        zk,
+        url,
+        &["restore", "-", "--service", &third],
+        again.as_bytes(),
+    )
+    .await);
+    assert_eq!(dump(zk, url, &third).await, restored);
+    lines.stop().await;
+
+    // A server with the default format writes the new service's nodemap as
+    // a JSON object: the same associations, the one other difference.
+    let default = TestServer::start(zk, None).await;
+    let url = default.url.as_str();
+    let fourth = jones_testkit::unique_name("original");
+    ok(&jones_input(
+        zk,
+        url,
+        &["restore", "-", "--service", &fourth],
+        text.as_bytes(),
+    )
+    .await);
+    let restored = dump(zk, url, &fourth).await;
+    assert_eq!(
+        node_of(&restored, nodemap),
+        format!(
+            "{nodemap}\n    {}",
+            json!({"web-01": "/services/SVC/views/prod", "web-02": "/services/SVC/views/prod/eu"})
+        )
+    );
+    assert_eq!(
+        restored.replace(&node_of(&restored, nodemap), &node_of(&original, nodemap)),
+        compact_json(&original)
+    );
+    default.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_that_meets_another_writer_stops_with_exit_4_and_keeps_their_change() {
+    let zk = shared_zk();
+    let admin = admin(&zk).await;
+    let svc = fixture(&admin).await;
+    let target = fixture(&admin).await;
+    set(&admin, &target, "parent/child2", json!({"a": 99})).await;
+    let server = TestServer::start(&zk, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dump.txt");
+    std::fs::write(
+        &file,
+        ok(&jones_at(&zk, &server.url, &["dump", svc.as_str()], &[]).await),
+    )
+    .unwrap();
+
+    // The restore reads the target, then its first write is held while
+    // another writer changes that very environment.
+    let mut proxy = HoldingProxy::start(&server.url, "PUT").await;
+    let run = {
+        let (zk, url) = (zk.clone(), proxy.url.clone());
+        let args: Vec<String> = [
+            "restore",
+            &file.display().to_string(),
+            "--service",
+            target.as_str(),
+            "--replace",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        tokio::spawn(async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            jones_at(&zk, &url, &args, &[]).await
+        })
+    };
+    let mut run = run;
+    let held = tokio::select! {
+        held = proxy.held.take().unwrap() => held.unwrap(),
+        out = &mut run => panic!("the restore ended without writing: {:?}", out.map(|o| stderr(&o))),
+    };
+    assert!(held.contains("/config/parent/child2 "), "{held}");
+    set(
+        &admin,
+        &target,
+        "parent/child2",
+        json!({"a": 100, "theirs": true}),
+    )
+    .await;
+    proxy.release();
+    let out = run.await.unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the restore stopped after"),
+        "{}",
+        stderr(&out)
+    );
+    let kept = admin
+        .get_env(
+            &target,
+            &jones_client::EnvPath::new("parent/child2").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(kept.config),
+        json!({"a": 100, "theirs": true}),
+        "the other writer's change is not overwritten"
+    );
+    drop(proxy);
     server.stop().await;
 }

@@ -242,6 +242,57 @@ async fn json_errors_carry_the_api_kind_and_exit_codes_follow_the_table() {
     assert_eq!(unreachable.status.code(), Some(5));
     assert_eq!(json_error(&unreachable)["kind"], "server_unreachable");
 
+    // A command line clap refuses is JSON too; help and version are not errors.
+    for args in [
+        vec!["--json", "env", "set", svc],
+        vec!["--json", "--no-such-flag", "services"],
+        vec!["env", "get", "--json"],
+        vec!["--json", "frobnicate"],
+    ] {
+        let refused = jones_at(zk, url, &args, &[]).await;
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+        let error = json_error(&refused);
+        assert_eq!(error["kind"], "invalid_input", "{args:?}: {error}");
+        assert_eq!(error["exit_code"], json!(2));
+        assert!(
+            !error["error"].as_str().unwrap().starts_with("error:"),
+            "{error}"
+        );
+        assert_eq!(
+            stderr(&refused).lines().count(),
+            1,
+            "only the JSON: {}",
+            stderr(&refused)
+        );
+    }
+    let plain = jones_at(zk, url, &["env", "set", svc], &[]).await;
+    assert_eq!(plain.status.code(), Some(2));
+    assert!(stderr(&plain).starts_with("error: "), "{}", stderr(&plain));
+    for args in [
+        vec!["--json", "--help"],
+        vec!["--json", "--version"],
+        vec!["env", "--help", "--json"],
+    ] {
+        let shown = jones_at(zk, url, &args, &[]).await;
+        assert_eq!(shown.status.code(), Some(0), "{args:?}: {}", stderr(&shown));
+        assert!(!stdout(&shown).is_empty());
+    }
+
+    // A confirmation that could not be asked for has its own kind.
+    let unconfirmed = jones_at(zk, url, &["--json", "env", "rm", svc, "parent", "-r"], &[]).await;
+    assert_eq!(
+        unconfirmed.status.code(),
+        Some(2),
+        "{}",
+        stderr(&unconfirmed)
+    );
+    assert_eq!(json_error(&unconfirmed)["kind"], "confirmation_required");
+
     // A version conflict is 4, with the current version for a retry.
     let racing = format!(
         "JONES_SERVER='{url}' '{}' env set {svc} parent a 99 >/dev/null\nprintf '{{\"a\": 6}}\\n' > \"$1\"",

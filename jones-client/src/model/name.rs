@@ -13,8 +13,9 @@
 //!   [`EnvPath::strict`], [`validate_association`]): a service name is
 //!   ASCII letters, digits, `-`, `_` and `.`, starting with a letter or a
 //!   digit (safe in URLs and shells unquoted); an environment segment and
-//!   an association have no leading or trailing whitespace and no control
-//!   characters. A name that can be read but breaks these rules is
+//!   an association have no leading or trailing whitespace (the set
+//!   [`EDGE_SPACE`]: Unicode's `White_Space` plus the zero-width
+//!   characters that look like nothing) and no control characters. A name that can be read but breaks these rules is
 //!   *read-only*: the server reads and deletes it, and refuses to change it.
 //!
 //! The cases in `name_rules.json` beside this file are the one table these
@@ -31,6 +32,36 @@ pub const MAX_ENV_DEPTH: usize = 32;
 /// Longest association name, in bytes.
 pub const MAX_ASSOCIATION_LEN: usize = 1024;
 
+/// The characters a name may not start or end with, as inclusive ranges of
+/// code points: Unicode's `White_Space` property (what Rust's
+/// `char::is_whitespace` tests) plus U+200B–U+200D, U+2060 and U+FEFF,
+/// which show as nothing. JavaScript's `trim()` uses yet another set, so
+/// the web editor's `names.js` spells out this one; both are tested
+/// against the `edge_space` list of `name_rules.json`.
+pub const EDGE_SPACE: &[(char, char)] = &[
+    ('\u{0009}', '\u{000D}'),
+    ('\u{0020}', '\u{0020}'),
+    ('\u{0085}', '\u{0085}'),
+    ('\u{00A0}', '\u{00A0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200D}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202F}', '\u{202F}'),
+    ('\u{205F}', '\u{2060}'),
+    ('\u{3000}', '\u{3000}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+];
+
+/// Whether `c` is in [`EDGE_SPACE`].
+pub fn is_edge_space(c: char) -> bool {
+    EDGE_SPACE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// Whether `name` starts or ends with a character of [`EDGE_SPACE`].
+fn has_edge_space(name: &str) -> bool {
+    name.trim_matches(is_edge_space) != name
+}
+
 /// What kind of name was rejected; carried by [`Error::InvalidName`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
@@ -40,6 +71,48 @@ pub enum NameKind {
     Environment,
     /// An association (host) name.
     Association,
+}
+
+impl NameKind {
+    /// Checks that `name` can be *read* as a name of this kind: looked up,
+    /// resolved, deleted. This is the first level of the module
+    /// documentation's rules, which names written before the rules also
+    /// pass (` web-01`, a service `Check Out!`), not the rules for writing
+    /// a new name. For an association: not empty, at most
+    /// [`MAX_ASSOCIATION_LEN`] bytes, and no line break (the nodemap's line
+    /// format cannot hold one).
+    ///
+    /// ```
+    /// use jones_client::NameKind;
+    /// assert!(NameKind::Association.check_readable(" web-01").is_ok());
+    /// assert!(jones_client::validate_association(" web-01").is_err());
+    /// assert!(NameKind::Association.check_readable("a\nb").is_err());
+    /// ```
+    pub fn check_readable(self, name: &str) -> Result<(), Error> {
+        match self {
+            NameKind::Service => ServiceName::new(name).map(|_| ()),
+            NameKind::Environment => EnvPath::new(name).map(|_| ()),
+            NameKind::Association => {
+                if name.is_empty() {
+                    return Err(invalid(self, name, "empty"));
+                }
+                if name.len() > MAX_ASSOCIATION_LEN {
+                    return Err(invalid(
+                        self,
+                        name,
+                        format!(
+                            "{} bytes long, the limit is {MAX_ASSOCIATION_LEN}",
+                            name.len()
+                        ),
+                    ));
+                }
+                if name.contains(['\n', '\r']) {
+                    return Err(invalid(self, name, "a line break is not allowed"));
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl fmt::Display for NameKind {
@@ -236,7 +309,7 @@ impl EnvPath {
     /// (making the environment read-only), or `None`.
     pub fn rule_problem(&self) -> Option<String> {
         self.segments()
-            .find(|s| s.trim() != *s)
+            .find(|s| has_edge_space(s))
             .map(|s| format!("segment {s:?} has leading or trailing whitespace"))
     }
 
@@ -366,7 +439,7 @@ pub fn validate_association(name: &str) -> Result<(), Error> {
             "` -> ` is the nodemap separator and is not allowed",
         ));
     }
-    if name.trim() != name {
+    if has_edge_space(name) {
         return Err(invalid(
             kind,
             name,
@@ -411,6 +484,32 @@ mod tests {
                 ok,
                 "association {name:?}"
             );
+        }
+    }
+
+    /// The edge-space set is the table's, code point by code point, and
+    /// holds everything `char::is_whitespace` does.
+    #[test]
+    fn edge_space_is_the_shared_set() {
+        let table: serde_json::Value =
+            serde_json::from_str(include_str!("name_rules.json")).unwrap();
+        let listed: Vec<(u32, u32)> = table["edge_space"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let part = |i: usize| u32::from_str_radix(r[i].as_str().unwrap(), 16).unwrap();
+                (part(0), part(1))
+            })
+            .collect();
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let in_table = listed
+                .iter()
+                .any(|&(lo, hi)| (lo..=hi).contains(&(c as u32)));
+            assert_eq!(is_edge_space(c), in_table, "U+{:04X}", c as u32);
+            if c.is_whitespace() {
+                assert!(in_table, "U+{:04X} is whitespace", c as u32);
+            }
         }
     }
 

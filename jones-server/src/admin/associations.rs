@@ -1,6 +1,6 @@
 //! Associations: which environment's view a host (or any name) reads.
 
-use jones_client::{Config, EnvPath, ServiceLayout, ServiceName, validate_association};
+use jones_client::{Config, EnvPath, ServiceLayout, ServiceName};
 use serde::Serialize;
 use zookeeper_client::Stat;
 
@@ -73,7 +73,8 @@ impl Admin {
         self.writer(&layout).set_association(name, env).await
     }
 
-    /// Removes association `name`.
+    /// Removes association `name`, a name written before the rules
+    /// (` web-01`) included.
     pub async fn delete_association(&self, service: &ServiceName, name: &str) -> Result<()> {
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
@@ -81,9 +82,10 @@ impl Admin {
     }
 
     /// The config a client with association `name` reads: its
-    /// environment's view, or the root view when it has none.
+    /// environment's view, or the root view when it has none. Names
+    /// written before the rules (` web-01`) are looked up as they are.
     pub async fn resolve(&self, service: &ServiceName, name: &str) -> Result<Resolved> {
-        validate_association(name)?;
+        jones_client::NameKind::Association.check_readable(name)?;
         let layout = ServiceLayout::new(service.clone());
         let (StoredNodemap { map, .. }, _) = self.read_nodemap(&layout).await?;
         let view_path = map.resolve(name, &layout).to_owned();

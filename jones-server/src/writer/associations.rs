@@ -96,8 +96,10 @@ impl Writer<'_> {
     }
 
     /// Removes association `name`.
+    /// Names written before the rules (` web-01`) can be removed too: the
+    /// name is checked at the read level only.
     pub(crate) async fn delete_association(&self, name: &str) -> Result<()> {
-        validate_association(name)?;
+        jones_client::NameKind::Association.check_readable(name)?;
         // Set when a removal may have been applied without our hearing it:
         // then a name found missing is that removal, not a mistake.
         let mut maybe_removed = false;

@@ -132,3 +132,74 @@ async fn new_names_follow_the_rules_and_an_old_environment_is_read_only() {
     admin.delete_env(&svc, &env("prod "), false).await.unwrap();
     admin.delete_service(&svc).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_association_named_before_the_rules_is_resolved_and_removed_never_written() {
+    let admin = admin().await;
+    let svc = jones_client::ServiceName::new(&jones_testkit::unique_name("oldhosts")).unwrap();
+    admin.create_service(&svc).await.unwrap();
+    admin
+        .create_env(&svc, &env("prod"), obj(json!({"a": 1})))
+        .await
+        .unwrap();
+    // A nodemap written before the rules: names with edge spaces.
+    let raw = Client::connect(&zookeeper().connect_string())
+        .await
+        .unwrap();
+    raw.auth("digest", CREDENTIAL.as_bytes()).await.unwrap();
+    let views = format!("/services/{svc}/views/prod");
+    let nodemap = format!(" web-01 -> {views}\nweb-02  -> {views}\nweb-03 -> {views}");
+    raw.set_data(
+        &format!("/services/{svc}/nodemaps"),
+        nodemap.as_bytes(),
+        None,
+    )
+    .await
+    .unwrap();
+
+    for old in [" web-01", "web-02 "] {
+        let resolved = admin.resolve(&svc, old).await.unwrap();
+        assert!(resolved.associated, "{old:?} is looked up as it is");
+        assert_eq!(resolved.env.as_deref(), Some("prod"));
+    }
+    let server = serve_on_socket(&admin, None).await;
+    let (status, body) = http(
+        server.addr,
+        "GET",
+        &format!("/api/v1/services/{svc}/resolve/%20web-01"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""associated":true"#), "{body}");
+
+    // Removed by the name as stored, through the API and the library.
+    let (status, body) = http(
+        server.addr,
+        "DELETE",
+        &format!("/api/v1/services/{svc}/associations/%20web-01"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    admin.delete_association(&svc, "web-02 ").await.unwrap();
+    for old in [" web-01", "web-02 "] {
+        assert!(
+            !admin.resolve(&svc, old).await.unwrap().associated,
+            "{old:?} removed"
+        );
+    }
+    assert!(
+        admin.resolve(&svc, "web-03").await.unwrap().associated,
+        "the others stay"
+    );
+
+    // Never written again under such a name.
+    let refused = admin
+        .set_association(&svc, " web-01", &env("prod"))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("whitespace"), "{refused}");
+    // A name no nodemap can hold is refused even for reading.
+    assert!(admin.resolve(&svc, "a\nb").await.is_err());
+}
