@@ -11,7 +11,7 @@ use crate::driver::{Driver, MissingViewHook, RoundHook};
 use crate::session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
 use crate::status::{Cause, Health, Part};
 use crate::store::Store;
-use crate::{Config, Error, ServiceLayout, ServiceName, Snapshot, validate_association};
+use crate::{Config, Error, NameKind, ServiceLayout, ServiceName, Snapshot};
 
 /// Default bound on waiting for the first config.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -170,7 +170,9 @@ impl JonesClientBuilder {
 
     /// The association (usually a host name) whose view to read. Default:
     /// this host's fully qualified name (see [`crate::fqdn`]), as original
-    /// Jones clients.
+    /// Jones clients. Checked at start at the read level
+    /// ([`NameKind::check_readable`]): a name a tree written before the
+    /// name rules holds is followed too.
     pub fn association(mut self, name: &str) -> Self {
         self.association = Some(name.to_owned());
         self
@@ -300,7 +302,10 @@ impl JonesClientBuilder {
     fn launch(self, wait: bool) -> Result<(JonesClient, Option<Started>, Launch), Error> {
         let service = ServiceName::new(&self.service)?;
         let association = self.association.unwrap_or_else(crate::host::fqdn);
-        validate_association(&association)?;
+        // Read level: a name a tree written before the name rules holds
+        // (` web-01`) is followed like any other; the rules for writing
+        // new names are the server's.
+        NameKind::Association.check_readable(&association)?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::InvalidSettings(
                 "a live client must be started inside a tokio runtime".into(),

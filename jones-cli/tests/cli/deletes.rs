@@ -108,6 +108,18 @@ async fn an_association_named_before_the_rules_is_viewed_and_removed() {
     let view: serde_json::Value = serde_json::from_str(&view).unwrap();
     assert_eq!(view["associated"], true, "{view}");
     assert_eq!(view["env"], "parent", "{view}");
+    // Straight from ZooKeeper, as an app's client follows it.
+    let live = ok(&jones_at(
+        zk,
+        url,
+        &["--json", "view", svc, "-a", " web-01", "--zk", zk],
+        &[],
+    )
+    .await);
+    let live: serde_json::Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(live["associated"], true, "{live}");
+    assert_eq!(live["env"], "parent", "{live}");
+    assert_eq!(live["config"], view["config"], "{live}");
 
     ok(&jones_at(zk, url, &["assoc", "rm", svc, " web-01"], &[]).await);
     let listed = ok(&jones_at(zk, url, &["assoc", "ls", svc], &[]).await);
