@@ -21,7 +21,9 @@
 //!   new nodemaps (`jones-server --nodemap-format`): a JSON object by
 //!   default, or with `lines` original Jones 0.5's `name -> view path`
 //!   lines, sorted by name (the same bytes when the dumped lines were
-//!   sorted).
+//!   sorted); with `lines`, the service znode records `{"nodemap":"lines"}`
+//!   (original clients never read it), so the service keeps lines once its
+//!   last association is removed.
 //!
 //! From the restored service on, the round trip is exact.
 //!

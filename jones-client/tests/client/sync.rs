@@ -122,7 +122,7 @@ async fn bad_settings_are_refused_before_connecting() {
     assert!(matches!(err, Error::InvalidSettings(_)), "{err}");
     let err = JonesClient::builder("svc")
         .zk("127.0.0.1:1")
-        .association("a -> b")
+        .association("a\nb")
         .build()
         .await
         .unwrap_err();
