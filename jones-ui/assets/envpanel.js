@@ -504,8 +504,8 @@ export class EnvPanel {
     const show = (v) => (v === undefined ? '(removed)' : preview(v));
     const rows = conflicts.map((c, i) => h('fieldset.pick', { dataset: { key: c.path.join('.') } },
       h('legend', {}, h('code', {}, c.path.join('.')), c.base === undefined ? ' (new on both sides)' : ` (was ${show(c.base)})`),
-      h('label', {}, h('input', { type: 'radio', name: `pick-${i}`, value: 'theirs' }), ` server, version ${version}: `, h('code', {}, show(c.theirs))),
-      h('label', {}, h('input', { type: 'radio', name: `pick-${i}`, value: 'mine', checked: true }), ' your edit: ', h('code', {}, show(c.mine)))));
+      h('label.check', {}, h('input', { type: 'radio', name: `pick-${i}`, value: 'theirs' }), ` server, version ${version}: `, h('code', {}, show(c.theirs))),
+      h('label.check', {}, h('input', { type: 'radio', name: `pick-${i}`, value: 'mine', checked: true }), ' your edit: ', h('code', {}, show(c.mine)))));
     const body = h('div', { id: 'pick-sides' },
       h('p', {}, 'Both you and the server changed these keys. Everything else merged. Pick the value to keep:'), rows);
     const ok = await dialog('Merge your edit', body, [

@@ -53,8 +53,9 @@ async function putConfig(svc, env, config) {
 /** Replaces the JSON editor's content by typing into its text mode. */
 async function setEditorText(page, text) {
   const editor = page.locator('#config-editor');
-  const textMode = editor.locator('button[title^="Switch to text mode"]');
-  if (await textMode.count()) await textMode.first().click();
+  // The mode buttons show once the editor is mounted, in every mode: wait
+  // for them rather than count them, which can run before the mount.
+  await editor.locator('button[title^="Switch to text mode"]').first().click();
   const content = editor.locator('.cm-content');
   await content.click();
   await page.keyboard.press('Control+A');
