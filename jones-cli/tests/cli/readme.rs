@@ -109,26 +109,30 @@ fn workdir() -> tempfile::TempDir {
     dir
 }
 
+/// Runs `examples` in a fresh work directory on a fresh service name
+/// against the server at `url`, asserting each exits 0; returns the name.
+async fn run_examples(examples: Vec<String>, url: &str, what: &str) -> String {
+    let svc = jones_testkit::unique_name("checkout");
+    let dir = workdir();
+    let (name, url) = (svc.clone(), url.to_owned());
+    let failures = tokio::task::spawn_blocking(move || run_all(&examples, &name, &url, dir.path()))
+        .await
+        .unwrap();
+    assert!(
+        failures.is_empty(),
+        "{what} examples failed:\n{}",
+        failures.join("\n")
+    );
+    svc
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_shell_examples_run_as_written() {
     let zk = shared_zk();
     let server = TestServer::start(&zk, None).await;
     let examples = commands(shell_section());
     assert!(examples.len() >= 20, "{examples:?}");
-    let svc = jones_testkit::unique_name("checkout");
-    let dir = workdir();
-    let url = server.url.clone();
-    let failures = {
-        let svc = svc.clone();
-        tokio::task::spawn_blocking(move || run_all(&examples, &svc, &url, dir.path()))
-            .await
-            .unwrap()
-    };
-    assert!(
-        failures.is_empty(),
-        "README examples failed:\n{}",
-        failures.join("\n")
-    );
+    let svc = run_examples(examples, &server.url, "README").await;
     // The last examples removed the service.
     let services = ok(&jones_at(&zk, &server.url, &["--json", "services"], &[]).await);
     assert!(!services.contains(&svc), "{services}");
@@ -142,20 +146,7 @@ async fn the_help_examples_run_as_written() {
     let help = ok(&jones_at(&zk, &server.url, &["--help"], &[]).await);
     let examples = help_examples(&help);
     assert!(examples.len() >= 6, "{help}");
-    let svc = jones_testkit::unique_name("checkout");
-    let dir = workdir();
-    let url = server.url.clone();
-    let failures = {
-        let svc = svc.clone();
-        tokio::task::spawn_blocking(move || run_all(&examples, &svc, &url, dir.path()))
-            .await
-            .unwrap()
-    };
-    assert!(
-        failures.is_empty(),
-        "--help examples failed:\n{}",
-        failures.join("\n")
-    );
+    let svc = run_examples(examples, &server.url, "--help").await;
     let view = ok(&jones_at(
         &zk,
         &server.url,
