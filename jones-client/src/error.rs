@@ -28,6 +28,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An association index or client registration znode could not be parsed.
+    #[error("invalid record: {reason}")]
+    InvalidRecord {
+        /// Which znode and what is wrong with it.
+        reason: String,
+    },
     /// A path that should be a view of a service is not one.
     #[error("{path:?} is not a view path of service {service:?}")]
     NotAViewPath {

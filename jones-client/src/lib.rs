@@ -65,6 +65,9 @@ pub use detail::{Detail, Reason};
 pub use error::Error;
 pub use handle::{Setting, Switch};
 pub use host::fqdn;
+pub use model::association_index::{
+    AssociationRecord, INDEX_LAYOUT, IndexState, association_of_znode_name, association_znode_name,
+};
 pub use model::config::{Config, config_from_value, config_to_bytes, json_kind, parse_config};
 pub use model::layout::{SERVICES_ROOT, ServiceLayout};
 pub use model::merge::{MergeMode, hidden_keys, merge_into, merge_view, value_at};
@@ -73,6 +76,7 @@ pub use model::name::{
     validate_association,
 };
 pub use model::nodemap::Nodemap;
+pub use model::registry::{CLIENT_ZNODE_PREFIX, ClientRecord};
 pub use session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
 pub use status::{Cause, ReadError, Status};
 pub use store::{CallbackGuard, Revision, Snapshot};

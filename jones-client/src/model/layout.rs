@@ -6,6 +6,13 @@
 //! /services/{svc}/nodemaps         association -> view path
 //! ```
 //!
+//! and our extensions, which original clients never read:
+//!
+//! ```text
+//! /services/{svc}/associations[/{name}]   the association index (see `association_index`)
+//! /services/{svc}/clients/{id}            live clients (see `registry`)
+//! ```
+//!
 //! Paths are relative to the session's chroot, if any.
 
 use crate::{EnvPath, Error, ServiceName};
@@ -22,6 +29,8 @@ pub const SERVICES_ROOT: &str = "/services";
 /// assert_eq!(layout.conf_path(&env), "/services/test/conf/child1/sib");
 /// assert_eq!(layout.view_path(&EnvPath::root()), "/services/test/views");
 /// assert_eq!(layout.nodemap_path(), "/services/test/nodemaps");
+/// assert_eq!(layout.association_path("a/b"), "/services/test/associations/a%2Fb");
+/// assert_eq!(layout.clients_path(), "/services/test/clients");
 /// assert_eq!(layout.env_of_view_path("/services/test/views/child1/sib").unwrap(), env);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +40,8 @@ pub struct ServiceLayout {
     conf: String,
     views: String,
     nodemap: String,
+    associations: String,
+    clients: String,
 }
 
 impl ServiceLayout {
@@ -41,6 +52,8 @@ impl ServiceLayout {
             conf: format!("{root}/conf"),
             views: format!("{root}/views"),
             nodemap: format!("{root}/nodemaps"),
+            associations: format!("{root}/associations"),
+            clients: format!("{root}/clients"),
             root,
             service,
         }
@@ -69,6 +82,25 @@ impl ServiceLayout {
     /// `/services/{svc}/nodemaps`: the associations.
     pub fn nodemap_path(&self) -> &str {
         &self.nodemap
+    }
+
+    /// `/services/{svc}/associations`: the association index's directory.
+    pub fn associations_path(&self) -> &str {
+        &self.associations
+    }
+
+    /// The index znode of association `name`.
+    pub fn association_path(&self, name: &str) -> String {
+        format!(
+            "{}/{}",
+            self.associations,
+            crate::association_znode_name(name)
+        )
+    }
+
+    /// `/services/{svc}/clients`: the registry of live clients.
+    pub fn clients_path(&self) -> &str {
+        &self.clients
     }
 
     /// The znode holding `env`'s own config.
