@@ -36,10 +36,16 @@ impl Ensemble {
     /// one in between, and the node that cannot bind it exits, so a start is
     /// tried a few times.
     pub fn start() -> Result<Self, Error> {
+        Self::start_with_heap_mb(jones_zookeeper::DEFAULT_HEAP_MB)
+    }
+
+    /// [`Self::start`] with a JVM heap of `mb` MiB per node, for benches
+    /// holding thousands of sessions.
+    pub fn start_with_heap_mb(mb: u32) -> Result<Self, Error> {
         let install = Installation::locate()?;
         let mut last = None;
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(&install) {
+            match Self::start_once(&install, mb) {
                 Ok(ensemble) => return Ok(ensemble),
                 Err(e) => last = Some(e),
             }
@@ -47,7 +53,7 @@ impl Ensemble {
         Err(last.expect("at least one attempt"))
     }
 
-    fn start_once(install: &Installation) -> Result<Self, Error> {
+    fn start_once(install: &Installation, heap_mb: u32) -> Result<Self, Error> {
         let dir = tempfile::Builder::new()
             .prefix("jones-ensemble-")
             .tempdir()
@@ -87,12 +93,10 @@ impl Ensemble {
                 node_dir.join("data").display()
             );
             fs::write(&config, text).map_err(io)?;
-            nodes.push(ServerProcess::new(
-                install.clone(),
-                config,
-                dir.path().to_owned(),
-                client_port,
-            ));
+            nodes.push(
+                ServerProcess::new(install.clone(), config, dir.path().to_owned(), client_port)
+                    .with_heap_mb(heap_mb),
+            );
         }
         for node in &mut nodes {
             node.start()?;

@@ -37,7 +37,7 @@ mod server;
 
 pub use install::{DEBIAN_ZOOKEEPER_JAR, INSTALL_HINT, Installation};
 pub use net::{four_letter_word, free_ports, mode_of, port_accepts};
-pub use process::{RELEASE_TIMEOUT, START_TIMEOUT, STOP_GRACE, ServerProcess};
+pub use process::{DEFAULT_HEAP_MB, RELEASE_TIMEOUT, START_TIMEOUT, STOP_GRACE, ServerProcess};
 pub use server::{Builder, DEFAULT_TICK, ZooKeeper};
 
 /// What can go wrong starting or talking to a local ZooKeeper.

@@ -64,6 +64,9 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// the JVM has been reaped.
 pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The JVM heap a server gets unless told otherwise: enough for tests.
+pub const DEFAULT_HEAP_MB: u32 = 256;
+
 /// A ZooKeeper server process started from a config file: running or
 /// stopped, with what it takes to start it again.
 ///
@@ -88,6 +91,7 @@ pub struct ServerProcess {
     log: PathBuf,
     cleanup: PathBuf,
     client_port: u16,
+    heap_mb: u32,
     running: Option<Running>,
 }
 
@@ -122,8 +126,16 @@ impl ServerProcess {
             log,
             cleanup,
             client_port,
+            heap_mb: DEFAULT_HEAP_MB,
             running: None,
         }
+    }
+
+    /// Gives the JVM a heap of `mb` MiB instead of [`DEFAULT_HEAP_MB`]
+    /// (thousands of sessions need more).
+    pub fn with_heap_mb(mut self, mb: u32) -> Self {
+        self.heap_mb = mb;
+        self
     }
 
     /// The client port from the config.
@@ -160,8 +172,8 @@ impl ServerProcess {
             .arg(&self.log)
             .arg(&self.cleanup)
             .arg(&self.install.java)
+            .arg(format!("-Xmx{}m", self.heap_mb))
             .args([
-                "-Xmx256m",
                 "-XX:+UseSerialGC",
                 "-XX:TieredStopAtLevel=1",
                 "-Xshare:auto",

@@ -56,6 +56,7 @@ pub struct Builder {
     data_dir: Option<PathBuf>,
     port: Option<u16>,
     tick: Duration,
+    heap_mb: u32,
     install: Option<Installation>,
 }
 
@@ -77,6 +78,13 @@ impl Builder {
     /// short as two ticks.
     pub fn tick_time(mut self, tick: Duration) -> Self {
         self.tick = tick;
+        self
+    }
+
+    /// Gives the JVM a heap of `mb` MiB (default
+    /// [`crate::DEFAULT_HEAP_MB`]): thousands of sessions need more.
+    pub fn heap_mb(mut self, mb: u32) -> Self {
+        self.heap_mb = mb;
         self
     }
 
@@ -127,7 +135,8 @@ impl Builder {
         let config = dir.path().join("zoo.cfg");
         fs::write(&config, config_text(&data, port, self.tick))
             .map_err(|e| Error::Start(format!("cannot write zoo.cfg: {e}")))?;
-        let mut process = ServerProcess::new(install, config, dir.path().to_owned(), port);
+        let mut process = ServerProcess::new(install, config, dir.path().to_owned(), port)
+            .with_heap_mb(self.heap_mb);
         process.start()?;
         process.wait_until_serving()?;
         Ok(ZooKeeper { process, dir, data })
@@ -160,6 +169,7 @@ impl ZooKeeper {
             data_dir: None,
             port: None,
             tick: DEFAULT_TICK,
+            heap_mb: crate::DEFAULT_HEAP_MB,
             install: None,
         }
     }
