@@ -176,3 +176,40 @@ async fn openfeature_evaluates_flags_again_after_a_change() {
     assert_eq!(after["new_flow"]["value"], true, "{after}");
     assert_eq!(after["rollout"]["value"], true, "{after}");
 }
+
+#[tokio::test]
+async fn fleet_counts_its_clients_by_value_as_a_change_sweeps_through() {
+    let zk = ZooKeeper::shared().connect_string();
+    let (writer, service) = service(&zk).await;
+    let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    let canary = format!("/services/{service}/views/canary");
+    writer.create(&canary, br#"{"n": 100}"#, &options).await.unwrap();
+    let nodemap = format!("/services/{service}/nodemaps");
+    let map = serde_json::json!({ "f-0": canary }).to_string();
+    writer.set_data(&nodemap, map.as_bytes(), None).await.unwrap();
+    let child = Command::new(example("fleet"))
+        .args(["--zk", &zk, "--service", &service, "--clients", "5"])
+        .args(["--prefix", "f-", "--key", "n", "--wave", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the fleet example is built by `cargo test`");
+    let (_running, mut lines) = lines_of(child);
+    let mut until = async |wanted: serde_json::Value| {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.recv())
+                .await
+                .expect("a line each second")
+                .expect("the example is running");
+            let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(line["clients"], 5, "{line}");
+            if line["values"] == wanted {
+                assert_eq!(line["ready"], 5, "{line}");
+                return;
+            }
+        }
+    };
+    until(serde_json::json!({"0": 4, "100": 1})).await;
+    let view = format!("/services/{service}/views");
+    writer.set_data(&view, br#"{"n": 1}"#, None).await.unwrap();
+    until(serde_json::json!({"1": 4, "100": 1})).await;
+}
