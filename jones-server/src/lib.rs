@@ -15,6 +15,7 @@
 //! | `writer` | commit with version checks, retry, batching with a pending marker, repair |
 //! | `admin` | services, environments, associations, dump ([`Admin`]) |
 //! | `http` | the HTTP API under `/api/v1`, `/healthz`, `/metrics`, events, the web editor ([`http::routes`]) |
+//! | `rollout` | which live clients read a service and what each has applied: a live picture of the client registry |
 //! | `healer` | every server repairs a service whose write was left unfinished ([`Healer`]) |
 //! | `devmode` | a local ZooKeeper for `jones-server` without `--zk` |
 
@@ -25,6 +26,7 @@ mod healer;
 pub mod http;
 mod materialize;
 mod nodemap;
+mod rollout;
 mod tree;
 mod writer;
 mod zk;

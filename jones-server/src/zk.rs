@@ -292,6 +292,16 @@ impl Zk {
         }
     }
 
+    /// The stat of `path`; `None` when it does not exist.
+    pub(crate) async fn stat(&self, path: &str) -> Result<Option<Stat>, Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        client
+            .check_stat(path)
+            .await
+            .map_err(|e| crate::error::zk_error(path, e))
+    }
+
     /// Children of `path`, sorted; `None` when it does not exist.
     pub(crate) async fn children(&self, path: &str) -> Result<Option<Vec<String>>, Error> {
         let client = self.client().await?;
