@@ -1,7 +1,9 @@
 //! `jones restore`: loads a `jones dump` back into a service.
 //!
 //! A dump holds every znode of a service: the environments' own configs
-//! (`conf`), their materialized views (`views`) and the nodemap. Restore
+//! (`conf`), their materialized views (`views`) and the nodemap (a dump by
+//! an older server may also hold the association index and the client
+//! registry: derived and ephemeral, they are skipped). Restore
 //! takes the configs and the associations from it and writes them through
 //! the server like any other admin write, so the server computes the views
 //! and keeps its own invariants; the dumped views are not copied. When the
@@ -165,7 +167,14 @@ fn contents(nodes: &[Node]) -> Result<Contents> {
             }
             continue;
         }
-        if under(path, layout.views_root()) {
+        // Derived or ephemeral: views (from the confs), the association
+        // index (from the nodemap), the client registry (live sessions).
+        // Dumps of older servers hold the last two; the server rebuilds the
+        // index as it writes the associations.
+        if under(path, layout.views_root())
+            || under(path, layout.associations_path())
+            || under(path, layout.clients_path())
+        {
             continue;
         }
         if under(path, layout.conf_root()) {

@@ -209,6 +209,16 @@ impl JonesClient {
         self.client.status()
     }
 
+    /// See [`crate::JonesClient::stats`].
+    pub fn stats(&self) -> crate::ClientStats {
+        self.client.stats()
+    }
+
+    /// See [`crate::JonesClient::registration`].
+    pub fn registration(&self) -> Option<String> {
+        self.client.registration()
+    }
+
     /// See [`crate::JonesClient::subscribe_status`].
     pub fn subscribe_status(&self) -> tokio::sync::watch::Receiver<Status> {
         self.client.subscribe_status()

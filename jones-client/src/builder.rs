@@ -9,12 +9,17 @@ use tokio::sync::{oneshot, watch};
 use crate::client::{Inner, JonesClient};
 use crate::driver::{Driver, MissingViewHook, RoundHook};
 use crate::session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
+use crate::stats::Counters;
 use crate::status::{Cause, Health, Part};
 use crate::store::Store;
 use crate::{Config, Error, NameKind, ServiceLayout, ServiceName, Snapshot};
 
 /// Default bound on waiting for the first config.
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default shortest interval between two rewrites of a client's
+/// registration znode.
+pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where the ZooKeeper session comes from.
 enum Zk {
@@ -45,6 +50,8 @@ pub struct JonesClientBuilder {
     session_timeout: Duration,
     start_timeout: Duration,
     cache_file: Option<PathBuf>,
+    register: bool,
+    report_interval: Duration,
     /// `(scheme, auth)` pairs for every session; never shown.
     auth: Vec<(String, Vec<u8>)>,
     missing_view_hook: Option<MissingViewHook>,
@@ -64,6 +71,8 @@ impl std::fmt::Debug for JonesClientBuilder {
             .field("session_timeout", &self.session_timeout)
             .field("start_timeout", &self.start_timeout)
             .field("cache_file", &self.cache_file)
+            .field("register", &self.register)
+            .field("report_interval", &self.report_interval)
             .field(
                 "auth_schemes",
                 &self
@@ -85,6 +94,8 @@ impl JonesClientBuilder {
             session_timeout: DEFAULT_SESSION_TIMEOUT,
             start_timeout: DEFAULT_START_TIMEOUT,
             cache_file: None,
+            register: true,
+            report_interval: DEFAULT_REPORT_INTERVAL,
             auth: Vec::new(),
             missing_view_hook: None,
             round_hook: None,
@@ -199,6 +210,42 @@ impl JonesClientBuilder {
     /// Off by default.
     pub fn cache_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.cache_file = Some(path.into());
+        self
+    }
+
+    /// Whether the client registers in the service's client registry
+    /// (`/services/{svc}/clients`): an ephemeral znode per session saying
+    /// which association, view and revision it has applied, so operators
+    /// see which clients are behind. Default `true`. A service without a
+    /// `clients` directory (a tree written by original Jones) or whose
+    /// registry this session may not write is followed without
+    /// registering. See [`JonesClient::registration`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), jones_client::Error> {
+    /// let client = jones_client::JonesClient::builder("web")
+    ///     .zk("127.0.0.1:2181")
+    ///     .register(false)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(client.registration(), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn register(mut self, register: bool) -> Self {
+        self.register = register;
+        self
+    }
+
+    /// The shortest interval between two rewrites of the registration
+    /// znode: after a new revision is applied, the registration is
+    /// rewritten once, after a random delay below `interval`, reporting
+    /// the latest revision applied by then (so a change that reaches many
+    /// clients spreads their writes over one interval, and a burst of
+    /// changes costs each client about one write per interval). Default
+    /// [`DEFAULT_REPORT_INTERVAL`] (1 s); a zero interval is raised to
+    /// 1 ms.
+    pub fn report_interval(mut self, interval: Duration) -> Self {
+        self.report_interval = interval.max(Duration::from_millis(1));
         self
     }
 
@@ -349,6 +396,7 @@ impl JonesClientBuilder {
             (None, None)
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let counters = Arc::new(Counters::default());
         let driver = Driver {
             missing_view_hook: self.missing_view_hook.clone(),
             round_hook: self.round_hook.clone(),
@@ -358,6 +406,9 @@ impl JonesClientBuilder {
             store: store.clone(),
             health: health.clone(),
             cache_file: self.cache_file.clone(),
+            counters: counters.clone(),
+            register: self.register,
+            report_interval: self.report_interval,
             started: started_tx,
             shutdown: shutdown_rx,
         };
@@ -365,6 +416,7 @@ impl JonesClientBuilder {
             inner: Arc::new(Inner {
                 store,
                 health,
+                counters,
                 shutdown,
                 driver: std::sync::Mutex::new(Some(tokio::spawn(driver.run()))),
             }),

@@ -13,9 +13,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::builder::JonesClientBuilder;
+use crate::stats::Counters;
 use crate::status::Health;
 use crate::store::{CallbackGuard, Store};
-use crate::{Config, Detail, Error, Reason, Setting, Snapshot, Status, Switch, switches};
+use crate::{
+    ClientStats, Config, Detail, Error, Reason, Setting, Snapshot, Status, Switch, switches,
+};
 
 /// The live config of one service; see the crate docs for a tour.
 ///
@@ -44,6 +47,8 @@ pub struct JonesClient {
 pub(crate) struct Inner {
     pub(crate) store: Arc<Store>,
     pub(crate) health: Arc<Health>,
+    /// Traffic counters and the registration, shared with the driver.
+    pub(crate) counters: Arc<Counters>,
     pub(crate) shutdown: watch::Sender<bool>,
     /// The driver task of a live client; `None` for clients not fed by
     /// ZooKeeper, and once closed.
@@ -106,6 +111,7 @@ impl JonesClient {
             inner: Arc::new(Inner {
                 health: Health::new(store.clone(), None),
                 store,
+                counters: Arc::default(),
                 shutdown,
                 driver: std::sync::Mutex::new(None),
             }),
@@ -450,6 +456,33 @@ impl JonesClient {
     /// ```
     pub fn subscribe_status(&self) -> watch::Receiver<Status> {
         self.inner.health.subscribe()
+    }
+
+    /// Counters of this client's traffic with ZooKeeper since it started:
+    /// watch notifications, read requests, bytes read, registry writes.
+    /// See [`ClientStats`].
+    ///
+    /// ```
+    /// let client = jones_client::JonesClient::from_config(Default::default());
+    /// assert_eq!(client.stats().reads, 0);
+    /// ```
+    pub fn stats(&self) -> ClientStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The path of this client's registration znode
+    /// (`/services/{svc}/clients/c0000000042`) while it is registered:
+    /// `None` before the first config, with
+    /// [`JonesClientBuilder::register`]`(false)`, for a service without a
+    /// `clients` directory, and for clients not fed by ZooKeeper. A new
+    /// session (after expiry) registers anew, under a new path.
+    ///
+    /// ```
+    /// let client = jones_client::JonesClient::from_config(Default::default());
+    /// assert_eq!(client.registration(), None);
+    /// ```
+    pub fn registration(&self) -> Option<String> {
+        self.inner.counters.registration()
     }
 
     /// Whether [`Self::close`] was called: nothing is followed any more

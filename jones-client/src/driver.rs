@@ -86,6 +86,7 @@ use tokio::sync::{oneshot, watch};
 use zookeeper_client::{Client, EventType, Stat, WatchedEvent};
 
 use crate::session::{Session, SessionState};
+use crate::stats::Counters;
 use crate::status::{Cause, Health, Part};
 use crate::store::Store;
 use crate::{Error, Nodemap, Revision, ServiceLayout, Snapshot, parse_config};
@@ -119,6 +120,14 @@ pub(crate) struct Driver {
     pub(crate) store: Arc<Store>,
     pub(crate) health: Arc<Health>,
     pub(crate) cache_file: Option<PathBuf>,
+    /// Counts the driver's reads and watch events, holds the registration.
+    pub(crate) counters: Arc<Counters>,
+    /// Whether to register in the service's client registry.
+    #[allow(dead_code)]
+    pub(crate) register: bool,
+    /// The shortest interval between two registry writes.
+    #[allow(dead_code)]
+    pub(crate) report_interval: Duration,
     /// Told the outcome of start: the first config, or why there is none.
     pub(crate) started: Option<oneshot::Sender<Result<(), Error>>>,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -232,6 +241,7 @@ impl Driver {
                         if event.event_type == EventType::Session {
                             following.forget();
                         } else {
+                            self.counters.watch_event();
                             break;
                         }
                     }
@@ -240,6 +250,7 @@ impl Driver {
                         if event.event_type == EventType::Session {
                             following.forget();
                         } else {
+                            self.counters.watch_event();
                             break;
                         }
                     }
@@ -277,18 +288,24 @@ impl Driver {
             // order). Used only if the resolution is that view.
             let guess = following.view.clone();
             let nodemap_read = client.get_and_watch_data(&nodemap_path);
+            self.counters.reads(1);
             let (nodemap_read, batch) = match &guess {
                 Some(view) => {
                     let view_read = client.get_and_watch_data(view);
                     let nodemap_check = client.check_stat(&nodemap_path);
+                    self.counters.reads(2);
                     let (n, v, c) = tokio::join!(nodemap_read, view_read, nodemap_check);
                     (n, Some((v, c)))
                 }
                 None => (nodemap_read.await, None),
             };
             let (nodemap, watch) = match nodemap_read {
-                Ok((data, stat, watch)) => (Some((Bytes::from(data), stat)), watch),
+                Ok((data, stat, watch)) => {
+                    self.counters.bytes(data.len());
+                    (Some((Bytes::from(data), stat)), watch)
+                }
                 Err(zookeeper_client::Error::NoNode) => {
+                    self.counters.reads(1);
                     match watch_missing(client, &nodemap_path, None).await {
                         Ok(Some(watch)) => (None, watch),
                         Ok(None) => return Round::Again,
@@ -314,12 +331,17 @@ impl Driver {
                 // Sent back to back, answered in order: one round trip.
                 let view_read = client.get_and_watch_data(&view_path);
                 let nodemap_check = client.check_stat(&nodemap_path);
+                self.counters.reads(2);
                 tokio::join!(view_read, nodemap_check)
             }
         };
         let (view, watch) = match view_read {
-            Ok((data, stat, watch)) => (Some((Bytes::from(data), stat)), watch),
+            Ok((data, stat, watch)) => {
+                self.counters.bytes(data.len());
+                (Some((Bytes::from(data), stat)), watch)
+            }
             Err(zookeeper_client::Error::NoNode) => {
+                self.counters.reads(1);
                 let hook = self.missing_view_hook.clone();
                 match watch_missing(client, &view_path, hook).await {
                     Ok(Some(watch)) => (None, watch),
@@ -492,6 +514,7 @@ impl Driver {
     async fn missing_view_error(&self, path: &str) -> Error {
         let service = self.layout.service().to_string();
         if let Some(client) = self.session.client() {
+            self.counters.reads(1);
             if let Ok(None) = client.check_stat(self.layout.service_path()).await {
                 return Error::ServiceNotFound {
                     service,

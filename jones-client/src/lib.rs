@@ -24,6 +24,7 @@
 //! | switches (toggles, sticky rollouts, bucket lists) | [`JonesClient::enabled`], [`JonesClient::enabled_or`], [`JonesClient::percentage`], [`JonesClient::in_buckets`], [`switches`] |
 //! | a value with its reason and revision | [`Detail`], [`Reason`], [`JonesClient::get_detail`] |
 //! | typed handles for hot paths | [`Setting`], [`Switch`], [`JonesClient::setting`], [`JonesClient::switch`] |
+//! | what the client costs ZooKeeper, its registration | [`ClientStats`], [`JonesClient::stats`], [`JonesClient::registration`] |
 //! | start without waiting | [`JonesClientBuilder::start`], [`JonesClient::wait_ready`] |
 //! | a client for apps without async | [`blocking::JonesClient`] |
 //! | a client fed by tests | [`TestData`], [`JonesClient::from_config`] |
@@ -53,13 +54,14 @@ mod host;
 mod model;
 mod published;
 mod session;
+mod stats;
 mod status;
 mod store;
 pub mod switches;
 mod test_data;
 mod znode;
 
-pub use builder::{DEFAULT_START_TIMEOUT, JonesClientBuilder};
+pub use builder::{DEFAULT_REPORT_INTERVAL, DEFAULT_START_TIMEOUT, JonesClientBuilder};
 pub use client::JonesClient;
 pub use detail::{Detail, Reason};
 pub use error::Error;
@@ -78,6 +80,7 @@ pub use model::name::{
 pub use model::nodemap::Nodemap;
 pub use model::registry::{CLIENT_ZNODE_PREFIX, ClientRecord};
 pub use session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
+pub use stats::ClientStats;
 pub use status::{Cause, ReadError, Status};
 pub use store::{CallbackGuard, Revision, Snapshot};
 pub use test_data::{TEST_DATA_VIEW, TestData};

@@ -12,9 +12,11 @@
 //! | `tree` | pipelined reads of a service's environment tree |
 //! | `materialize` | pure: confs in, changed views and size-bounded transactions out |
 //! | `nodemap` | the nodemap's two formats (JSON, ` -> ` lines) and its size bound |
+//! | `index` | pure: the association index a nodemap implies, and how a stored one differs |
 //! | `writer` | commit with version checks, retry, batching with a pending marker, repair |
 //! | `admin` | services, environments, associations, dump ([`Admin`]) |
 //! | `http` | the HTTP API under `/api/v1`, `/healthz`, `/metrics`, events, the web editor ([`http::routes`]) |
+//! | `rollout` | which live clients read a service and what each has applied: a live picture of the client registry |
 //! | `healer` | every server repairs a service whose write was left unfinished ([`Healer`]) |
 //! | `devmode` | a local ZooKeeper for `jones-server` without `--zk` |
 
@@ -23,8 +25,10 @@ pub mod devmode;
 mod error;
 mod healer;
 pub mod http;
+mod index;
 mod materialize;
 mod nodemap;
+mod rollout;
 mod tree;
 mod writer;
 mod zk;

@@ -157,6 +157,19 @@ async fn run(args: Args) -> Result<(), String> {
         }
         Err(e) => tracing::warn!(error = %e, "could not check for interrupted writes"),
     }
+    match admin.build_missing_indexes().await {
+        Ok(report) => {
+            for (service, result) in report {
+                match result {
+                    Ok(()) => tracing::info!(%service, "built the association index"),
+                    Err(e) => {
+                        tracing::warn!(%service, error = %e, "cannot build the association index; clients read the nodemap until a repair builds it")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not check the association indexes"),
+    }
     let audit = if args.secure_existing {
         let secured = admin.secure_existing().await.map_err(|e| e.to_string())?;
         tracing::info!(

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use zookeeper_client::{Acl, Acls, Client, CreateMode, Permission, SessionState, Stat};
+use zookeeper_client::{Acl, Acls, AuthId, Client, CreateMode, Permission, SessionState, Stat};
 
 use crate::Error;
 
@@ -21,6 +21,14 @@ static PROTECTED: [Acl; 2] = [
     Acl::new_const(Permission::READ, "world", "anyone"),
     Acl::new_const(Permission::ALL, "auth", ""),
 ];
+
+/// The registry directory's ACL (see [`Zk::registry_acls`]).
+static REGISTRY: std::sync::LazyLock<[Acl; 2]> = std::sync::LazyLock::new(|| {
+    [
+        Acl::new(Permission::READ | Permission::CREATE, AuthId::anyone()),
+        Acl::new(Permission::ALL, AuthId::authed()),
+    ]
+});
 
 /// How to reach ZooKeeper. `Debug` leaves out the digest's password.
 #[derive(Clone)]
@@ -103,6 +111,10 @@ pub(crate) enum Op {
     Check { path: String, version: i32 },
     /// Create `path` with `data` and the server's ACL.
     Create { path: String, data: Vec<u8> },
+    /// Create the client registry directory `path` (no data) with the
+    /// registry's ACL: anyone may read it and create children (clients
+    /// register anonymously), only the server may change or delete it.
+    CreateRegistry { path: String },
     /// Set `path`'s data, if at `version` (any version with `None`).
     Set {
         path: String,
@@ -119,6 +131,7 @@ impl Op {
         match self {
             Op::Check { path, .. }
             | Op::Create { path, .. }
+            | Op::CreateRegistry { path }
             | Op::Set { path, .. }
             | Op::Delete { path, .. } => path,
         }
@@ -253,6 +266,17 @@ impl Zk {
         }
     }
 
+    /// The ACL of the client registry directory (`/services/{svc}/clients`):
+    /// with a credential, anyone may read it and create children, the
+    /// server's identity may do everything; without one, open to anyone.
+    pub(crate) fn registry_acls(&self) -> Acls<'static> {
+        if self.inner.options.digest.is_some() {
+            Acls::new(&REGISTRY[..])
+        } else {
+            Acls::anyone_all()
+        }
+    }
+
     /// The ACL and stat of `path`; `None` when it does not exist.
     pub(crate) async fn get_acl(&self, path: &str) -> Result<Option<(Vec<Acl>, Stat)>, Error> {
         let client = self.client().await?;
@@ -264,10 +288,12 @@ impl Zk {
         }
     }
 
-    /// Gives `path` the server's ACL if its ACL is still at `acl_version`.
+    /// Gives `path` the server's ACL (the registry's when `registry`) if
+    /// its ACL is still at `acl_version`.
     pub(crate) async fn set_server_acl(
         &self,
         path: &str,
+        registry: bool,
         acl_version: i32,
     ) -> Result<(), zookeeper_client::Error> {
         let client = self
@@ -276,7 +302,14 @@ impl Zk {
             .map_err(|_| zookeeper_client::Error::ConnectionLoss)?;
         self.count(1, 1);
         client
-            .set_acl(path, &self.acls(), Some(acl_version))
+            .set_acl(
+                path,
+                &match registry {
+                    true => self.registry_acls(),
+                    false => self.acls(),
+                },
+                Some(acl_version),
+            )
             .await
             .map(drop)
     }
@@ -290,6 +323,16 @@ impl Zk {
             Err(zookeeper_client::Error::NoNode) => Ok(None),
             Err(e) => Err(crate::error::zk_error(path, e)),
         }
+    }
+
+    /// The stat of `path`; `None` when it does not exist.
+    pub(crate) async fn stat(&self, path: &str) -> Result<Option<Stat>, Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        client
+            .check_stat(path)
+            .await
+            .map_err(|e| crate::error::zk_error(path, e))
     }
 
     /// Children of `path`, sorted; `None` when it does not exist.
@@ -467,10 +510,12 @@ impl Zk {
         self.count(1, ops.len() as u64);
         let mut writer = client.new_multi_writer();
         let options = CreateMode::Persistent.with_acls(self.acls());
+        let registry = CreateMode::Persistent.with_acls(self.registry_acls());
         for op in ops {
             let added = match op {
                 Op::Check { path, version } => writer.add_check_version(path, *version),
                 Op::Create { path, data } => writer.add_create(path, data, &options),
+                Op::CreateRegistry { path } => writer.add_create(path, &[], &registry),
                 Op::Set {
                     path,
                     data,

@@ -6,6 +6,14 @@
 //! detail of `/healthz`, the gauge `jones_world_writable_znodes`), and
 //! `jones-server --secure-existing` gives them the server's own ACL
 //! (readable by anyone, writable with the server's digest credential).
+//!
+//! One directory is open by design: each service's client registry
+//! `/services/{svc}/clients`, where anonymous clients create their
+//! ephemeral registration znodes. Anyone may read it and create children
+//! there, nothing more; the audit accepts exactly that on it (and secures
+//! it to exactly that), and leaves the registrations themselves alone:
+//! clients create them with an open ACL so that they can rewrite them, and
+//! they vanish with their session.
 
 use futures_util::future::join_all;
 use jones_client::SERVICES_ROOT;
@@ -41,6 +49,46 @@ pub struct ServiceAcls {
 const ACL_READS_IN_FLIGHT: usize = 256;
 /// Paths named per service in a report.
 const EXAMPLES: usize = 3;
+
+/// What a znode under `/services` is, for the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Written by servers only.
+    Server,
+    /// A service's client registry directory.
+    Registry,
+    /// A client's registration znode (its own, open by design).
+    Registration,
+}
+
+fn kind(path: &str) -> Kind {
+    let rest = path
+        .strip_prefix(SERVICES_ROOT)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or_default();
+    let mut parts = rest.split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some("clients"), None) => Kind::Registry,
+        (Some(_), Some("clients"), Some(_)) => Kind::Registration,
+        _ => Kind::Server,
+    }
+}
+
+/// Whether `acls` let an anonymous client change the znode at `path`
+/// beyond what its kind allows (see the module doc).
+fn too_open(path: &str, acls: &[Acl]) -> bool {
+    match kind(path) {
+        Kind::Server => world_writable(acls),
+        Kind::Registry => acls.iter().any(|acl| {
+            acl.scheme() == "world"
+                && acl.id() == "anyone"
+                && [Permission::WRITE, Permission::DELETE, Permission::ADMIN]
+                    .iter()
+                    .any(|p| acl.permission().has(*p))
+        }),
+        Kind::Registration => false,
+    }
+}
 
 /// Whether `acls` let an anonymous client change the znode.
 pub(crate) fn world_writable(acls: &[Acl]) -> bool {
@@ -79,7 +127,7 @@ impl Admin {
             let acls = join_all(chunk.iter().map(|p| self.zk.get_acl(p))).await;
             for (path, acl) in chunk.iter().zip(acls) {
                 let Some((entries, _)) = acl? else { continue };
-                if !world_writable(&entries) {
+                if !too_open(path, &entries) {
                     continue;
                 }
                 audit.world_writable += 1;
@@ -140,16 +188,18 @@ impl Admin {
         Ok(secured)
     }
 
-    /// Secures `path` if it is world-writable; whether it was changed.
+    /// Secures `path` if it is world-writable (the registry: beyond
+    /// read and create); whether it was changed.
     async fn secure_one(&self, path: &str) -> Result<bool> {
         for _ in 0..self.limits.max_attempts {
             let Some((acl, stat)) = self.zk.get_acl(path).await? else {
                 return Ok(false);
             };
-            if !world_writable(&acl) {
+            if !too_open(path, &acl) {
                 return Ok(false);
             }
-            match self.zk.set_server_acl(path, stat.aversion).await {
+            let registry = kind(path) == Kind::Registry;
+            match self.zk.set_server_acl(path, registry, stat.aversion).await {
                 Ok(()) => return Ok(true),
                 Err(zookeeper_client::Error::BadVersion) => continue,
                 Err(zookeeper_client::Error::NoNode) => return Ok(false),
@@ -159,5 +209,27 @@ impl Admin {
         Err(Error::Contended {
             attempts: self.limits.max_attempts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_may_be_open_for_creates_only() {
+        let read_create = [
+            Acl::new(
+                Permission::READ | Permission::CREATE,
+                zookeeper_client::AuthId::anyone(),
+            ),
+            Acl::new(Permission::ALL, zookeeper_client::AuthId::authed()),
+        ];
+        let open = [Acl::new(Permission::ALL, zookeeper_client::AuthId::anyone())];
+        assert!(!too_open("/services/s/clients", &read_create));
+        assert!(too_open("/services/s/clients", &open));
+        assert!(too_open("/services/s/conf", &read_create));
+        assert!(!too_open("/services/s/clients/c0000000001", &open));
+        assert!(too_open("/services/s/conf/clients", &open));
     }
 }

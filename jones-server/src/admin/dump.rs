@@ -1,4 +1,10 @@
 //! A dump of a service's whole tree, like original Jones' export.
+//!
+//! Left out: the association index (`associations`, derived from the
+//! nodemap like views from confs, but unlike views never read by original
+//! clients) and the client registry (`clients`, ephemeral znodes of live
+//! clients). So a dump holds what original Jones' trees hold, and a tree
+//! restored from it gets its index from the server that writes it.
 
 use futures_util::future::join_all;
 use jones_client::{ServiceLayout, ServiceName};
@@ -28,7 +34,8 @@ pub struct DumpNode {
 }
 
 impl Admin {
-    /// Every znode under `/services/{service}` with its data.
+    /// Every znode under `/services/{service}` with its data, but the
+    /// association index and the client registry (see the module doc).
     pub async fn dump(&self, service: &ServiceName) -> Result<Dump> {
         let layout = ServiceLayout::new(service.clone());
         let mut nodes = Vec::new();
@@ -43,7 +50,12 @@ impl Admin {
                 let (Some((data, stat)), Some(children)) = read? else {
                     continue;
                 };
-                next.extend(children.iter().map(|c| format!("{path}/{c}")));
+                next.extend(
+                    children
+                        .iter()
+                        .map(|c| format!("{path}/{c}"))
+                        .filter(|p| p != layout.associations_path() && p != layout.clients_path()),
+                );
                 nodes.push(DumpNode {
                     path,
                     data: String::from_utf8_lossy(&data).into_owned(),

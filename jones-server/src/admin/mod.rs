@@ -220,6 +220,47 @@ impl Admin {
         Ok(report)
     }
 
+    /// Builds the association index of every service that has none (or an
+    /// unfinished one) or lacks its client registry: trees written by
+    /// original Jones or older Jones servers, builds a server left
+    /// unfinished. The server runs this when it starts, after
+    /// [`Admin::repair_pending`]. Reports each service it built, or failed
+    /// to build, for; the others are left out.
+    pub async fn build_missing_indexes(&self) -> Result<Vec<(ServiceName, Result<()>)>> {
+        let mut report = Vec::new();
+        for service in self.list_services().await? {
+            let layout = ServiceLayout::new(service.clone());
+            let state = futures_util::future::try_join(
+                self.zk.get(layout.associations_path()),
+                self.zk.get(layout.clients_path()),
+            )
+            .await;
+            let needed = match state {
+                Ok((Some((data, _)), Some(_))) => !jones_client::IndexState::parse(&data)
+                    .is_ok_and(jones_client::IndexState::is_followable),
+                Ok(_) => true,
+                Err(e) => {
+                    report.push((service, Err(e)));
+                    continue;
+                }
+            };
+            if !needed {
+                continue;
+            }
+            let result = async {
+                let _turn = self.queue(&service).await?;
+                self.writer(&layout).build_index().await
+            }
+            .await;
+            match result {
+                Ok(false) => {}
+                Ok(true) => report.push((service, Ok(()))),
+                Err(e) => report.push((service, Err(e))),
+            }
+        }
+        Ok(report)
+    }
+
     /// Waits for this server's turn to write to `service`: writes to one
     /// service from one server are queued, not raced against each other.
     /// Refused with [`Error::Busy`] when the wait passes the write deadline.

@@ -1,6 +1,7 @@
 //! Verify and repair a service: does every view equal the merge of its
 //! lineage's confs, does every association point at a view, is a rewrite
-//! pending, are there view znodes without a conf?
+//! pending, are there view znodes without a conf, does the association
+//! index agree with the nodemap?
 
 use std::collections::BTreeSet;
 
@@ -55,6 +56,40 @@ pub enum Problem {
     /// A delete of the whole service was left unfinished; a repair (or any
     /// server's healer) finishes it.
     PendingDelete,
+    /// The service has no association index (a tree written by original
+    /// Jones or an older Jones server): clients read the nodemap. A repair
+    /// builds it.
+    IndexMissing,
+    /// The association index is not complete (being built, or its build
+    /// was left unfinished): clients read the nodemap. A repair finishes it.
+    IndexIncomplete,
+    /// An association of the nodemap has no index znode.
+    IndexEntryMissing {
+        /// The association.
+        name: String,
+        /// Where the nodemap points it.
+        view_path: String,
+    },
+    /// An association's index znode points elsewhere than the nodemap
+    /// (or does not parse).
+    IndexEntryStale {
+        /// The association.
+        name: String,
+        /// Where the nodemap points it.
+        view_path: String,
+        /// What its index znode holds.
+        indexed: String,
+    },
+    /// An index znode for an association the nodemap does not have.
+    IndexEntryExtra {
+        /// The znode's name under `associations`.
+        znode: String,
+        /// The association it stands for (`None`: not a name the index
+        /// encoding writes).
+        name: Option<String>,
+    },
+    /// The service has no client registry directory (`clients`).
+    RegistryMissing,
 }
 
 impl Admin {
@@ -102,6 +137,8 @@ impl Admin {
         if read.marker.is_some() {
             problems.push(Problem::PendingRewrite);
         }
+        let index = self.writer(&layout).read_stored_index().await?;
+        problems.extend(index_problems(&nodemap.map, &index));
         Ok(Verification {
             consistent: problems.is_empty(),
             problems,
@@ -109,8 +146,10 @@ impl Admin {
     }
 
     /// Recomputes every view of `service` from its confs, clears a pending
-    /// marker (left by a server that died mid-write), and deletes orphan
-    /// views no association points at. Associations pointing at missing
+    /// marker (left by a server that died mid-write), deletes orphan
+    /// views no association points at, and rebuilds the association index
+    /// from the nodemap (the source of truth) where it differs, in checked
+    /// batches; a service written by original Jones gets its index here. Associations pointing at missing
     /// views are left for an operator (they show in [`Admin::verify`]).
     /// A service whose delete was left unfinished is deleted, and the
     /// answer is [`Error::ServiceNotFound`].
@@ -123,6 +162,7 @@ impl Admin {
         let writer = self.writer(&layout);
         let outcome = writer.repair().await?;
         writer.delete_orphans().await?;
+        writer.build_index().await?;
         self.stats
             .repairs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -153,4 +193,39 @@ impl Admin {
         }
         Ok(())
     }
+}
+
+/// The findings about `index` for `nodemap`.
+fn index_problems(nodemap: &jones_client::Nodemap, index: &crate::index::StoredIndex) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    match index.dir {
+        None => problems.push(Problem::IndexMissing),
+        Some(_) if !index.followable() => problems.push(Problem::IndexIncomplete),
+        Some(_) => {}
+    }
+    if !index.clients {
+        problems.push(Problem::RegistryMissing);
+    }
+    if index.dir.is_none() {
+        // Every entry would be missing: the one finding says it.
+        return problems;
+    }
+    let diff = crate::index::diff(nodemap, index);
+    problems.extend(
+        diff.missing
+            .into_iter()
+            .map(|(name, view_path)| Problem::IndexEntryMissing { name, view_path }),
+    );
+    problems.extend(diff.stale.into_iter().map(|(name, view_path, indexed, _)| {
+        Problem::IndexEntryStale {
+            name,
+            view_path,
+            indexed,
+        }
+    }));
+    problems.extend(diff.extra.into_iter().map(|(znode, _)| Problem::IndexEntryExtra {
+        name: crate::index::name_of(&znode),
+        znode,
+    }));
+    problems
 }

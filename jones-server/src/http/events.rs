@@ -4,7 +4,10 @@
 //!
 //! Events: `ready` once the watch is in place; `change` with data
 //! `{"path", "kind": "conf"|"view"|"nodemap"|"service", "env"}` for every
-//! znode change; `resync` with `{"reason"}` when the client must re-read:
+//! znode change except the client registry's and the association index's;
+//! `clients` with the report of `GET .../clients` when the registry
+//! picture changed (at most one per 250 ms per service, see
+//! `crate::rollout`); `resync` with `{"reason"}` when the client must re-read:
 //! after a reconnect (zookeeper-client 0.11 does not re-register persistent
 //! watches, and ZooKeeper does not replay changes missed while disconnected:
 //! the watch is added again) or when the stream fell behind the broadcast
@@ -39,6 +42,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use warp::sse::Event;
 use zookeeper_client::{AddWatchMode, EventType, PersistentWatcher, SessionState};
 
+use crate::rollout::{self, RolloutStats};
 use crate::{Error, Zk};
 
 /// Interval of keep-alive comments.
@@ -47,7 +51,10 @@ pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Events a stream may fall behind before it gets `resync`.
 pub(crate) const BROADCAST_CAPACITY: usize = 256;
 
-/// Classifies a changed znode of a service: kind and environment.
+/// Classifies a changed znode of a service: kind and environment. Kinds
+/// `clients` (the registry) and `associations` (the index, written with
+/// every nodemap change, which has its own event) never reach streams as
+/// `change` events.
 pub(crate) fn classify(layout: &ServiceLayout, path: &str) -> (&'static str, Option<String>) {
     let env_of = |base: &str| -> Option<Option<String>> {
         let rest = path.strip_prefix(base)?;
@@ -63,6 +70,10 @@ pub(crate) fn classify(layout: &ServiceLayout, path: &str) -> (&'static str, Opt
         ("view", env)
     } else if path == layout.nodemap_path() {
         ("nodemap", None)
+    } else if env_of(layout.clients_path()).is_some() {
+        ("clients", None)
+    } else if env_of(layout.associations_path()).is_some() {
+        ("associations", None)
     } else {
         ("service", None)
     }
@@ -94,6 +105,8 @@ enum FeedState {
 struct Feed {
     events: broadcast::Sender<Arc<FeedEvent>>,
     state: watch::Receiver<FeedState>,
+    /// The service's client registry, kept live while the feed runs.
+    rollout: rollout::Live,
     /// Dropped with the last stream: stops the watch task.
     _stop: oneshot::Sender<()>,
 }
@@ -111,6 +124,8 @@ pub(crate) struct HubStats {
     pub refused: AtomicU64,
     /// `resync` events sent because a stream fell behind.
     pub lagged: AtomicU64,
+    /// The live pictures of client registries.
+    pub rollout: Arc<RolloutStats>,
 }
 
 /// The event streams of a server: one feed per watched service.
@@ -205,6 +220,19 @@ impl Hub {
         Ok(EventStream(Mutex::new(Box::pin(stream.into_stream()))))
     }
 
+    /// The report of `service`'s client registry from its live picture,
+    /// when one runs and is complete.
+    pub(crate) fn clients_report(&self, service: &ServiceName) -> Option<serde_json::Value> {
+        let feed = {
+            let feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+            feeds.get(service).and_then(Weak::upgrade)?
+        };
+        if !matches!(*feed.state.borrow(), FeedState::Ready) {
+            return None;
+        }
+        feed.rollout.report()
+    }
+
     /// The live feed of a service, or a new one.
     fn feed(&self, layout: &ServiceLayout) -> Arc<Feed> {
         let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
@@ -217,11 +245,26 @@ impl Hub {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (state_tx, state) = watch::channel(FeedState::Starting);
         let (stop, stopped) = oneshot::channel();
+        let clients_events = events.clone();
+        let (rollout, watched) = rollout::Live::start(
+            self.zk.clone(),
+            layout.clone(),
+            self.stats.rollout.clone(),
+            move |data| {
+                let _ = clients_events.send(Arc::new(FeedEvent {
+                    name: "clients",
+                    data,
+                }));
+            },
+        );
         tokio::spawn(run_feed(
             self.zk.clone(),
             layout.clone(),
-            events.clone(),
-            state_tx,
+            Channels {
+                events: events.clone(),
+                state: state_tx,
+                watched,
+            },
             stopped,
             self.shutdown.clone(),
             self.stats.clone(),
@@ -229,6 +272,7 @@ impl Hub {
         let feed = Arc::new(Feed {
             events,
             state,
+            rollout,
             _stop: stop,
         });
         feeds.insert(layout.service().clone(), Arc::downgrade(&feed));
@@ -262,15 +306,27 @@ impl Drop for WatchHeld {
 
 /// The watch task of one service: forwards its events to the broadcast
 /// until the last stream is gone (`stopped`) or the server shuts down.
+/// Where a feed's watch task sends what it sees.
+struct Channels {
+    events: broadcast::Sender<Arc<FeedEvent>>,
+    state: watch::Sender<FeedState>,
+    /// The service's live registry picture.
+    watched: rollout::Watched,
+}
+
 async fn run_feed(
     zk: Zk,
     layout: ServiceLayout,
-    events: broadcast::Sender<Arc<FeedEvent>>,
-    state: watch::Sender<FeedState>,
+    channels: Channels,
     mut stopped: oneshot::Receiver<()>,
     mut shutdown: watch::Receiver<bool>,
     stats: Arc<HubStats>,
 ) {
+    let Channels {
+        events,
+        state,
+        watched,
+    } = channels;
     let first = tokio::select! {
         _ = &mut stopped => return,
         _ = shutdown.wait_for(|stop| *stop) => return,
@@ -285,6 +341,7 @@ async fn run_feed(
     };
     let _held = WatchHeld::new(&stats);
     state.send_replace(FeedState::Ready);
+    watched.resync();
     let send = |name: &'static str, data: serde_json::Value| {
         // No receiver right now is fine: the feed ends with its last stream.
         let _ = events.send(Arc::new(FeedEvent {
@@ -306,6 +363,16 @@ async fn run_feed(
         };
         if event.event_type != EventType::Session {
             let (kind, env) = classify(&layout, &event.path);
+            if kind == "clients" || kind == "view" {
+                watched.on_change(&event.path, event.event_type);
+            }
+            if kind == "clients" || kind == "associations" {
+                // Registry writes (every live client, after every change)
+                // and index writes (with every nodemap change) would make
+                // every editor re-read: the registry reaches streams as
+                // coalesced `clients` events, the index through `nodemap`.
+                continue;
+            }
             send(
                 "change",
                 json!({"path": event.path, "kind": kind, "env": env}),
@@ -333,6 +400,7 @@ async fn run_feed(
                     }
                 }
                 disconnected = false;
+                watched.resync();
                 send("resync", json!({"reason": format!("{session:?}")}));
             }
         }
@@ -418,5 +486,15 @@ mod tests {
         assert_eq!(classify(&l, "/services/s/nodemaps"), ("nodemap", None));
         assert_eq!(classify(&l, "/services/s"), ("service", None));
         assert_eq!(classify(&l, "/services/s/confx"), ("service", None));
+        assert_eq!(classify(&l, "/services/s/clients"), ("clients", None));
+        assert_eq!(
+            classify(&l, "/services/s/clients/c0000000001"),
+            ("clients", None)
+        );
+        assert_eq!(
+            classify(&l, "/services/s/associations/web-01"),
+            ("associations", None)
+        );
+        assert_eq!(classify(&l, "/services/s/clientsx"), ("service", None));
     }
 }

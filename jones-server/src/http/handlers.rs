@@ -320,6 +320,25 @@ pub(crate) async fn repair(state: &ServerState, svc: &ServiceName) -> Handled {
     ))
 }
 
+/// Which live clients read the service and what each has applied: from
+/// the live picture of its registry when an event stream keeps one, else
+/// from a one-shot full read.
+pub(crate) async fn clients(state: &ServerState, svc: &ServiceName) -> Handled {
+    let admin = state.admin();
+    if !admin.service_exists(svc).await? {
+        return Err(crate::Error::ServiceNotFound(svc.clone()).into());
+    }
+    let report = match state.inner.hub.clients_report(svc) {
+        Some(report) => report,
+        None => {
+            let layout = ServiceLayout::new(svc.clone());
+            crate::rollout::read_report(admin.zk(), &layout, &state.inner.hub.stats().rollout)
+                .await?
+        }
+    };
+    Ok(json_response(StatusCode::OK, &report))
+}
+
 /// Opens an event stream: 503 beyond the cap on open streams.
 pub(crate) async fn events(state: &ServerState, svc: &ServiceName) -> Handled {
     let Some(slot) = state.inner.hub.reserve() else {

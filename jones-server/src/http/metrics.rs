@@ -223,6 +223,21 @@ impl Metrics {
                 hub.lagged.load(Ordering::Relaxed),
             ),
             (
+                "jones_registry_reads_total",
+                "Registration znodes and view stats read by live registry pictures.",
+                hub.rollout.reads.load(Ordering::Relaxed),
+            ),
+            (
+                "jones_registry_full_reads_total",
+                "Full reads of client registries (picture start, reconnect, one-shot GET).",
+                hub.rollout.full_reads.load(Ordering::Relaxed),
+            ),
+            (
+                "jones_registry_events_total",
+                "`clients` events sent (one per service, whatever the number of streams).",
+                hub.rollout.events.load(Ordering::Relaxed),
+            ),
+            (
                 "jones_http_send_timeouts_total",
                 "Connections cut because the client stopped reading.",
                 self.send_timeouts.load(Ordering::Relaxed),

@@ -16,6 +16,7 @@
 //! | `/api/v1/services/{svc}/dump` | GET |
 //! | `/api/v1/services/{svc}/verify` | GET |
 //! | `/api/v1/services/{svc}/repair` | POST |
+//! | `/api/v1/services/{svc}/clients` | GET |
 //! | `/api/v1/services/{svc}/events` | GET (server-sent events) |
 //! | anything else | GET: the web editor |
 //!
@@ -75,6 +76,7 @@ pub(crate) enum Route {
     Dump(ServiceName),
     Verify(ServiceName),
     Repair(ServiceName),
+    Clients(ServiceName),
     Events(ServiceName),
 }
 
@@ -102,6 +104,7 @@ impl Route {
             Route::Dump(_) => "/api/v1/services/{svc}/dump",
             Route::Verify(_) => "/api/v1/services/{svc}/verify",
             Route::Repair(_) => "/api/v1/services/{svc}/repair",
+            Route::Clients(_) => "/api/v1/services/{svc}/clients",
             Route::Events(_) => "/api/v1/services/{svc}/events",
         }
     }
@@ -120,6 +123,7 @@ impl Route {
             | Route::Dump(s)
             | Route::Verify(s)
             | Route::Repair(s)
+            | Route::Clients(s)
             | Route::Events(s) => Some(s),
         }
     }
@@ -176,6 +180,7 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::Dump(svc) if get => h::dump(state, svc).await,
         Route::Verify(svc) if get => h::verify(state, svc).await,
         Route::Repair(svc) if *m == Method::POST => h::repair(state, svc).await,
+        Route::Clients(svc) if get => h::clients(state, svc).await,
         Route::Events(svc) if get => h::events(state, svc).await,
         _ => Err(not_allowed(req)),
     }
@@ -230,6 +235,7 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
         ["dump"] => Route::Dump(svc),
         ["verify"] => Route::Verify(svc),
         ["repair"] => Route::Repair(svc),
+        ["clients"] => Route::Clients(svc),
         ["events"] => Route::Events(svc),
         _ => return Err(no_route()),
     })
@@ -408,6 +414,10 @@ mod tests {
                 "/api/v1/services/{svc}/associations/{name}",
             ),
             ("/api/v1/services/s/events", "/api/v1/services/{svc}/events"),
+            (
+                "/api/v1/services/s/clients",
+                "/api/v1/services/{svc}/clients",
+            ),
         ] {
             assert_eq!(
                 resolve(&request(path)).unwrap().template(),

@@ -1,5 +1,6 @@
 //! Association writes: the nodemap rewritten at the version read, with a
-//! check that keeps the target environment from vanishing meanwhile.
+//! check that keeps the target environment from vanishing meanwhile, and
+//! the association's index znode in the same transaction (see `index`).
 
 use jones_client::{EnvPath, validate_association};
 use zookeeper_client::Stat;
@@ -66,9 +67,11 @@ impl Writer<'_> {
         validate_association(name)?;
         let mut attempts = self.attempts();
         while attempts.next().await.is_some() {
-            let ((mut stored, stat), conf) = futures_util::future::try_join(
+            let names = [name.to_owned()];
+            let ((mut stored, stat), conf, index) = futures_util::future::try_join3(
                 self.read_nodemap(),
                 self.zk.get(&self.layout.conf_path(env)),
+                self.read_index_for(&names),
             )
             .await?;
             let Some((_, conf_stat)) = conf else {
@@ -80,15 +83,17 @@ impl Writer<'_> {
                 // nothing to write, and clients see no needless event.
                 return Ok(());
             }
+            let before = stored.map.clone();
             stored.map.insert(name, view_path)?;
             let mut ops = vec![Op::Check {
                 path: self.layout.conf_path(env),
                 version: conf_stat.version,
             }];
             ops.extend(self.nodemap_ops(&stored, stat.version)?);
+            let (ops, build) = self.with_index_ops(ops, &before, &stored.map, &index);
             self.fits(&ops, || format!("the nodemap with association {name:?}"))?;
             // Retried after an unknown outcome too: setting it again is harmless.
-            if let Commit::Applied(_) = self.try_commit(&ops).await? {
+            if let Commit::Applied(_) = self.commit_nodemap(&ops, build).await? {
                 return Ok(());
             }
         }
@@ -105,7 +110,11 @@ impl Writer<'_> {
         let mut maybe_removed = false;
         let mut attempts = self.attempts();
         while attempts.next().await.is_some() {
-            let (mut stored, stat) = self.read_nodemap().await?;
+            let names = [name.to_owned()];
+            let ((mut stored, stat), index) =
+                futures_util::future::try_join(self.read_nodemap(), self.read_index_for(&names))
+                    .await?;
+            let before = stored.map.clone();
             if stored.map.remove(name).is_none() {
                 if maybe_removed {
                     return Ok(());
@@ -116,7 +125,9 @@ impl Writer<'_> {
                 });
             }
             let ops = self.nodemap_ops(&stored, stat.version)?;
-            match self.try_commit(&ops).await? {
+            let (ops, build) = self.with_index_ops(ops, &before, &stored.map, &index);
+            self.fits(&ops, || format!("the nodemap without association {name:?}"))?;
+            match self.commit_nodemap(&ops, build).await? {
                 Commit::Applied(_) => return Ok(()),
                 Commit::Raced => {}
                 Commit::Unknown => maybe_removed = true,

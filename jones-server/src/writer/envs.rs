@@ -191,7 +191,9 @@ impl Writer<'_> {
             // The nodemap is checked even when no association points into
             // the subtree: one set meanwhile fails this transaction instead
             // of pointing at a deleted view for good.
+            let mut build_index = false;
             if let Some((mut stored, stat)) = nodemap {
+                let before = stored.map.clone();
                 let doomed: Vec<String> = stored
                     .map
                     .iter()
@@ -218,6 +220,8 @@ impl Writer<'_> {
                         }
                     }
                     ops.extend(self.nodemap_ops(&stored, stat.version)?);
+                    let index = self.read_index_for(&doomed).await?;
+                    (ops, build_index) = self.with_index_ops(ops, &before, &stored.map, &index);
                 }
             }
             let size = crate::materialize::ops_size(&ops);
@@ -230,7 +234,7 @@ impl Writer<'_> {
                     ),
                 });
             }
-            match self.try_commit(&ops).await? {
+            match self.commit_nodemap(&ops, build_index).await? {
                 Commit::Applied(_) => return Ok(deleted),
                 Commit::Raced => {}
                 // Gone after a lost answer: our delete (nothing else

@@ -5,6 +5,8 @@
 //! - `conf`: a conf change and the views it changes (batched when large);
 //! - `envs`: environment create and delete;
 //! - `associations`: nodemap writes;
+//! - `index`: the association index, written with every nodemap change and
+//!   built where missing;
 //! - `service`: service create and delete;
 //! - `settings`: the merge mode, with the views it changes;
 //! - `repair`: views made to agree again, markers cleared, orphans removed.
@@ -97,6 +99,7 @@ use crate::zk::{MultiError, Op, Zk};
 mod associations;
 mod conf;
 mod envs;
+mod index;
 mod repair;
 mod service;
 mod settings;
@@ -134,6 +137,12 @@ pub struct Limits {
     /// write's read and its commit.
     #[doc(hidden)]
     pub commit_delay: Option<std::time::Duration>,
+    /// Fault injection, for tests only.
+    ///
+    /// For crash tests of index builds: stop a build of the association
+    /// index after this many batches, as if the server died there.
+    #[doc(hidden)]
+    pub stop_index_build_after: Option<usize>,
 }
 
 impl Default for Limits {
@@ -145,6 +154,7 @@ impl Default for Limits {
             stop_after_batches: None,
             lose_answers: 0,
             commit_delay: None,
+            stop_index_build_after: None,
         }
     }
 }

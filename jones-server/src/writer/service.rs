@@ -13,7 +13,8 @@ use crate::zk::Op;
 
 impl Writer<'_> {
     /// Creates the service: root conf `{}`, root view `{}`, an empty
-    /// nodemap, in one transaction (and `/services` once).
+    /// nodemap, its (complete, empty) association index and its client
+    /// registry, in one transaction (and `/services` once).
     pub(crate) async fn create_service(&self, merge: MergeMode) -> Result<(), Error> {
         self.zk.ensure(jones_client::SERVICES_ROOT).await?;
         // Empty, as original Jones leaves it, unless the service merges
@@ -48,6 +49,13 @@ impl Writer<'_> {
                 path: self.layout.nodemap_path().to_owned(),
                 data: self.nodemap_format.empty(),
             },
+            Op::Create {
+                path: self.layout.associations_path().to_owned(),
+                data: jones_client::IndexState::complete().to_bytes(),
+            },
+            Op::CreateRegistry {
+                path: self.layout.clients_path().to_owned(),
+            },
         ];
         match self.zk.multi(&ops).await {
             Ok(_) => Ok(()),
@@ -64,7 +72,11 @@ impl Writer<'_> {
         }
     }
 
-    /// Deletes the service's whole tree; see the module doc.
+    /// Deletes the service's whole tree, the association index and the
+    /// client registry included; see the module doc. A client that
+    /// registers (creates an ephemeral znode under `clients`) between the
+    /// listing and the delete fails the transaction with `NotEmpty`, and
+    /// the delete lists again and retries.
     pub(crate) async fn delete_service(&self) -> Result<(), Error> {
         // Whether an attempt may have deleted the tree: then finding
         // nothing left means done, not not-found.
