@@ -102,18 +102,13 @@ fn resident_kib() -> u64 {
 }
 
 fn raise_open_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write a struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() => {
+            eprintln!("open-file limit: {hard}");
         }
+        _ => eprintln!("cannot raise the open-file limit; more clients than it allows will fail"),
     }
-    eprintln!("open-file limit: {}", limit.rlim_cur);
 }
 
 /// The live fleet of one run, and when each client saw the awaited stamp.

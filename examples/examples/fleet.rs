@@ -180,39 +180,23 @@ fn connect_strings(zk: &str, clients: usize) -> Vec<String> {
 /// Raises the soft open-file limit to `needed` (up to the hard limit), and
 /// says so on standard error when the hard limit is too low.
 fn raise_open_file_limit(needed: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         eprintln!("fleet: cannot read the open-file limit; keeping it");
         return;
-    }
-    if limit.rlim_cur >= needed {
-        return;
-    }
-    let target = needed.min(limit.rlim_max);
-    let raised = libc::rlimit {
-        rlim_cur: target,
-        rlim_max: limit.rlim_max,
     };
-    // SAFETY: setrlimit reads the struct we own.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        eprintln!(
-            "fleet: cannot raise the open-file limit from {} to {target}",
-            limit.rlim_cur
-        );
+    if soft >= needed {
         return;
     }
-    eprintln!(
-        "fleet: open-file limit raised from {} to {target}",
-        limit.rlim_cur
-    );
+    let target = needed.min(hard);
+    if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        eprintln!("fleet: cannot raise the open-file limit from {soft} to {target}: {e}");
+        return;
+    }
+    eprintln!("fleet: open-file limit raised from {soft} to {target}");
     if target < needed {
         eprintln!(
-            "fleet: {needed} open files are needed but the hard limit is {}: raise it (ulimit -Hn) or run fewer clients",
-            limit.rlim_max
+            "fleet: {needed} open files are needed but the hard limit is {hard}: raise it (ulimit -Hn) or run fewer clients"
         );
     }
 }

@@ -183,10 +183,16 @@ async fn fleet_counts_its_clients_by_value_as_a_change_sweeps_through() {
     let (writer, service) = service(&zk).await;
     let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
     let canary = format!("/services/{service}/views/canary");
-    writer.create(&canary, br#"{"n": 100}"#, &options).await.unwrap();
+    writer
+        .create(&canary, br#"{"n": 100}"#, &options)
+        .await
+        .unwrap();
     let nodemap = format!("/services/{service}/nodemaps");
     let map = serde_json::json!({ "f-0": canary }).to_string();
-    writer.set_data(&nodemap, map.as_bytes(), None).await.unwrap();
+    writer
+        .set_data(&nodemap, map.as_bytes(), None)
+        .await
+        .unwrap();
     let child = Command::new(example("fleet"))
         .args(["--zk", &zk, "--service", &service, "--clients", "5"])
         .args(["--prefix", "f-", "--key", "n", "--wave", "2"])
