@@ -267,7 +267,10 @@ mod tests {
         };
         stored.entries.insert(
             "web".into(),
-            (AssociationRecord::new("/services/s/views/old").to_bytes(), 3),
+            (
+                AssociationRecord::new("/services/s/views/old").to_bytes(),
+                3,
+            ),
         );
         stored.entries.insert(
             "same".into(),
@@ -275,7 +278,10 @@ mod tests {
         );
         stored.entries.insert("gone".into(), (b"{}".to_vec(), 2));
         let d = diff(&nodemap, &stored);
-        assert_eq!(d.missing, [("a/b".to_owned(), "/services/s/views/x".to_owned())]);
+        assert_eq!(
+            d.missing,
+            [("a/b".to_owned(), "/services/s/views/x".to_owned())]
+        );
         assert_eq!(d.stale.len(), 1);
         assert_eq!(d.stale[0].2, "/services/s/views/old");
         assert_eq!(d.extra, [("gone".to_owned(), 2)]);
@@ -309,11 +315,15 @@ mod tests {
             panic!("a directory was read");
         };
         assert!(matches!(&ops[0], Op::Set { path, version: Some(1), .. } if path.ends_with("/b")));
-        assert!(
-            matches!(&ops[1], Op::Delete { path, version: Some(0) } if path.ends_with("/c"))
-        );
+        assert!(matches!(&ops[1], Op::Delete { path, version: Some(0) } if path.ends_with("/c")));
         assert!(matches!(&ops[2], Op::Create { path, .. } if path.ends_with("/d")));
-        assert!(matches!(degraded, Op::Set { version: Some(4), .. }));
+        assert!(matches!(
+            degraded,
+            Op::Set {
+                version: Some(4),
+                ..
+            }
+        ));
         let unread = IndexRead {
             dir: Some(4),
             ..IndexRead::default()

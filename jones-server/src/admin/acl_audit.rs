@@ -225,7 +225,10 @@ mod tests {
             ),
             Acl::new(Permission::ALL, zookeeper_client::AuthId::authed()),
         ];
-        let open = [Acl::new(Permission::ALL, zookeeper_client::AuthId::anyone())];
+        let open = [Acl::new(
+            Permission::ALL,
+            zookeeper_client::AuthId::anyone(),
+        )];
         assert!(!too_open("/services/s/clients", &read_create));
         assert!(too_open("/services/s/clients", &open));
         assert!(too_open("/services/s/conf", &read_create));

@@ -196,7 +196,10 @@ impl Admin {
 }
 
 /// The findings about `index` for `nodemap`.
-fn index_problems(nodemap: &jones_client::Nodemap, index: &crate::index::StoredIndex) -> Vec<Problem> {
+fn index_problems(
+    nodemap: &jones_client::Nodemap,
+    index: &crate::index::StoredIndex,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     match index.dir {
         None => problems.push(Problem::IndexMissing),
@@ -223,9 +226,13 @@ fn index_problems(nodemap: &jones_client::Nodemap, index: &crate::index::StoredI
             indexed,
         }
     }));
-    problems.extend(diff.extra.into_iter().map(|(znode, _)| Problem::IndexEntryExtra {
-        name: crate::index::name_of(&znode),
-        znode,
-    }));
+    problems.extend(
+        diff.extra
+            .into_iter()
+            .map(|(znode, _)| Problem::IndexEntryExtra {
+                name: crate::index::name_of(&znode),
+                znode,
+            }),
+    );
     problems
 }

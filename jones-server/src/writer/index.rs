@@ -37,10 +37,10 @@ use jones_client::{IndexState, Nodemap};
 
 use super::{Commit, Next, Writer, classify};
 use crate::Result;
-use crate::materialize::ops_size;
 use crate::index::{
     BUILD_BATCH_BYTES, IndexChange, IndexRead, StoredIndex, batches, diff, plan_change,
 };
+use crate::materialize::ops_size;
 use crate::zk::{Op, Read, ReadResult};
 
 /// Reads of one multi-read: small answers, far below the packet limit.
