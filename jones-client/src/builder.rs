@@ -8,6 +8,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::client::{Inner, JonesClient};
 use crate::driver::{Driver, MissingViewHook, RoundHook};
+use crate::registry::Registry;
 use crate::session::{DEFAULT_SESSION_TIMEOUT, Session, SessionState};
 use crate::stats::Counters;
 use crate::status::{Cause, Health, Part};
@@ -397,6 +398,15 @@ impl JonesClientBuilder {
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());
+        let (applied, applied_rx) = watch::channel(None);
+        let registry = self.register.then(|| Registry {
+            layout: layout.clone(),
+            association: association.clone(),
+            interval: self.report_interval,
+            counters: counters.clone(),
+            applied: applied_rx,
+            started_ms: crate::registry::now_ms(),
+        });
         let driver = Driver {
             missing_view_hook: self.missing_view_hook.clone(),
             round_hook: self.round_hook.clone(),
@@ -407,8 +417,9 @@ impl JonesClientBuilder {
             health: health.clone(),
             cache_file: self.cache_file.clone(),
             counters: counters.clone(),
-            register: self.register,
-            report_interval: self.report_interval,
+            registry,
+            applied,
+            dir_unreadable_said: false,
             started: started_tx,
             shutdown: shutdown_rx,
         };

@@ -85,11 +85,15 @@ use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 use zookeeper_client::{Client, EventType, Stat, WatchedEvent};
 
-use crate::session::{Session, SessionState};
+use crate::jitter;
+use crate::registry::{Applied, Registry};
+use crate::session::Session;
 use crate::stats::Counters;
 use crate::status::{Cause, Health, Part};
 use crate::store::Store;
-use crate::{Error, Nodemap, Revision, ServiceLayout, Snapshot, parse_config};
+use crate::{
+    AssociationRecord, Error, IndexState, Nodemap, Revision, ServiceLayout, Snapshot, parse_config,
+};
 
 /// First pause after a failed read.
 pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(200);
@@ -122,12 +126,13 @@ pub(crate) struct Driver {
     pub(crate) cache_file: Option<PathBuf>,
     /// Counts the driver's reads and watch events, holds the registration.
     pub(crate) counters: Arc<Counters>,
-    /// Whether to register in the service's client registry.
-    #[allow(dead_code)]
-    pub(crate) register: bool,
-    /// The shortest interval between two registry writes.
-    #[allow(dead_code)]
-    pub(crate) report_interval: Duration,
+    /// Keeps the client's registration, when it registers; run by the
+    /// driver next to its rounds.
+    pub(crate) registry: Option<Registry>,
+    /// Tells the registry each newly applied revision.
+    pub(crate) applied: watch::Sender<Option<Applied>>,
+    /// Whether the unreadable index directory was logged already.
+    pub(crate) dir_unreadable_said: bool,
     /// Told the outcome of start: the first config, or why there is none.
     pub(crate) started: Option<oneshot::Sender<Result<(), Error>>>,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -137,25 +142,63 @@ pub(crate) struct Driver {
 
 type Fired = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
 
+/// Which znode says where the association points (the *pointer*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Source {
+    /// The service's nodemap: one znode naming every association.
+    #[default]
+    Nodemap,
+    /// The association's own znode in the complete index.
+    Index,
+}
+
 /// What the driver follows between rounds.
 #[derive(Default)]
 struct Following {
-    /// The nodemap's `mzxid` (`None`: missing) at the last resolution;
-    /// `None` when the nodemap must be read again.
+    /// The index directory at its last read: `None` when it must be read
+    /// (again); `Some(None)` when it is missing or cannot be read;
+    /// `Some(Some((mzxid, followable)))` else.
+    dir: Option<Option<(i64, bool)>>,
+    dir_watch: Option<Fired>,
+    /// The pointer the resolution below came from.
+    source: Source,
+    /// The pointer's `mzxid` (`None`: missing) at the last resolution;
+    /// `None` when the pointer must be read again.
     resolved: Option<Option<i64>>,
     /// The view the resolution points to; `None` while there is none to
-    /// follow (not known yet, or the nodemap names a path that is no view).
+    /// follow (not known yet, or the pointer names a path that is no view).
     view: Option<String>,
-    nodemap_watch: Option<Fired>,
+    pointer_watch: Option<Fired>,
+    /// Set once the view's read passed the round's check (and was
+    /// applied): while it is armed and the resolution holds, nothing needs
+    /// reading.
     view_watch: Option<Fired>,
 }
 
 impl Following {
-    /// After a reconnect or a new session: everything is read again.
+    /// After a new session: everything is read again.
     fn forget(&mut self) {
+        self.dir = None;
+        self.dir_watch = None;
         self.resolved = None;
-        self.nodemap_watch = None;
+        self.pointer_watch = None;
         self.view_watch = None;
+    }
+
+    /// The pointer the directory says to follow.
+    fn wanted_source(&self) -> Source {
+        match self.dir {
+            Some(Some((_, true))) => Source::Index,
+            _ => Source::Nodemap,
+        }
+    }
+
+    /// The directory's `mzxid` a round in index mode must see unchanged.
+    fn dir_mzxid(&self) -> Option<i64> {
+        match self.dir {
+            Some(Some((mzxid, _))) => Some(mzxid),
+            _ => None,
+        }
     }
 }
 
@@ -163,8 +206,8 @@ impl Following {
 enum Round {
     /// Read and applied; wait for a watch.
     Settled,
-    /// Something moved under the reads (the nodemap changed, a znode
-    /// appeared): read again at once.
+    /// Something moved under the reads (the pointer or the index
+    /// directory changed, a znode appeared): read again at once.
     Again,
     /// A request failed: retry after a pause (or a watch, or a new session).
     Failed,
@@ -177,30 +220,35 @@ impl Driver {
         let mut following = Following::default();
         let mut backoff = Backoff::new();
         let mut again_backoff = Backoff::up_to(AGAIN_MAX);
-        // The session mark the last round read under: a round under
-        // another mark (a reconnect or a new session since) starts from
-        // the nodemap again, however the driver got here (a wait, a round
-        // that asked to read again, a pause that ended as the session
-        // moved).
-        let mut read_under: Option<(u64, u64)> = None;
-        // Rounds in a row that ended "read again": a nodemap rewritten
+        // The session generation the last round read under: a round under
+        // another one (a new session since) starts from the index
+        // directory and the pointer again, however the driver got here (a
+        // wait, a round that asked to read again, a pause that ended as
+        // the session moved). A reconnect of the same session keeps
+        // everything: its one-shot watches are re-sent with the session's
+        // last zxid, and fire for whatever changed meanwhile.
+        let mut read_under: Option<u64> = None;
+        // Rounds in a row that ended "read again": a pointer rewritten
         // faster than a round takes would otherwise be read in a loop.
         let mut agains = 0;
         let cache_writer = self
             .cache_file
             .clone()
             .map(|path| tokio::spawn(write_cache_on_change(path, self.store.subscribe())));
+        let registry = self.registry.take().map(|registry| {
+            tokio::spawn(registry.run(self.session.subscribe(), self.shutdown.clone()))
+        });
         'run: loop {
             if let Some(hook) = &self.round_hook {
                 hook().await;
             }
-            let (client, mark) = {
+            let (client, mut mark, connected) = {
                 let s = session.borrow_and_update();
-                (s.client.clone(), (s.generation, s.connection))
+                (s.client.clone(), (s.generation, s.connection), s.connected)
             };
-            if client.is_some() && read_under != Some(mark) {
+            if client.is_some() && read_under != Some(mark.0) {
                 following.forget();
-                read_under = Some(mark);
+                read_under = Some(mark.0);
             }
             self.health.refresh();
             let Some(client) = client else {
@@ -210,6 +258,24 @@ impl Driver {
                 }
                 continue;
             };
+            if !connected {
+                // Requests sent now would queue and go out at the
+                // reconnect, together with every other client's: wait
+                // for the reconnect, then a random part of the spread.
+                tokio::select! {
+                    changed = session.changed() => if changed.is_err() { break 'run },
+                    _ = shutdown.changed() => break 'run,
+                }
+                let s = session.borrow().clone();
+                if s.connected && s.generation == mark.0 {
+                    let delay = jitter::uniform(jitter::spread(client.session_timeout()));
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => break 'run,
+                    }
+                }
+                continue;
+            }
             let round = tokio::select! {
                 round = self.round(&client, &mut following) => round,
                 _ = shutdown.changed() => break 'run,
@@ -232,11 +298,22 @@ impl Driver {
                     Some(backoff.next())
                 }
             };
+            let mut deadline = pause.map(|pause| tokio::time::Instant::now() + pause);
             // Wait for a reason to read again.
             loop {
                 tokio::select! {
-                    event = fired(&mut following.nodemap_watch) => {
-                        following.nodemap_watch = None;
+                    event = fired(&mut following.dir_watch) => {
+                        following.dir_watch = None;
+                        following.dir = None;
+                        if event.event_type == EventType::Session {
+                            following.forget();
+                        } else {
+                            self.counters.watch_event();
+                            break;
+                        }
+                    }
+                    event = fired(&mut following.pointer_watch) => {
+                        following.pointer_watch = None;
                         following.resolved = None;
                         if event.event_type == EventType::Session {
                             following.forget();
@@ -254,20 +331,46 @@ impl Driver {
                             break;
                         }
                     }
-                    state = session_moved(&mut session, mark) => match state {
-                        Some(true) => {
+                    changed = session.changed() => {
+                        if changed.is_err() {
+                            break 'run;
+                        }
+                        let (now, has_client, timeout) = {
+                            let s = session.borrow_and_update();
+                            let timeout = s.client.as_ref().map(Client::session_timeout);
+                            ((s.generation, s.connection), s.client.is_some(), timeout)
+                        };
+                        self.health.refresh();
+                        if !has_client {
+                            continue;
+                        }
+                        if now.0 != mark.0 {
                             following.forget();
                             break;
                         }
-                        Some(false) => self.health.refresh(),
-                        None => break 'run,
-                    },
-                    () = sleep(pause) => break,
+                        if now.1 != mark.1 {
+                            // Reconnected: the watches stand. Only a read
+                            // still pending (a retry) is due, and it
+                            // waits a random part of the spread.
+                            mark = now;
+                            if let (Some(at), Some(timeout)) = (deadline, timeout) {
+                                let soon = tokio::time::Instant::now()
+                                    + jitter::uniform(jitter::spread(timeout));
+                                deadline = Some(at.min(soon));
+                            }
+                        }
+                    }
+                    () = sleep_until(deadline) => break,
                     _ = shutdown.changed() => break 'run,
                 }
             }
         }
         drop(following);
+        if let Some(registry) = registry {
+            // Stops at shutdown by itself; the session's close removes
+            // its znode.
+            let _ = registry.await;
+        }
         self.session.stop().await;
         if let Some(writer) = cache_writer {
             writer.abort();
@@ -277,46 +380,132 @@ impl Driver {
         self.store.close();
     }
 
+    /// Reads the index directory with a watch; `false` when the round
+    /// must end (with `round`).
+    async fn read_dir(&mut self, client: &Client, following: &mut Following) -> Result<(), Round> {
+        let dir_path = self.layout.associations_path().to_owned();
+        self.counters.reads(1);
+        let (state, watch) = match client.get_and_watch_data(&dir_path).await {
+            Ok((data, stat, watch)) => {
+                self.counters.bytes(data.len());
+                (
+                    Some((stat.mzxid, self.followable(&dir_path, &data))),
+                    Some(watch),
+                )
+            }
+            Err(zookeeper_client::Error::NoNode) => {
+                self.counters.reads(1);
+                match watch_missing(client, &dir_path, None).await {
+                    Ok(Some(watch)) => (None, Some(watch)),
+                    Ok(None) => return Err(Round::Again),
+                    Err(e) => return Err(self.failed(Part::Nodemap, &dir_path, &e)),
+                }
+            }
+            Err(zookeeper_client::Error::NoAuth) => {
+                // The nodemap is the source of truth: follow it, and look
+                // at the directory again with the next session.
+                if !self.dir_unreadable_said {
+                    self.dir_unreadable_said = true;
+                    tracing::warn!(
+                        path = %dir_path,
+                        "the association index is not readable (NoAuth); following the nodemap"
+                    );
+                }
+                (None, None)
+            }
+            Err(e) => return Err(self.failed(Part::Nodemap, &dir_path, &e)),
+        };
+        following.dir_watch = watch.map(|watch| Box::pin(watch.changed()) as Fired);
+        following.dir = Some(state);
+        let source = following.wanted_source();
+        if source != following.source {
+            tracing::info!(
+                association = %self.association,
+                "following {}",
+                match source {
+                    Source::Index => "the association's index znode",
+                    Source::Nodemap => "the nodemap",
+                }
+            );
+            following.source = source;
+            following.resolved = None;
+            following.pointer_watch = None;
+        }
+        Ok(())
+    }
+
+    /// Whether the directory's data says the index may be followed.
+    fn followable(&self, path: &str, data: &[u8]) -> bool {
+        match IndexState::parse(data) {
+            Ok(state) => state.is_followable(),
+            Err(e) => {
+                tracing::warn!(path, error = %e, "unreadable association index state; following the nodemap");
+                false
+            }
+        }
+    }
+
     /// One round of reads; see the module docs.
     async fn round(&mut self, client: &Client, following: &mut Following) -> Round {
-        let nodemap_path = self.layout.nodemap_path().to_owned();
+        if following.dir.is_none() {
+            if let Err(round) = self.read_dir(client, following).await {
+                return round;
+            }
+        }
+        if following.resolved.is_some() && following.view_watch.is_some() {
+            // Only the directory moved, and the pointer it names is still
+            // the one followed: nothing else to read.
+            return Round::Settled;
+        }
+        let source = following.source;
+        let pointer_path = match source {
+            Source::Nodemap => self.layout.nodemap_path().to_owned(),
+            Source::Index => self.layout.association_path(&self.association),
+        };
+        // In index mode the round also checks that the directory did not
+        // move: the index agrees with the nodemap only while complete.
+        let dir_expected = (source == Source::Index).then(|| following.dir_mzxid());
         let mut batched = None;
         if following.resolved.is_none() {
             // The view followed so far is most likely still the one the
-            // nodemap resolves to: read it, and the nodemap's stat, in the
-            // same batch as the nodemap (sent back to back, answered in
+            // pointer resolves to: read it, and the pointer's stat, in the
+            // same batch as the pointer (sent back to back, answered in
             // order). Used only if the resolution is that view.
             let guess = following.view.clone();
-            let nodemap_read = client.get_and_watch_data(&nodemap_path);
+            let pointer_read = client.get_and_watch_data(&pointer_path);
             self.counters.reads(1);
-            let (nodemap_read, batch) = match &guess {
+            let (pointer_read, batch) = match &guess {
                 Some(view) => {
                     let view_read = client.get_and_watch_data(view);
-                    let nodemap_check = client.check_stat(&nodemap_path);
-                    self.counters.reads(2);
-                    let (n, v, c) = tokio::join!(nodemap_read, view_read, nodemap_check);
-                    (n, Some((v, c)))
+                    let confirm = self.confirm(client, &pointer_path, dir_expected.is_some());
+                    let (p, v, c) = tokio::join!(pointer_read, view_read, confirm);
+                    (p, Some((v, c)))
                 }
-                None => (nodemap_read.await, None),
+                None => (pointer_read.await, None),
             };
-            let (nodemap, watch) = match nodemap_read {
+            let (pointer, watch) = match pointer_read {
                 Ok((data, stat, watch)) => {
                     self.counters.bytes(data.len());
                     (Some((Bytes::from(data), stat)), watch)
                 }
                 Err(zookeeper_client::Error::NoNode) => {
                     self.counters.reads(1);
-                    match watch_missing(client, &nodemap_path, None).await {
+                    match watch_missing(client, &pointer_path, None).await {
                         Ok(Some(watch)) => (None, watch),
                         Ok(None) => return Round::Again,
-                        Err(e) => return self.failed(Part::Nodemap, &nodemap_path, &e),
+                        Err(e) => return self.failed(Part::Nodemap, &pointer_path, &e),
                     }
                 }
-                Err(e) => return self.failed(Part::Nodemap, &nodemap_path, &e),
+                Err(e) => return self.failed(Part::Nodemap, &pointer_path, &e),
             };
-            following.nodemap_watch = Some(Box::pin(watch.changed()));
-            following.resolved = Some(nodemap.as_ref().map(|(_, stat)| stat.mzxid));
-            self.resolve(nodemap.map(|(data, _)| data), following);
+            following.pointer_watch = Some(Box::pin(watch.changed()));
+            following.resolved = Some(pointer.as_ref().map(|(_, stat)| stat.mzxid));
+            self.resolve(
+                source,
+                &pointer_path,
+                pointer.map(|(data, _)| data),
+                following,
+            );
             if guess.is_some() && following.view == guess {
                 batched = batch;
             }
@@ -325,14 +514,13 @@ impl Driver {
             following.view_watch = None;
             return Round::Settled;
         };
-        let (view_read, nodemap_check) = match batched {
+        let (view_read, confirmed) = match batched {
             Some(batch) => batch,
             None => {
                 // Sent back to back, answered in order: one round trip.
                 let view_read = client.get_and_watch_data(&view_path);
-                let nodemap_check = client.check_stat(&nodemap_path);
-                self.counters.reads(2);
-                tokio::join!(view_read, nodemap_check)
+                let confirm = self.confirm(client, &pointer_path, dir_expected.is_some());
+                tokio::join!(view_read, confirm)
             }
         };
         let (view, watch) = match view_read {
@@ -357,42 +545,95 @@ impl Driver {
                 return self.failed(Part::View, &view_path, &e);
             }
         };
-        following.view_watch = Some(Box::pin(watch.changed()));
-        let nodemap_now = match nodemap_check {
-            Ok(stat) => stat.map(|s| s.mzxid),
-            Err(e) => return self.failed(Part::Nodemap, &nodemap_path, &e),
+        let (pointer_now, dir_now) = match confirmed {
+            Ok(now) => now,
+            Err((path, e)) => {
+                following.view_watch = None;
+                return self.failed(Part::Nodemap, &path, &e);
+            }
         };
-        if Some(nodemap_now) != following.resolved {
-            // The nodemap moved since it was resolved: this view read may
+        if let Some(expected) = dir_expected {
+            if dir_now != expected {
+                // The index directory moved (being rebuilt, torn down):
+                // this resolution may be of an index that no longer
+                // agrees with the nodemap. Read the directory again.
+                following.dir = None;
+                following.dir_watch = None;
+                following.resolved = None;
+                following.pointer_watch = None;
+                following.view_watch = None;
+                return Round::Again;
+            }
+        }
+        if Some(pointer_now) != following.resolved {
+            // The pointer moved since it was resolved: this view read may
             // be of a view the host has left. Resolve again, read again.
             following.resolved = None;
-            following.nodemap_watch = None;
+            following.pointer_watch = None;
+            following.view_watch = None;
             return Round::Again;
         }
+        following.view_watch = Some(Box::pin(watch.changed()));
         self.on_view(&view_path, view).await;
         Round::Settled
     }
 
-    /// Points `following` at the view the nodemap gives (`None`: missing).
-    fn resolve(&mut self, nodemap: Option<Bytes>, following: &mut Following) {
-        let nodemap_path = self.layout.nodemap_path().to_owned();
-        let Some(data) = nodemap else {
+    /// Sends the round's closing stat reads now (the pointer's, and the
+    /// directory's when `dir`), and returns their `mzxid`s (`None`:
+    /// missing), or the path that failed.
+    fn confirm(
+        &self,
+        client: &Client,
+        pointer_path: &str,
+        dir: bool,
+    ) -> impl Future<Output = Result<(Option<i64>, Option<i64>), (String, zookeeper_client::Error)>>
+    + Send
+    + 'static {
+        let pointer_check = client.check_stat(pointer_path);
+        let dir_path = self.layout.associations_path().to_owned();
+        let dir_check = dir.then(|| client.check_stat(&dir_path));
+        self.counters.reads(1 + u64::from(dir));
+        let pointer_path = pointer_path.to_owned();
+        async move {
+            let pointer = pointer_check.await.map_err(|e| (pointer_path, e))?;
+            let dir = match dir_check {
+                Some(check) => check.await.map_err(|e| (dir_path, e))?,
+                None => None,
+            };
+            Ok((pointer.map(|s| s.mzxid), dir.map(|s| s.mzxid)))
+        }
+    }
+
+    /// Points `following` at the view the pointer gives (`None`: missing,
+    /// which reads the root view).
+    fn resolve(
+        &mut self,
+        source: Source,
+        pointer_path: &str,
+        data: Option<Bytes>,
+        following: &mut Following,
+    ) {
+        let Some(data) = data else {
             self.health.clear(Part::Nodemap);
             self.point(following, Some(self.layout.views_root().to_owned()));
             return;
         };
-        let map = match Nodemap::parse(&data) {
-            Ok(map) => map,
+        let target = match source {
+            Source::Nodemap => Nodemap::parse(&data)
+                .map(|map| map.resolve(&self.association, &self.layout).to_owned()),
+            Source::Index => AssociationRecord::parse(&data).map(|record| record.view),
+        };
+        let target = match target {
+            Ok(target) => target,
             Err(e) => {
-                let message = format!("{nodemap_path}: {e}; keeping the current view");
+                let message = format!("{pointer_path}: {e}; keeping the current view");
                 tracing::warn!("{message}");
                 self.health
-                    .problem(Part::Nodemap, Cause::Unparseable, &nodemap_path, message);
+                    .problem(Part::Nodemap, Cause::Unparseable, pointer_path, message);
                 self.fail_start(e);
                 return;
             }
         };
-        let target = map.resolve(&self.association, &self.layout).to_owned();
         match self.layout.env_of_view_path(&target) {
             Ok(_) => {
                 self.health.clear(Part::Nodemap);
@@ -400,20 +641,19 @@ impl Driver {
             }
             Err(e) => {
                 let message = format!(
-                    "{nodemap_path} maps {:?} to {target:?}, which is not a view of service \
+                    "{pointer_path} maps {:?} to {target:?}, which is not a view of service \
                      {}; serving the last config",
                     self.association,
                     self.layout.service()
                 );
                 tracing::warn!("{message}");
                 self.health
-                    .problem(Part::Nodemap, Cause::NotAView, &nodemap_path, message);
+                    .problem(Part::Nodemap, Cause::NotAView, pointer_path, message);
                 self.point(following, None);
                 self.fail_start(e);
             }
         }
     }
-
     fn point(&mut self, following: &mut Following, view: Option<String>) {
         if following.view != view {
             if let Some(view) = &view {
@@ -503,6 +743,8 @@ impl Driver {
             } else {
                 self.store.publish(snapshot);
             }
+            self.applied
+                .send_replace(Some(Applied::new(path, revision.mzxid)));
             self.health.refresh();
         }
         if let Some(started) = self.started.take() {
@@ -569,25 +811,12 @@ async fn fired(watch: &mut Option<Fired>) -> WatchedEvent {
     }
 }
 
-/// Sleeps for `pause`; never when there is none.
-async fn sleep(pause: Option<Duration>) {
-    match pause {
-        Some(pause) => tokio::time::sleep(pause).await,
+/// Sleeps until `deadline`; never when there is none.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-/// Waits for a change of the session: `Some(true)` when it reconnected or
-/// was replaced since `mark` (read again), `Some(false)` for another
-/// change (connection lost: the status moved), `None` when the session
-/// keeper is gone.
-async fn session_moved(
-    session: &mut watch::Receiver<SessionState>,
-    mark: (u64, u64),
-) -> Option<bool> {
-    session.changed().await.ok()?;
-    let s = session.borrow_and_update();
-    Some((s.generation, s.connection) != mark && s.client.is_some())
 }
 
 /// Doubling pauses with jitter, from [`BACKOFF_MIN`] up to a cap

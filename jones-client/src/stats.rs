@@ -73,13 +73,11 @@ impl Counters {
     }
 
     /// Counts one create or rewrite of the registration znode.
-    #[allow(dead_code)]
     pub(crate) fn registry_write(&self) {
         self.registry_writes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sets (or clears) the current registration's path.
-    #[allow(dead_code)]
     pub(crate) fn set_registration(&self, path: Option<String>) {
         *self.registration.lock().expect("never poisoned") = path;
     }
