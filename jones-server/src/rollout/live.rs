@@ -182,6 +182,9 @@ struct Flights {
     queued: HashSet<String>,
     /// Views to read once the full read is done.
     queued_views: HashSet<String>,
+    /// Records waiting for the first read of the view they follow: view
+    /// path → registration znode name → record.
+    waiting: HashMap<String, HashMap<String, Entry>>,
     /// Deleted while the full read was running: not in its result.
     tombstones: HashSet<String>,
     full_running: bool,
@@ -244,6 +247,9 @@ async fn run(
             for (name, deleted) in inbox.children {
                 if deleted {
                     changed |= state.entries.remove(&name).is_some();
+                    for waiting in f.waiting.values_mut() {
+                        waiting.remove(&name);
+                    }
                     f.queued.remove(&name);
                     if let Some(flight) = f.children.get_mut(&name) {
                         flight.1 = true;
@@ -323,15 +329,26 @@ async fn run(
                     Ok(Some((data, mzxid))) => {
                         let entry = Entry::parse(&shared.layout, &data, mzxid);
                         let newer = state.entries.get(&name).is_none_or(|e| e.mzxid() <= mzxid);
-                        if newer && state.entries.get(&name) != Some(&entry) {
-                            if let Some(view) = entry.view() {
-                                if !state.views.contains_key(view) && !f.views.contains_key(view) {
-                                    f.views.insert(view.to_owned(), false);
-                                    work.push(read_view(view));
+                        match entry.view() {
+                            _ if !newer || state.entries.get(&name) == Some(&entry) => {}
+                            // A view no one followed yet: the record waits
+                            // for the view's revision, so that no report
+                            // shows it behind a revision not read yet.
+                            Some(view) if !state.views.contains_key(view) => {
+                                let view = view.to_owned();
+                                if !f.views.contains_key(&view) {
+                                    f.views.insert(view.clone(), false);
+                                    work.push(read_view(&view));
                                 }
+                                f.waiting
+                                    .entry(view)
+                                    .or_default()
+                                    .insert(name.clone(), entry);
                             }
-                            state.entries.insert(name.clone(), entry);
-                            changed = true;
+                            _ => {
+                                state.entries.insert(name.clone(), entry);
+                                changed = true;
+                            }
                         }
                     }
                     Ok(None) => changed |= state.entries.remove(&name).is_some(),
@@ -352,6 +369,18 @@ async fn run(
                         changed |= old != Some(revision);
                     }
                     Err(e) => tracing::debug!(error = %e, "view stat read failed"),
+                }
+                // Records waiting for this view go in now (as following a
+                // view of unknown revision if the read failed).
+                for (name, entry) in f.waiting.remove(&path).unwrap_or_default() {
+                    if state
+                        .entries
+                        .get(&name)
+                        .is_none_or(|e| e.mzxid() <= entry.mzxid())
+                    {
+                        state.entries.insert(name, entry);
+                        changed = true;
+                    }
                 }
                 if again {
                     f.views.insert(path.clone(), false);

@@ -16,6 +16,7 @@ mod original_trees;
 mod orphans;
 mod process;
 mod refusals;
+mod registry;
 mod security;
 mod sessions;
 mod shutdown;
