@@ -11,6 +11,7 @@ mod changes;
 mod errors;
 mod failures;
 mod following;
+mod index;
 mod lifecycle;
 mod status;
 mod sync;
