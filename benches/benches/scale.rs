@@ -518,7 +518,7 @@ fn main() {
             "standalone",
             design,
             &connect,
-            &[connect.clone()],
+            std::slice::from_ref(&connect),
             outage,
             n,
         ));
