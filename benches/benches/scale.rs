@@ -23,7 +23,8 @@
 //! re-point rewrites only the nodemap), the indexed one by the server. The
 //! ZooKeeper nodes get a 3 GiB heap and no per-address connection cap.
 //!
-//! Prints a table, then one JSON line of the figures.
+//! Each case runs in a fresh process of this binary. Prints a table, then
+//! one JSON line of the figures.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -497,40 +498,79 @@ async fn wait_converged(fleet: &Fleet, began: Instant) -> Duration {
     began.elapsed()
 }
 
+/// Each case runs in a process of its own (this binary again, with
+/// `JONES_SCALE_CASE` set), so its memory figure starts from a fresh
+/// process and no case inherits another's sessions or ZooKeeper.
+const CASES: [(&str, Design); 4] = [
+    ("standalone", Design::Nodemap),
+    ("standalone", Design::Index),
+    ("ensemble", Design::Nodemap),
+    ("ensemble", Design::Index),
+];
+
 fn main() {
     let n: usize = std::env::var("JONES_SCALE_CLIENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CLIENTS);
+    if let Ok(case) = std::env::var("JONES_SCALE_CASE") {
+        let (deployment, design) = CASES
+            .into_iter()
+            .find(|(deployment, design)| format!("{deployment}/{}", design.name()) == case)
+            .expect("a known case");
+        println!("{}", run_case(deployment, design, n).to_json());
+        return;
+    }
+    let runs: Vec<Value> = CASES
+        .iter()
+        .map(|(deployment, design)| {
+            let out = std::process::Command::new(std::env::current_exe().expect("this bench"))
+                .env(
+                    "JONES_SCALE_CASE",
+                    format!("{deployment}/{}", design.name()),
+                )
+                .env("JONES_SCALE_CLIENTS", n.to_string())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("run a case");
+            assert!(
+                out.status.success(),
+                "case {deployment}/{} failed",
+                design.name()
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            serde_json::from_str(text.lines().last().expect("a line of figures")).expect("figures")
+        })
+        .collect();
+    print_table(&runs);
+}
+
+/// One case on a ZooKeeper of its own.
+fn run_case(deployment: &'static str, design: Design, n: usize) -> Figures {
     raise_open_file_limit();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let mut figures = Vec::new();
-
-    let mut zk = jones_zookeeper::ZooKeeper::builder()
-        .tick_time(Duration::from_secs(2))
-        .heap_mb(HEAP_MB)
-        .start()
-        .expect("standalone ZooKeeper");
-    let connect = zk.connect_string();
-    for design in [Design::Nodemap, Design::Index] {
+    if deployment == "standalone" {
+        let mut zk = jones_zookeeper::ZooKeeper::builder()
+            .tick_time(Duration::from_secs(2))
+            .heap_mb(HEAP_MB)
+            .start()
+            .expect("standalone ZooKeeper");
+        let connect = zk.connect_string();
         let outage = Outage::Restart(&mut zk);
-        let line = runtime.block_on(run(
-            "standalone",
+        return runtime.block_on(run(
+            deployment,
             design,
             &connect,
             std::slice::from_ref(&connect),
             outage,
             n,
         ));
-        figures.push(line);
     }
-    drop(zk);
-
     let mut ensemble = Ensemble::start_with_heap_mb(HEAP_MB).expect("ensemble");
     let connect = ensemble.connect_string();
-    let spread: Vec<String> = (0..jones_testkit::ENSEMBLE_SIZE)
+    let hosts: Vec<&str> = connect.split(',').collect();
+    let spread: Vec<String> = (0..hosts.len())
         .map(|first| {
-            let hosts: Vec<&str> = connect.split(',').collect();
             let rotated: Vec<&str> = hosts[first..]
                 .iter()
                 .chain(&hosts[..first])
@@ -539,17 +579,28 @@ fn main() {
             rotated.join(",")
         })
         .collect();
-    for design in [Design::Nodemap, Design::Index] {
-        let outage = Outage::LeaderKill(&mut ensemble);
-        let line = runtime.block_on(run("ensemble", design, &connect, &spread, outage, n));
-        figures.push(line);
-    }
-    drop(ensemble);
-
-    print_table(&figures);
+    let outage = Outage::LeaderKill(&mut ensemble);
+    runtime.block_on(run(deployment, design, &connect, &spread, outage, n))
 }
 
-fn print_table(figures: &[Figures]) {
+impl Figures {
+    fn to_json(&self) -> Value {
+        json!({
+            "zookeeper": self.deployment,
+            "design": self.design.name(),
+            "clients": self.clients,
+            "start_s": self.start_s,
+            "memory_kib_per_client": self.memory_kib_per_client,
+            "repoint": {"woken": self.repoint_woken, "bytes_read": self.repoint_bytes},
+            "root_change_ms": {"p50": self.root_p50_ms, "p99": self.root_p99_ms, "max_until_all": self.root_max_ms},
+            "registry_writes_per_change": self.registry_writes_per_change,
+            "get_clients_ms": self.clients_answer_ms,
+            "outage": {"kind": self.outage, "reads_per_client": self.outage_reads_per_client, "converge_ms": self.outage_converge_ms},
+        })
+    }
+}
+
+fn print_table(runs: &[Value]) {
     println!(
         "{:<10} {:<8} {:>6} | {:>7} {:>8} | {:>6} {:>11} | {:>7} {:>7} {:>11} | {:>8} | {:>8} | {:<17} {:>9} {:>9}",
         "zookeeper",
@@ -568,42 +619,26 @@ fn print_table(figures: &[Figures]) {
         "reads/cl",
         "conv ms"
     );
-    for f in figures {
+    for r in runs {
+        let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
         println!(
             "{:<10} {:<8} {:>6} | {:>7.1} {:>8.1} | {:>6} {:>11} | {:>7.1} {:>7.1} {:>11.1} | {:>8} | {:>8.1} | {:<17} {:>9.2} {:>9.1}",
-            f.deployment,
-            f.design.name(),
-            f.clients,
-            f.start_s,
-            f.memory_kib_per_client,
-            f.repoint_woken,
-            f.repoint_bytes,
-            f.root_p50_ms,
-            f.root_p99_ms,
-            f.root_max_ms,
-            f.registry_writes_per_change,
-            f.clients_answer_ms,
-            f.outage,
-            f.outage_reads_per_client,
-            f.outage_converge_ms,
+            r["zookeeper"].as_str().unwrap_or(""),
+            r["design"].as_str().unwrap_or(""),
+            r["clients"],
+            f(&r["start_s"]),
+            f(&r["memory_kib_per_client"]),
+            r["repoint"]["woken"],
+            r["repoint"]["bytes_read"],
+            f(&r["root_change_ms"]["p50"]),
+            f(&r["root_change_ms"]["p99"]),
+            f(&r["root_change_ms"]["max_until_all"]),
+            r["registry_writes_per_change"],
+            f(&r["get_clients_ms"]),
+            r["outage"]["kind"].as_str().unwrap_or(""),
+            f(&r["outage"]["reads_per_client"]),
+            f(&r["outage"]["converge_ms"]),
         );
     }
-    let lines: Vec<Value> = figures
-        .iter()
-        .map(|f| {
-            json!({
-                "zookeeper": f.deployment,
-                "design": f.design.name(),
-                "clients": f.clients,
-                "start_s": f.start_s,
-                "memory_kib_per_client": f.memory_kib_per_client,
-                "repoint": {"woken": f.repoint_woken, "bytes_read": f.repoint_bytes},
-                "root_change_ms": {"p50": f.root_p50_ms, "p99": f.root_p99_ms, "max_until_all": f.root_max_ms},
-                "registry_writes_per_change": f.registry_writes_per_change,
-                "get_clients_ms": f.clients_answer_ms,
-                "outage": {"kind": f.outage, "reads_per_client": f.outage_reads_per_client, "converge_ms": f.outage_converge_ms},
-            })
-        })
-        .collect();
-    println!("{}", json!({"bench": "scale", "runs": lines}));
+    println!("{}", json!({"bench": "scale", "runs": runs}));
 }
