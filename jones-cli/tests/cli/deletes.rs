@@ -84,8 +84,14 @@ async fn env_rm_lists_every_environment_and_host_it_drops_before_deleting() {
 async fn an_association_named_before_the_rules_is_viewed_and_removed() {
     let zk = shared_zk();
     let svc = fixture(&admin(&zk).await).await;
-    // A nodemap written before the rules: a name with a leading space.
+    // A nodemap written before the rules (and before the association
+    // index): a name with a leading space.
     let raw = zookeeper_client::Client::connect(&zk).await.unwrap();
+    let index = format!("/services/{svc}/associations");
+    for child in raw.list_children(&index).await.unwrap() {
+        raw.delete(&format!("{index}/{child}"), None).await.unwrap();
+    }
+    raw.delete(&index, None).await.unwrap();
     let nodemap = format!(" web-01 -> /services/{svc}/views/parent");
     raw.set_data(
         &format!("/services/{svc}/nodemaps"),
