@@ -351,7 +351,6 @@ enum Outage<'a> {
     LeaderKill(&'a mut Ensemble),
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     deployment: &'static str,
     design: Design,
