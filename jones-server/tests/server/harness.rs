@@ -327,6 +327,36 @@ pub async fn read_until(
     .unwrap_or_else(|_| panic!("no {needle:?} within {deadline:?}: {seen}"));
 }
 
+/// Opens an event stream of `svc` and waits for its `ready` event; returns
+/// the stream and what it sent so far.
+pub async fn open_stream(
+    addr: std::net::SocketAddr,
+    svc: impl std::fmt::Display,
+) -> (tokio::net::TcpStream, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET /api/v1/services/{svc}/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(
+        &mut stream,
+        &mut seen,
+        "event:ready",
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    (stream, seen)
+}
+
+/// The value of metric `name` in the server's `/metrics`.
+pub async fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
+    let (status, text) = http(addr, "GET", "/metrics", None).await;
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
 /// Asserts `svc`'s tree is byte-identical to `before`, with every znode at
 /// the same versions (nothing rewritten), naming the znodes that differ
 /// (not their possibly huge data).

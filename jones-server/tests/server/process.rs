@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::harness::{CREDENTIAL, admin, http, read_until, shutdown_bound, zookeeper};
+use crate::harness::{
+    CREDENTIAL, admin, metric, open_stream, read_until, shutdown_bound, zookeeper,
+};
 use crate::shutdown::{busy_service, churn};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -109,15 +111,6 @@ impl ServerProcess {
     }
 }
 
-async fn open_stream(addr: SocketAddr, svc: &str) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /api/v1/services/{svc}/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    read_until(&mut stream, &mut seen, "event:ready", WAIT).await;
-    (stream, seen)
-}
-
 /// A stream whose client never reads, with a small receive buffer.
 async fn stalled_stream(addr: SocketAddr, svc: &str) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -126,14 +119,6 @@ async fn stalled_stream(addr: SocketAddr, svc: &str) -> TcpStream {
     let request = format!("GET /api/v1/services/{svc}/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     stream
-}
-
-async fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let (status, text) = http(addr, "GET", "/metrics", None).await;
-    assert_eq!(status, 200, "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }
 
 /// How many sessions watch `path`, as ZooKeeper reports them.

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 use jones_client::{ClientRecord, ServiceLayout, ServiceName};
 use jones_server::Admin;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use zookeeper_client::{Acls, Client, CreateMode};
 
-use crate::harness::{admin, env, http, obj, read_until, serve_on_socket, service, zookeeper};
+use crate::harness::{
+    admin, env, http, metric, obj, open_stream, read_until, serve_on_socket, service, zookeeper,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -134,24 +136,6 @@ fn env_report<'a>(report: &'a Value, e: &str) -> Option<&'a Value> {
         .unwrap()
         .iter()
         .find(|x| x["env"] == e)
-}
-
-/// Opens an event stream and waits for `ready`.
-async fn open_stream(addr: SocketAddr, svc: &ServiceName) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /api/v1/services/{svc}/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    read_until(&mut stream, &mut seen, "event:ready", WAIT).await;
-    (stream, seen)
-}
-
-async fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let (status, text) = http(addr, "GET", "/metrics", None).await;
-    assert_eq!(status, 200, "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }
 
 async fn wait_for_metric(addr: SocketAddr, name: &str, ok: impl Fn(u64) -> bool) {
@@ -444,25 +428,20 @@ async fn ten_thousand_registrations_answer_time() {
         async move { session.create(&prefix, &data, options).await.unwrap() }
     });
     futures_util::future::join_all(creates).await;
-    for label in ["one-shot", "one-shot again"] {
-        let started = Instant::now();
-        let report = clients(addr, &svc).await;
-        eprintln!(
-            "GET clients, {label}: {:?} ({} clients)",
-            started.elapsed(),
-            report["clients"]
-        );
-    }
+    let time_gets = async |labels: [&str; 2]| {
+        for label in labels {
+            let started = Instant::now();
+            let report = clients(addr, &svc).await;
+            eprintln!(
+                "GET clients, {label}: {:?} ({} clients)",
+                started.elapsed(),
+                report["clients"]
+            );
+        }
+    };
+    time_gets(["one-shot", "one-shot again"]).await;
     let (mut stream, mut seen) = open_stream(addr, &svc).await;
     read_until(&mut stream, &mut seen, "event:clients", WAIT).await;
-    for label in ["live", "live again"] {
-        let started = Instant::now();
-        let report = clients(addr, &svc).await;
-        eprintln!(
-            "GET clients, {label}: {:?} ({} clients)",
-            started.elapsed(),
-            report["clients"]
-        );
-    }
+    time_gets(["live", "live again"]).await;
     let _ = stream.read(&mut [0u8; 1]).await;
 }

@@ -11,7 +11,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{RunningServer, admin, env, http, obj, read_until, service};
+use crate::harness::{
+    RunningServer, admin, env, http, metric, obj, open_stream, read_until, service,
+};
 use crate::shutdown::{busy_service, churn};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -31,16 +33,6 @@ async fn serve_with(admin: &Admin, options: HttpOptions) -> RunningServer {
     }
 }
 
-/// Opens an event stream and waits for `ready`.
-async fn open_stream(addr: SocketAddr, svc: &str) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /api/v1/services/{svc}/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut seen = String::new();
-    read_until(&mut stream, &mut seen, "event:ready", WAIT).await;
-    (stream, seen)
-}
-
 /// An event stream whose client never reads: a small receive buffer, so the
 /// server's writes block soon.
 async fn stalled_stream(addr: SocketAddr, svc: &str) -> TcpStream {
@@ -53,14 +45,6 @@ async fn stalled_stream(addr: SocketAddr, svc: &str) -> TcpStream {
 }
 
 /// One gauge or counter from `/metrics`.
-async fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let (status, text) = http(addr, "GET", "/metrics", None).await;
-    assert_eq!(status, 200, "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
 async fn wait_for_metric(addr: SocketAddr, name: &str, ok: impl Fn(u64) -> bool) -> u64 {
     let deadline = Instant::now() + WAIT;
     loop {
