@@ -10,12 +10,22 @@
 //! unchanged, after [`GRACE`] (its writer, if alive, has usually finished
 //! by then), the healer repairs the service.
 //!
+//! The healer also finishes an association index left unfinished: it
+//! keeps a one-shot `exists` watch on each service's `associations`
+//! directory (which fires on its data changes too), and when the directory
+//! says `complete: false` and neither it nor its children changed for
+//! [`GRACE`] (a live builder creates entries as it goes), it builds the
+//! index from the nodemap under the same lock. A service without a
+//! directory (a tree written by original Jones) is left to start-up and
+//! `jones repair`: its clients read the nodemap, and nothing of ours is
+//! half-written there.
+//!
 //! One repairer at a time: a server repairs only while it holds the
 //! ephemeral `/services/{svc}/jones-repairing` znode; the others watch it
 //! and look again when it goes (when the repair ends or its server dies).
 //! A healer takes the lock only once its turn in its own server's write
 //! queue for the service has come, so the lock is never held by a server
-//! that is merely waiting (see `repair_alone`).
+//! that is merely waiting (see `heal_alone`).
 //! A repair racing the marker's own writer is safe anyway: both write views
 //! in checked transactions, and the marker's deletion is guarded (see
 //! `writer`).
@@ -130,19 +140,85 @@ async fn supervise(admin: Admin, mut stopped: watch::Receiver<bool>) {
     tasks.shutdown().await;
 }
 
-/// Watches `svc`'s marker and repairs the service when one is left behind.
+/// What a healer finishes.
+#[derive(Debug, Clone, Copy)]
+enum Heal {
+    /// A write or delete that left its marker.
+    Marker,
+    /// An association index build that left its directory incomplete.
+    Index,
+}
+
+/// Watches `svc`'s marker and index directory, and heals what is left
+/// behind.
 async fn watch_service(admin: Admin, svc: ServiceName) {
     let layout = ServiceLayout::new(svc.clone());
-    let marker = marker_path(&layout);
+    tokio::join!(
+        watch_marker(&admin, &svc, &layout),
+        watch_index(&admin, &svc, &layout)
+    );
+}
+
+/// Watches `svc`'s index directory and finishes a build left unfinished.
+async fn watch_index(admin: &Admin, svc: &ServiceName, layout: &ServiceLayout) {
+    let dir = layout.associations_path();
+    // Whether the directory is there and unfinished, and its stat.
+    let unfinished = |found: Option<(Vec<u8>, zookeeper_client::Stat)>| match found {
+        Some((data, stat)) if !crate::index::followable_state(&data) => Some(stat),
+        _ => None,
+    };
+    loop {
+        let seen = match admin.zk().watch_exists(dir).await {
+            Ok((None, watcher)) => {
+                watcher.changed().await;
+                continue;
+            }
+            Ok((Some(_), watcher)) => match admin.zk().get(dir).await.map(unfinished) {
+                Ok(Some(stat)) => stat,
+                Ok(None) => {
+                    watcher.changed().await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(service = %svc, error = %e, "healer: cannot read the index");
+                    tokio::time::sleep(RETRY).await;
+                    continue;
+                }
+            },
+            Err(e) => {
+                tracing::debug!(service = %svc, error = %e, "healer: cannot watch the index");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        tokio::time::sleep(GRACE).await;
+        match admin.zk().get(dir).await.map(unfinished) {
+            // Unchanged, entries included: its builder, if any, is gone.
+            Ok(Some(now)) if (now.mzxid, now.pzxid) == (seen.mzxid, seen.pzxid) => {
+                if let Err(e) = heal_alone(admin, svc, layout, Heal::Index).await {
+                    tracing::warn!(service = %svc, error = %e, "healer: index build failed; will retry");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+            // Finished, gone, or still being built.
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(RETRY).await,
+        }
+    }
+}
+
+/// Watches `svc`'s marker and repairs the service when one is left behind.
+async fn watch_marker(admin: &Admin, svc: &ServiceName, layout: &ServiceLayout) {
+    let marker = marker_path(layout);
     loop {
         let seen = match admin.zk().watch_exists(&marker).await {
             Ok((None, watcher)) => {
-                admin.note_marker(&svc, false);
+                admin.note_marker(svc, false);
                 watcher.changed().await;
                 continue;
             }
             Ok((Some(stat), _)) => {
-                admin.note_marker(&svc, true);
+                admin.note_marker(svc, true);
                 stat
             }
             Err(e) => {
@@ -154,7 +230,7 @@ async fn watch_service(admin: Admin, svc: ServiceName) {
         tokio::time::sleep(GRACE).await;
         match admin.zk().get(&marker).await {
             Ok(Some((_, now))) if now.czxid == seen.czxid => {
-                if let Err(e) = repair_alone(&admin, &svc, &layout).await {
+                if let Err(e) = heal_alone(admin, svc, layout, Heal::Marker).await {
                     tracing::warn!(service = %svc, error = %e, "healer: repair failed; will retry");
                     tokio::time::sleep(RETRY).await;
                 }
@@ -166,18 +242,19 @@ async fn watch_service(admin: Admin, svc: ServiceName) {
     }
 }
 
-/// Repairs `svc` while holding its repair lock, or waits for whoever
-/// holds it to finish.
+/// Heals `svc` (see [`Heal`]) while holding its repair lock, or waits for
+/// whoever holds it to finish.
 ///
 /// The healer first waits for its turn in this server's queue of writes to
 /// the service, and only then takes the lock: a server busy with its own
 /// long write to the service (perhaps the very write that made the marker)
 /// never holds the lock while it waits, so if it dies there, the lock is
 /// not left to its session's expiry and another server heals at once.
-async fn repair_alone(
+async fn heal_alone(
     admin: &Admin,
     svc: &ServiceName,
     layout: &ServiceLayout,
+    heal: Heal,
 ) -> crate::Result<()> {
     let turn = admin.queue_unbounded(svc).await;
     let lock = repair_lock_path(layout);
@@ -189,7 +266,10 @@ async fn repair_alone(
         }
         return Ok(());
     }
-    let result = admin.repair_marked_in_turn(svc).await;
+    let result = match heal {
+        Heal::Marker => admin.repair_marked_in_turn(svc).await,
+        Heal::Index => admin.build_unfinished_index_in_turn(svc).await,
+    };
     admin.zk().delete(&lock).await?;
     drop(turn);
     result

@@ -86,6 +86,11 @@ impl IndexDiff {
     }
 }
 
+/// Whether clients follow an index whose directory holds `data`.
+pub(crate) fn followable_state(data: &[u8]) -> bool {
+    IndexState::parse(data).is_ok_and(IndexState::is_followable)
+}
+
 /// Whether `name` has an index znode (every name but the empty one).
 pub(crate) fn indexable(name: &str) -> bool {
     !association_znode_name(name).is_empty()
@@ -146,12 +151,15 @@ pub(crate) fn changed_names(before: &Nodemap, after: &Nodemap) -> Vec<String> {
 }
 
 /// What a nodemap writer read of the index: the directory (its data
-/// version, `None` when absent) and, for each name it may change, its
-/// znode's version (`None` when absent).
+/// version, `None` when absent, and whether clients follow it) and, for
+/// each name it may change, its znode's version (`None` when absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct IndexRead {
     /// The directory's data version; `None` when there is no directory.
     pub dir: Option<i32>,
+    /// Whether the directory says complete (in a layout this code writes):
+    /// a write that finds it unfinished builds it after its commit.
+    pub followable: bool,
     /// Name → its znode's version, for the names read.
     pub entries: BTreeMap<String, Option<i32>>,
 }
@@ -305,6 +313,7 @@ mod tests {
         assert_eq!(changed_names(&before, &after), ["b", "c", "d"]);
         let read = IndexRead {
             dir: Some(4),
+            followable: true,
             entries: [("b", Some(1)), ("c", Some(0)), ("d", None)]
                 .into_iter()
                 .map(|(n, v)| (n.to_owned(), v))

@@ -80,6 +80,10 @@ struct Args {
     /// client. A nodemap holding associations keeps its format.
     #[arg(long, env = "JONES_NODEMAP_FORMAT", default_value = "json")]
     nodemap_format: jones_server::NodemapFormat,
+    /// Fault injection, for crash tests only: stop every association index
+    /// build after this many batches, as if the server died there.
+    #[arg(long, hide = true)]
+    stop_index_build_after: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -141,7 +145,11 @@ async fn run(args: Args) -> Result<(), String> {
     let admin = Admin::connect(options)
         .await
         .map_err(|e| e.to_string())?
-        .with_nodemap_format(args.nodemap_format);
+        .with_nodemap_format(args.nodemap_format)
+        .with_limits(jones_server::Limits {
+            stop_index_build_after: args.stop_index_build_after,
+            ..jones_server::Limits::default()
+        });
     match admin.repair_pending().await {
         Ok(report) => {
             for (service, result) in report {

@@ -195,6 +195,26 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// Finishes `service`'s association index when its directory is still
+    /// there and not complete (a build whose server died); the caller
+    /// holds this server's turn for the service (see [`Admin::queue`]).
+    /// Counts as a healed write once the build succeeds.
+    pub(crate) async fn build_unfinished_index_in_turn(&self, service: &ServiceName) -> Result<()> {
+        let layout = ServiceLayout::new(service.clone());
+        match self.zk.get(layout.associations_path()).await? {
+            Some((data, _)) if !crate::index::followable_state(&data) => {}
+            _ => return Ok(()),
+        }
+        tracing::warn!(service = %service, "healer: finishing an association index left unfinished");
+        self.writer(&layout).build_index().await?;
+        self.stats
+            .healed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// The findings about `index` for `nodemap`.
 fn index_problems(
     nodemap: &jones_client::Nodemap,

@@ -38,7 +38,8 @@ use jones_client::{IndexState, Nodemap};
 use super::{Commit, Next, Writer, classify};
 use crate::Result;
 use crate::index::{
-    BUILD_BATCH_BYTES, IndexChange, IndexRead, StoredIndex, batches, diff, plan_change,
+    BUILD_BATCH_BYTES, IndexChange, IndexRead, StoredIndex, batches, diff, followable_state,
+    plan_change,
 };
 use crate::materialize::ops_size;
 use crate::zk::{Op, Read, ReadResult};
@@ -61,15 +62,20 @@ impl Writer<'_> {
             results.extend(self.zk.multi_read(chunk).await?);
         }
         let mut results = results.into_iter().map(|r| match r {
-            ReadResult::Data(found) => found.map(|(_, stat)| stat.version),
+            ReadResult::Data(found) => found,
             ReadResult::Children(_) => None,
         });
-        let Some(dir) = results.next().flatten() else {
+        let Some((dir_data, dir)) = results.next().flatten() else {
             return Ok(IndexRead::default());
         };
         Ok(IndexRead {
-            dir: Some(dir),
-            entries: names.iter().cloned().zip(results).collect(),
+            dir: Some(dir.version),
+            followable: followable_state(&dir_data),
+            entries: names
+                .iter()
+                .cloned()
+                .zip(results.map(|found| found.map(|(_, stat)| stat.version)))
+                .collect(),
         })
     }
 
@@ -96,7 +102,9 @@ impl Writer<'_> {
                 let size = ops_size(&base) + ops_size(&ops);
                 if size <= self.limits.multi_bytes {
                     base.extend(ops);
-                    false
+                    // A build left unfinished (its server died) is
+                    // finished by the next write.
+                    !read.followable
                 } else {
                     base.push(degraded);
                     true

@@ -116,6 +116,8 @@ pub struct Znode {
     pub cversion: i32,
     /// The zxid that created it: moved by a delete and re-create.
     pub czxid: i64,
+    /// The zxid that last changed its data.
+    pub mzxid: i64,
 }
 
 impl Znode {
@@ -160,6 +162,7 @@ pub async fn snapshot(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, Znod
                 version: stat.version,
                 cversion: stat.cversion,
                 czxid: stat.czxid,
+                mzxid: stat.mzxid,
             },
         );
     }
@@ -392,4 +395,109 @@ pub async fn znodes_under_on(connect: &str, path: &str) -> Vec<String> {
         }
     }
     all
+}
+
+/// The association index of `svc` as stored: the directory's state
+/// (`None` without a directory) and every entry, znode name → the view it
+/// holds (its raw data when it does not parse), read with the server's
+/// credential.
+pub async fn stored_index(
+    admin: &Admin,
+    svc: &ServiceName,
+) -> (Option<jones_client::IndexState>, BTreeMap<String, String>) {
+    let client = admin.zk().client().await.unwrap();
+    let layout = jones_client::ServiceLayout::new(svc.clone());
+    let dir = layout.associations_path();
+    let state = match client.get_data(dir).await {
+        Ok((data, _)) => Some(jones_client::IndexState::parse(&data).expect("a state")),
+        Err(zookeeper_client::Error::NoNode) => return (None, BTreeMap::new()),
+        Err(e) => panic!("{dir}: {e}"),
+    };
+    let children = client.list_children(dir).await.unwrap();
+    let paths: Vec<String> = children.iter().map(|c| format!("{dir}/{c}")).collect();
+    let datas = futures_util::future::join_all(paths.iter().map(|p| client.get_data(p))).await;
+    let entries = children
+        .into_iter()
+        .zip(datas)
+        .map(|(c, read)| {
+            let (data, _) = read.unwrap();
+            let view = match jones_client::AssociationRecord::parse(&data) {
+                Ok(record) => record.view,
+                Err(_) => String::from_utf8_lossy(&data).into_owned(),
+            };
+            (c, view)
+        })
+        .collect();
+    (state, entries)
+}
+
+/// Asserts `svc`'s association index is complete and holds exactly its
+/// nodemap: one znode per association whose name encodes to one, each
+/// with the nodemap's view path.
+pub async fn assert_index_matches(admin: &Admin, svc: &ServiceName) {
+    let client = admin.zk().client().await.unwrap();
+    let layout = jones_client::ServiceLayout::new(svc.clone());
+    let (data, _) = client.get_data(layout.nodemap_path()).await.unwrap();
+    let nodemap = jones_client::Nodemap::parse(&data).unwrap();
+    let wanted: BTreeMap<String, String> = nodemap
+        .iter()
+        .filter(|(name, _)| !name.is_empty())
+        .map(|(name, view)| (jones_client::association_znode_name(name), view.to_owned()))
+        .collect();
+    let (state, entries) = stored_index(admin, svc).await;
+    assert_eq!(
+        state,
+        Some(jones_client::IndexState::complete()),
+        "the index of {svc} is complete"
+    );
+    if entries != wanted {
+        let differ: Vec<&String> = wanted
+            .keys()
+            .chain(entries.keys())
+            .filter(|k| wanted.get(*k) != entries.get(*k))
+            .take(10)
+            .collect();
+        panic!("the index of {svc} differs from its nodemap at {differ:?}");
+    }
+}
+
+/// Creates `svc` on `connect` as original Jones writes it (no association
+/// index, no client registry, every znode open to anyone): root conf and
+/// view `root`, each environment of `envs` with its conf and view
+/// `config`, and the nodemap `nodemap` as given.
+pub async fn original_service(
+    connect: &str,
+    svc: &ServiceName,
+    root: &Value,
+    envs: &[(&str, Value)],
+    nodemap: &[u8],
+) {
+    use zookeeper_client::{Acls, CreateMode};
+    let open = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    let raw = zookeeper_client::Client::connect(connect).await.unwrap();
+    match raw.create("/services", b"", &open).await {
+        Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
+        Err(e) => panic!("/services: {e}"),
+    }
+    let root_data = root.to_string();
+    let mut nodes = vec![
+        (format!("/services/{svc}"), String::new()),
+        (format!("/services/{svc}/conf"), root_data.clone()),
+        (format!("/services/{svc}/views"), root_data),
+    ];
+    for (e, config) in envs {
+        let mut view = root.as_object().unwrap().clone();
+        view.extend(config.as_object().unwrap().clone());
+        nodes.push((format!("/services/{svc}/conf/{e}"), config.to_string()));
+        nodes.push((
+            format!("/services/{svc}/views/{e}"),
+            Value::Object(view).to_string(),
+        ));
+    }
+    for (path, data) in nodes {
+        raw.create(&path, data.as_bytes(), &open).await.unwrap();
+    }
+    raw.create(&format!("/services/{svc}/nodemaps"), nodemap, &open)
+        .await
+        .unwrap();
 }

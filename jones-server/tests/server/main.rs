@@ -9,6 +9,7 @@ mod delete_preview;
 mod harness;
 mod healing;
 mod http;
+mod index;
 mod materialize;
 mod merge_modes;
 mod names;
