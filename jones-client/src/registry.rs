@@ -104,13 +104,23 @@ impl Registry {
             .unwrap_or_default();
         let mut skip: Option<u64> = None;
         let mut said = false;
+        // Kept across sessions: no two attempts closer than the interval,
+        // whatever ended the one before.
+        let mut last_attempt: Option<Instant> = None;
         loop {
             let Some((client, generation)) = self.ready(&mut session, &mut shutdown, skip).await
             else {
                 break;
             };
             match self
-                .keep(&client, generation, &mut session, &mut shutdown, &host)
+                .keep(
+                    &client,
+                    generation,
+                    &mut last_attempt,
+                    &mut session,
+                    &mut shutdown,
+                    &host,
+                )
                 .await
             {
                 Ended::Shutdown => break,
@@ -166,22 +176,34 @@ impl Registry {
     }
 
     /// Registers through `client` and keeps the record current until the
-    /// session goes.
+    /// session goes. Every attempt waits until the interval since
+    /// `last_attempt` passed: a session that fails each request at once
+    /// (expired, but not yet seen so by the session keeper) is retried at
+    /// that rate, never in a loop that does not yield.
+    #[allow(clippy::too_many_arguments)]
     async fn keep(
         &mut self,
         client: &Client,
         generation: u64,
+        last_attempt: &mut Option<Instant>,
         session: &mut watch::Receiver<SessionState>,
         shutdown: &mut watch::Receiver<bool>,
         host: &str,
     ) -> Ended {
         let prefix = format!("{}/{CLIENT_ZNODE_PREFIX}", self.layout.clients_path());
         let options = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
-        let mut last_attempt: Option<Instant>;
         let (path, mut written) = loop {
+            if last_attempt.is_some() {
+                if let Some(ended) = self
+                    .pause(*last_attempt, false, generation, session, shutdown)
+                    .await
+                {
+                    return ended;
+                }
+            }
             let applied = self.latest();
             let data = self.record(&applied, host).to_bytes();
-            last_attempt = Some(Instant::now());
+            *last_attempt = Some(Instant::now());
             let created = tokio::select! {
                 created = client.create(&prefix, &data, &options) => created,
                 () = gone(session, generation) => return Ended::Session,
@@ -208,15 +230,7 @@ impl Registry {
                 Err(Zk::SessionExpired | Zk::ClientClosed | Zk::SessionMoved) => {
                     return Ended::Session;
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot register yet; retrying");
-                    if let Some(ended) = self
-                        .pause(last_attempt, false, generation, session, shutdown)
-                        .await
-                    {
-                        return ended;
-                    }
-                }
+                Err(e) => tracing::debug!(error = %e, "cannot register yet; retrying"),
             }
         };
         tracing::debug!(path, "registered in the client registry");
@@ -239,14 +253,14 @@ impl Registry {
             // interval since the last write; then the latest revision.
             loop {
                 if let Some(ended) = self
-                    .pause(last_attempt, true, generation, session, shutdown)
+                    .pause(*last_attempt, true, generation, session, shutdown)
                     .await
                 {
                     return ended;
                 }
                 let applied = self.latest();
                 let data = self.record(&applied, host).to_bytes();
-                last_attempt = Some(Instant::now());
+                *last_attempt = Some(Instant::now());
                 let set = tokio::select! {
                     set = client.set_data(&path, &data, None) => set,
                     () = gone(session, generation) => return Ended::Session,
@@ -343,4 +357,84 @@ async fn gone(session: &mut watch::Receiver<SessionState>, generation: u64) {
     let _ = session
         .wait_for(|s| s.generation != generation || s.client.is_none())
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jones_testkit::ZooKeeper;
+    use zookeeper_client::Client;
+
+    use super::*;
+
+    /// A client whose session expired (the server froze past its timeout):
+    /// every request on it fails at once, without ever waiting.
+    async fn expired_client(zk: &ZooKeeper) -> Client {
+        let client = Client::connector()
+            .with_session_timeout(Duration::from_secs(1))
+            .connect(&zk.connect_string())
+            .await
+            .unwrap();
+        let mut states = client.state_watcher();
+        zk.pause().unwrap();
+        while !states.peek_state().is_terminated() {
+            states.changed().await;
+        }
+        zk.resume().unwrap();
+        client
+    }
+
+    /// Between a session's expiry and the session keeper noticing it, the
+    /// state still says connected while every request fails at once. The
+    /// registry must wait for the state to move on, not retry in a loop
+    /// that never yields: on a busy runtime such loops took every worker
+    /// and starved the session keepers, so no session ever came back.
+    #[test]
+    fn a_dead_session_still_shown_connected_does_not_take_the_runtime() {
+        let zk = ZooKeeper::start().unwrap();
+        let client = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(expired_client(&zk));
+        let (done, finished) = std::sync::mpsc::channel();
+        let layout = ServiceLayout::new(crate::ServiceName::new("svc").unwrap());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let (_session_tx, session) = watch::channel(SessionState {
+                    client: Some(client),
+                    generation: 1,
+                    connection: 1,
+                    connected: true,
+                    disconnected_since: None,
+                    last_error: None,
+                    ended: false,
+                });
+                let (_applied_tx, applied) = watch::channel(Some(Applied::new(
+                    &layout.view_path(&crate::EnvPath::root()),
+                    1,
+                )));
+                let (stop, shutdown) = watch::channel(false);
+                let registry = Registry {
+                    layout,
+                    association: "a".into(),
+                    interval: Duration::from_millis(100),
+                    counters: Arc::default(),
+                    applied,
+                    started_ms: now_ms(),
+                };
+                let task = tokio::spawn(registry.run(session, shutdown));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                stop.send(true).unwrap();
+                task.await.unwrap();
+            });
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the registry yielded to the rest of the runtime");
+    }
 }

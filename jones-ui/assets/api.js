@@ -72,5 +72,6 @@ export const api = {
   associate: (svc, name, env) => call('PUT', `/services/${enc(svc)}/associations/${enc(name)}`, { env }),
   dissociate: (svc, name) => call('DELETE', `/services/${enc(svc)}/associations/${enc(name)}`),
   resolve: (svc, name) => call('GET', `/services/${enc(svc)}/resolve/${enc(name)}`),
+  clients: (svc) => call('GET', `/services/${enc(svc)}/clients`),
   eventsUrl: (svc) => `${BASE}/services/${enc(svc)}/events`,
 };

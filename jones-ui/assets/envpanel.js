@@ -1,6 +1,7 @@
 // One environment: its config in a JSON editor, the inherited view with
-// the origin of every key, its associations, raw JSON; saving with a diff,
-// the version read, and a conflict view that keeps the user's edit.
+// the origin of every key, how far its rollout got, its associations, raw
+// JSON; saving with a diff, the version read, and a conflict view that
+// keeps the user's edit.
 
 import { api } from './api.js';
 import { canonical, renderDiff } from './diff.js';
@@ -8,6 +9,7 @@ import { applyPicks, merge3 } from './merge3.js';
 import { dialog, h, notify, pageKey, preview, replaceKeepingFocus, showError } from './dom.js';
 import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
 import { associationProblem } from './names.js';
+import { RolloutCard } from './rollout.js';
 
 const envLabel = (env) => (env === '' ? 'root' : env);
 /** Where the editor mode the user picked is remembered. */
@@ -27,7 +29,7 @@ function editorMode(config) {
 const EDITOR_SETTLE_MS = 350;
 
 export class EnvPanel {
-  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged, serviceReadOnly = false }) {
+  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged, clients = () => null, serviceReadOnly = false }) {
     this.svc = svc;
     // A service whose name predates the rules: read, never changed here
     // (deleting it is on the services page).
@@ -36,6 +38,8 @@ export class EnvPanel {
     this.allEnvs = allEnvs;
     this.onNavigate = onNavigate;
     this.onTreeChanged = onTreeChanged;
+    // The service's latest registry report, for the rollout card.
+    this.clients = clients;
     // The page this panel is: its messages, even those of answers that
     // arrive after the user left, belong to it.
     this.page = pageKey(svc, env);
@@ -91,6 +95,7 @@ export class EnvPanel {
   }
 
   destroy() {
+    this.rollout?.destroy();
     this.observer?.disconnect();
     this.editor && this.editor.destroy();
     this.editor = null;
@@ -147,6 +152,7 @@ export class EnvPanel {
     this.assocHost = h('div', { id: 'associations' });
     this.assocList = null;
     this.rawHost = h('div', { id: 'raw-json' });
+    this.rollout = new RolloutCard(this.env, this.clients());
     this.root.replaceChildren(
       header,
       this.banner,
@@ -155,6 +161,7 @@ export class EnvPanel {
           h('p.help', {}, 'Keys set here override the same keys of the environments above.'), editorHost, this.status),
         h('section.card', {}, h('h2', {}, 'Inherited view'),
           h('p.help', {}, 'What apps associated with this environment read.'), this.viewHost)),
+      this.rollout.root,
       h('section.card', {}, h('h2', {}, 'Associations'), this.assocHost),
       h('section.card', {}, h('h2', {}, 'Raw JSON'), this.rawHost),
     );
@@ -396,8 +403,9 @@ export class EnvPanel {
       [{ label: 'Keep editing', value: false }, { label: hidden ? 'Save anyway' : 'Save', kind: 'primary', value: true }],
     );
     if (!confirmed) return;
+    let done;
     try {
-      await api.saveEnv(this.svc, this.env, config, this.base.version);
+      done = await api.saveEnv(this.svc, this.env, config, this.base.version);
     } catch (e) {
       if (e.status === 409 && e.body) {
         const b = e.body;
@@ -414,6 +422,7 @@ export class EnvPanel {
       return;
     }
     this.say(`Saved ${envLabel(this.env)}.`);
+    if (done && done.version !== undefined) this.rollout.saved(done.version);
     this.conflict = null;
     this.staleVersion = null;
     await this.refresh({ reloadEditor: true });
@@ -601,6 +610,16 @@ export class EnvPanel {
     this.renderRaw();
     this.renderBanners();
     this.updateStatus();
+  }
+
+  /** A newer report of the client registry: only the rollout card changes. */
+  onClients(report) {
+    this.rollout?.update(report);
+  }
+
+  /** The registry could not be read: said in the rollout card. */
+  onClientsFailed(error) {
+    this.rollout?.failed(error);
   }
 
   /** A change made elsewhere: refresh what it touched. */

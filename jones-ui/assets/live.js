@@ -2,7 +2,9 @@
 // (another user, the CLI) reach the page without a reload.
 //
 // The server sends `ready` once its ZooKeeper watch is in place, `change`
-// for each changed znode, and `resync` when it had to re-add its watch.
+// for each changed znode, `clients` with the report of the client registry
+// when it changed (at most 4 a second), and `resync` when it had to re-add
+// its watch.
 // The browser reconnects a dropped stream by itself; changes made while it
 // was away are not replayed, so a `ready` after the first one counts as a
 // resync too. The browser gives up for good when the server answers the
@@ -10,7 +12,8 @@
 // one): the stream is then closed and the state `disconnected`.
 
 /**
- * Subscribes to `url`; calls `onChange(event)` for each change or resync,
+ * Subscribes to `url`; calls `onChange(event)` for each change, resync or
+ * registry report (`{type: 'clients', report}`),
  * `onState` with 'live', 'reconnecting' (the browser retries) or
  * 'disconnected' (it does not: a reload is needed). Returns a function that
  * unsubscribes.
@@ -32,6 +35,7 @@ export function subscribe(url, onChange, onState) {
     readyBefore = true;
   });
   source.addEventListener('change', (e) => onChange({ type: 'change', ...parse(e) }));
+  source.addEventListener('clients', (e) => onChange({ type: 'clients', report: parse(e) }));
   source.addEventListener('resync', () => onChange({ type: 'resync' }));
   return () => source.close();
 }

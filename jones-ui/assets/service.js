@@ -1,6 +1,6 @@
 // A service page: the environment tree on the left (add, select, look up a
 // host), the selected environment on the right, kept live by the server's
-// event stream.
+// event stream; the client registry's report goes to the rollout card.
 
 import { api } from './api.js';
 import { currentPage, dialog, h, notify, showError } from './dom.js';
@@ -20,6 +20,10 @@ export class ServicePage {
     this.tree = null;
     this.panel = null;
     this.pending = null;
+    // The latest report of the client registry, and how many came as
+    // events: a GET answered after a newer event is dropped.
+    this.clients = null;
+    this.clientsSeen = 0;
   }
 
   href(env) {
@@ -58,6 +62,7 @@ export class ServicePage {
     if (!(await this.loadTree())) return;
     this.renderMerge();
     this.assocIndex.refresh();
+    this.refreshClients();
     await this.select(this.env);
   }
 
@@ -214,6 +219,7 @@ export class ServicePage {
     this.panel = new EnvPanel(this.svc, env, {
       allEnvs: () => allEnvs(this.tree),
       serviceReadOnly: !!(this.service && this.service.read_only),
+      clients: () => this.clients,
       onNavigate: (target) => this.navigate(this.href(target)),
       onTreeChanged: async (target) => {
         await this.loadTree();
@@ -224,12 +230,42 @@ export class ServicePage {
     this.renderAddChild();
   }
 
-  /** Batches bursts of events (one write touches many views) into one refresh. */
+  /**
+   * Batches bursts of events (one write touches many views) into one
+   * refresh. A registry report goes straight to the rollout card and
+   * refreshes nothing else.
+   */
   onEvent(event) {
+    if (event.type === 'clients') {
+      this.onClients(event.report);
+      return;
+    }
+    if (event.type === 'resync') this.refreshClients();
     this.pendingEvents = this.pendingEvents || [];
     this.pendingEvents.push(event);
     clearTimeout(this.pending);
     this.pending = setTimeout(() => this.applyEvents(), 120);
+  }
+
+  onClients(report) {
+    this.clientsSeen += 1;
+    this.clients = report;
+    this.panel && this.panel.onClients(report);
+  }
+
+  /** Reads the registry's report (opening the service, after a resync). */
+  async refreshClients() {
+    const seen = this.clientsSeen;
+    let report;
+    try {
+      report = await api.clients(this.svc);
+    } catch (e) {
+      if (this.clientsSeen === seen && this.panel) this.panel.onClientsFailed(e);
+      return;
+    }
+    if (this.clientsSeen !== seen) return;
+    this.clients = report;
+    this.panel && this.panel.onClients(report);
   }
 
   async applyEvents() {

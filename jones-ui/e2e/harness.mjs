@@ -1,5 +1,6 @@
-// Starts a real jones-server (dev mode: it runs its own ZooKeeper) and a
-// headless Chromium for the browser tests, and stops both afterwards.
+// Starts a real jones-server (dev mode: it runs its own ZooKeeper), fleets
+// of real clients (the `fleet` example) and a headless Chromium for the
+// browser tests, and stops them afterwards.
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -82,6 +83,74 @@ export async function startServer({ port: wanted } = {}) {
       await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts the `fleet` example (`cargo build -p jones-examples --example
+ * fleet`): `clients` live jones-clients of `service` on `server`'s dev-mode
+ * ZooKeeper, associations `{prefix}0`…, each registered in the client
+ * registry. `lines` collects its JSON lines; `ready()` resolves once every
+ * client is ready. `pause()`/`resume()` stop and continue the process
+ * (SIGSTOP/SIGCONT: its sessions stay registered until they time out);
+ * `stop()` ends it (its sessions close) and resolves once it exited.
+ */
+export function startFleet(server, { service, clients, prefix, key, sessionTimeoutMs = 20_000 }) {
+  const binary = process.env.JONES_FLEET_BIN || join(targetDir, 'debug', 'examples', 'fleet');
+  const args = ['--zk', server.zk, '--service', service, '--clients', String(clients), '--prefix', prefix, '--key', key,
+    '--session-timeout-ms', String(sessionTimeoutMs)];
+  const child = spawn(binary, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  const lines = [];
+  let output = '';
+  let partial = '';
+  child.stdout.on('data', (d) => {
+    partial += d;
+    const done = partial.split('\n');
+    partial = done.pop();
+    for (const line of done) {
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        output += line + '\n';
+      }
+    }
+  });
+  child.stderr.on('data', (d) => (output += d));
+  let failed = null;
+  child.once('error', (e) => (failed = e));
+  const exited = new Promise((r) => child.once('close', r));
+  let paused = false;
+  return {
+    pid: child.pid,
+    lines,
+    async ready(timeoutMs = 30_000) {
+      await waitFor(`fleet ${prefix}: ${clients} clients ready`, () => {
+        if (failed) throw new Error(`cannot run ${binary}: ${failed.message}`);
+        if (child.exitCode !== null) throw new Error(`fleet exited: ${output}`);
+        return lines.some((l) => l.ready === clients);
+      }, timeoutMs);
+    },
+    pause() {
+      child.kill('SIGSTOP');
+      paused = true;
+    },
+    resume() {
+      child.kill('SIGCONT');
+      paused = false;
+    },
+    async stop() {
+      if (failed || child.exitCode !== null || child.signalCode !== null) return;
+      if (paused) this.resume();
+      child.kill('SIGINT');
+      const timer = new Promise((r) => setTimeout(() => r('timeout'), 10_000));
+      if ((await Promise.race([exited, timer])) === 'timeout') {
+        child.kill('SIGKILL');
+        await exited;
+      }
     },
   };
 }

@@ -41,6 +41,7 @@ const FILES: &[(&str, &[u8])] = embed![
     "lookup.js",
     "merge3.js",
     "names.js",
+    "rollout.js",
     "service.js",
     "services.js",
     "tree.js",
