@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openPage, screenshot, startBrowser, startServer } from './harness.mjs';
+import { screenshot, setEditorText, startBrowser, startServer, withPage } from './harness.mjs';
 
 let server;
 let browser;
@@ -19,19 +19,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-/** Opens the page at `hash`, runs `body`, and checks nothing left loopback and no script failed. */
-async function withPage(hash, body) {
-  const tab = await openPage(browser, server);
-  try {
-    await tab.page.goto(`${server.url}/${hash}`);
-    await body(tab.page);
-    assert.deepEqual(tab.foreign, [], 'the page made requests to other hosts');
-    assert.deepEqual(tab.errors, [], 'the page threw errors');
-  } finally {
-    await tab.close();
-  }
-}
 
 async function createTree(svc, envs) {
   const created = await server.api('POST', `/services/${svc}`);
@@ -50,19 +37,6 @@ async function putConfig(svc, env, config) {
   return server.api('PUT', path, { config, version: current.body.version });
 }
 
-/** Replaces the JSON editor's content by typing into its text mode. */
-async function setEditorText(page, text) {
-  const editor = page.locator('#config-editor');
-  // The mode buttons show once the editor is mounted, in every mode: wait
-  // for them rather than count them, which can run before the mount.
-  await editor.locator('button[title^="Switch to text mode"]').first().click();
-  const content = editor.locator('.cm-content');
-  await content.click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.press('Delete');
-  await page.keyboard.insertText(text);
-}
-
 async function saveWithReview(page) {
   await page.locator('#save').click();
   const dialog = page.locator('dialog.modal');
@@ -76,7 +50,7 @@ async function viewOrigin(page, key) {
 
 test('builds a tree through the page and shows where each key comes from', async () => {
   const svc = uniqueService('ui-tree');
-  await withPage('', async (page) => {
+  await withPage(browser, server, '', async (page) => {
     await page.locator('#new-service').fill(svc);
     await screenshot(page, 'services');
     await page.locator('button', { hasText: 'Create service' }).click();
@@ -116,7 +90,7 @@ test('builds a tree through the page and shows where each key comes from', async
 test('a conflicting edit keeps the user’s text and saves after re-apply', async () => {
   const svc = uniqueService('ui-conflict');
   await createTree(svc, [['parent', { a: 1 }]]);
-  await withPage(`#/services/${svc}/parent`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}/parent`, async (page) => {
     await page.locator('h1', { hasText: 'parent' }).waitFor();
     await page.locator('#live', { hasText: '● live' }).waitFor();
     await setEditorText(page, '{"a": 10, "mine": true}');
@@ -158,7 +132,7 @@ test('a conflicting edit keeps the user’s text and saves after re-apply', asyn
 test('merging an edit after a conflict keeps the other side’s changes', async () => {
   const svc = uniqueService('ui-merge');
   await createTree(svc, [['prod', { db: { pool: { size: 50 } }, timeout_ms: 500 }]]);
-  await withPage(`#/services/${svc}/prod`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}/prod`, async (page) => {
     await page.locator('#live', { hasText: '● live' }).waitFor();
     await setEditorText(page, '{"db": {"pool": {"size": 50}}, "timeout_ms": 500, "new_flow": true}');
     const other = await putConfig(svc, 'prod', { db: { pool: { size: 64 } }, timeout_ms: 450 });
@@ -179,7 +153,7 @@ test('merging an edit after a conflict keeps the other side’s changes', async 
 test('invalid JSON and bad names are refused with a message', async () => {
   const svc = uniqueService('ui-invalid');
   await createTree(svc, []);
-  await withPage(`#/services/${svc}`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}`, async (page) => {
     await page.locator('h1', { hasText: 'root' }).waitFor();
     await setEditorText(page, '{"a": ');
     await page.locator('#edit-status', { hasText: 'Invalid JSON' }).waitFor();
@@ -205,7 +179,7 @@ test('invalid JSON and bad names are refused with a message', async () => {
 test('an association added on the page resolves when the host is looked up', async () => {
   const svc = uniqueService('ui-assoc');
   await createTree(svc, [['', { foo: 'bar' }], ['parent', { a: 1 }]]);
-  await withPage(`#/services/${svc}/parent`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}/parent`, async (page) => {
     await page.locator('h1', { hasText: 'parent' }).waitFor();
     await page.locator('#assoc-name').fill('web-01.example.com');
     await page.locator('#associations button', { hasText: 'Add association' }).click();
@@ -230,7 +204,7 @@ test('the review names every inherited key a save would hide', async () => {
     ['prod', { threads: 8 }],
     ['prod/eu', { region: 'eu' }],
   ]);
-  await withPage(`#/services/${svc}/prod`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}/prod`, async (page) => {
     await page.locator('#view-table tr[data-key="db"]').waitFor();
     await setEditorText(page, '{"threads": 8, "db": {"pool": {"size": 20}}}');
     await page.locator('#save').click();
@@ -261,7 +235,7 @@ test('the review names every inherited key a save would hide', async () => {
 test('a change made through the API appears on the open page without reload', async () => {
   const svc = uniqueService('ui-live');
   await createTree(svc, [['parent', { a: 1 }], ['parent/child1', { a: 2 }]]);
-  await withPage(`#/services/${svc}/parent/child1`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}/parent/child1`, async (page) => {
     await page.locator('#view-table tr[data-key="a"]').waitFor();
     await page.locator('#live', { hasText: '● live' }).waitFor();
     await page.evaluate(() => (window.__notReloaded = true));
@@ -278,7 +252,7 @@ test('a change made through the API appears on the open page without reload', as
 test('deletes ask first: a subtree only when asked for, a service only when its name is typed', async () => {
   const svc = uniqueService('ui-delete');
   await createTree(svc, [['parent', { a: 1 }], ['parent/child1', { a: 2 }], ['other', {}]]);
-  await withPage(`#/services/${svc}/parent`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}/parent`, async (page) => {
     await page.locator('h1', { hasText: 'parent' }).waitFor();
     await page.locator('button', { hasText: 'Delete…' }).click();
     const dialog = page.locator('dialog.modal');

@@ -2,6 +2,7 @@
 // of real clients (the `fleet` example) and a headless Chromium for the
 // browser tests, and stops them afterwards.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -204,6 +205,31 @@ export async function openPage(browser, server) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   return { page, foreign, errors, close: () => context.close() };
+}
+
+/** Opens `server`'s page at `hash`, runs `body`, and checks nothing left loopback and no script failed. */
+export async function withPage(browser, server, hash, body) {
+  const tab = await openPage(browser, server);
+  try {
+    await tab.page.goto(`${server.url}/${hash}`);
+    await body(tab.page);
+    assert.deepEqual(tab.foreign, [], 'the page made requests to other hosts');
+    assert.deepEqual(tab.errors, [], 'the page threw errors');
+  } finally {
+    await tab.close();
+  }
+}
+
+/** Replaces the JSON editor's content by typing into its text mode. */
+export async function setEditorText(page, text) {
+  const editor = page.locator('#config-editor');
+  // The mode buttons show once the editor is mounted, in every mode: wait
+  // for them rather than count them, which can run before the mount.
+  await editor.locator('button[title^="Switch to text mode"]').first().click();
+  await editor.locator('.cm-content').click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
 }
 
 export async function screenshot(page, name) {

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openPage, screenshot, startBrowser, startFleet, startServer } from './harness.mjs';
+import { screenshot, setEditorText, startBrowser, startFleet, startServer, withPage } from './harness.mjs';
 import { lagText, summarize } from '../assets/rollout.js';
 
 let server;
@@ -39,29 +39,6 @@ function fleet(options) {
   return f;
 }
 
-/** Opens the page, runs `body`, and checks no script failed and nothing left loopback. */
-async function withPage(hash, body) {
-  const tab = await openPage(browser, server);
-  try {
-    await tab.page.goto(`${server.url}/${hash}`);
-    await body(tab.page);
-    assert.deepEqual(tab.foreign, [], 'the page made requests to other hosts');
-    assert.deepEqual(tab.errors, [], 'the page threw errors');
-  } finally {
-    await tab.close();
-  }
-}
-
-/** Replaces the JSON editor's content by typing into its text mode. */
-async function setEditorText(page, text) {
-  const editor = page.locator('#config-editor');
-  await editor.locator('button[title^="Switch to text mode"]').first().click();
-  await editor.locator('.cm-content').click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.press('Delete');
-  await page.keyboard.insertText(text);
-}
-
 async function saveWithReview(page) {
   await page.locator('#save').click();
   const dialog = page.locator('dialog.modal');
@@ -80,7 +57,7 @@ test('the card counts the clients of the subtree live, lists the laggards, and s
   for (const name of ['a-0', 'a-1', 'a-2']) await api('PUT', `/services/${svc}/associations/${name}`, { env: 'prod' });
   for (const name of ['b-0', 'b-1']) await api('PUT', `/services/${svc}/associations/${name}`, { env: 'prod/eu' });
 
-  await withPage(`#/services/${svc}/prod`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}/prod`, async (page) => {
     await page.locator('#live', { hasText: '● live' }).waitFor();
     // No client yet: said so, with why some clients are never counted.
     await head(page).filter({ hasText: 'No registered clients' }).waitFor();
@@ -141,7 +118,7 @@ test('typing goes on untouched while registry reports arrive', async () => {
   await api('POST', `/services/${svc}/config/prod`, { config: { color: 'blue' } });
   for (let i = 0; i < 4; i++) await api('PUT', `/services/${svc}/associations/t-${i}`, { env: 'prod' });
 
-  await withPage(`#/services/${svc}/prod`, async (page) => {
+  await withPage(browser, server, `#/services/${svc}/prod`, async (page) => {
     await page.locator('#live', { hasText: '● live' }).waitFor();
     await head(page).filter({ hasText: 'No registered clients' }).waitFor();
     const editorHasFocus = () => page.evaluate(() => document.querySelector('#config-editor').contains(document.activeElement));
