@@ -2,6 +2,7 @@
 //! and a consistency check of a whole service.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use jones_client::{Config, EnvPath, ServiceName, parse_config};
 use jones_server::{Admin, ZkOptions};
@@ -500,4 +501,24 @@ pub async fn original_service(
     raw.create(&format!("/services/{svc}/nodemaps"), nodemap, &open)
         .await
         .unwrap();
+}
+
+/// Waits until `svc` verifies consistent, at most `within`.
+pub async fn healed_within(
+    admin: &jones_server::Admin,
+    svc: &jones_client::ServiceName,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let found = admin.verify(svc).await.unwrap();
+        if found.consistent {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not healed within {within:?}: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -9,8 +9,8 @@ use jones_server::{Healer, Limits, Problem};
 use serde_json::json;
 
 use crate::harness::{
-    admin, admin_on, assert_consistent, env, isolated_connect, obj, service, znodes_under,
-    znodes_under_on,
+    admin, admin_on, assert_consistent, env, healed_within, isolated_connect, obj, service,
+    znodes_under, znodes_under_on,
 };
 
 #[tokio::test]
@@ -235,26 +235,6 @@ async fn a_half_deleted_service_shows_in_verify_and_the_next_write_finishes_the_
         admin.delete_service(&small).await,
         Err(jones_server::Error::ServiceNotFound(_))
     ));
-}
-
-/// Waits until `svc` verifies consistent, at most `within`.
-async fn healed_within(
-    admin: &jones_server::Admin,
-    svc: &jones_client::ServiceName,
-    within: Duration,
-) {
-    let deadline = Instant::now() + within;
-    loop {
-        let found = admin.verify(svc).await.unwrap();
-        if found.consistent {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not healed within {within:?}: {found:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A service of six padded environments whose root write, over a 2 KiB

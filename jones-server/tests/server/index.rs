@@ -16,7 +16,7 @@ use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    admin, admin_on, assert_consistent, assert_index_matches, assert_unchanged, env,
+    admin, admin_on, assert_consistent, assert_index_matches, assert_unchanged, env, healed_within,
     isolated_connect, metric, obj, original_service, service, snapshot, stored_index,
 };
 use crate::process::ServerProcess;
@@ -286,22 +286,6 @@ async fn an_original_tree_too_large_for_one_transaction_is_indexed_in_batches_fo
     client.close().await;
 }
 
-/// Waits until `svc` verifies consistent, at most `within`.
-async fn consistent_within(admin: &Admin, svc: &ServiceName, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let found = admin.verify(svc).await.unwrap();
-        if found.consistent {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not healed within {within:?}: {found:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Starts a server whose start-up index build stops after one batch (as if
 /// it died there) and kills it with SIGKILL. Returns the index state first
 /// seen once the build created the directory.
@@ -360,7 +344,7 @@ async fn a_build_killed_midway_is_finished_by_the_next_start_or_another_running_
     let second = large_original(&connect).await;
     let seen = kill_mid_build(&connect, &admin, &second).await;
     assert_eq!(seen, Some(IndexState::building()), "built incomplete");
-    consistent_within(&admin, &second, Duration::from_secs(10)).await;
+    healed_within(&admin, &second, Duration::from_secs(10)).await;
     assert_index_matches(&admin, &second).await;
     assert_eq!(metric(survivor.addr, "jones_healed_total").await, 1);
     survivor.terminate().await;
