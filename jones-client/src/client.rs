@@ -471,7 +471,7 @@ impl JonesClient {
     }
 
     /// The path of this client's registration znode
-    /// (`/services/{svc}/clients/c0000000042`) while it is registered:
+    /// (`/services/{svc}/clients/c{session id in hex}`) while it is registered:
     /// `None` before the first config, with
     /// [`JonesClientBuilder::register`]`(false)`, for a service without a
     /// `clients` directory, and for clients not fed by ZooKeeper. A new

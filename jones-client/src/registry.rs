@@ -1,11 +1,14 @@
 //! The client's registration in its service's client registry: one
-//! ephemeral-sequential znode per session, `{clients_path}/c…`, holding a
+//! ephemeral znode per session, `{clients_path}/c{session id}`, holding a
 //! [`ClientRecord`] of what the client has applied, so operators see which
 //! clients run which revision.
 //!
 //! - The znode is created once a session is up (connected) and the first
 //!   config read from ZooKeeper is applied, with an open ACL; its path is
-//!   [`crate::JonesClient::registration`].
+//!   [`crate::JonesClient::registration`]. Its name is the session's id in
+//!   hex, so a create whose answer was lost with the connection, and then
+//!   retried, meets `NodeExists` on a znode its own session owns: it is
+//!   adopted (and rewritten), never duplicated.
 //! - After each newly applied revision it is rewritten at a bounded rate:
 //!   the first write after a change waits a uniform random delay in
 //!   `[0, interval)`, and no write comes sooner than `interval` after the
@@ -190,9 +193,9 @@ impl Registry {
         shutdown: &mut watch::Receiver<bool>,
         host: &str,
     ) -> Ended {
-        let prefix = format!("{}/{CLIENT_ZNODE_PREFIX}", self.layout.clients_path());
-        let options = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
-        let (path, mut written) = loop {
+        let path = registration_path(&self.layout, client.session_id().0);
+        let options = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+        let mut written = loop {
             if last_attempt.is_some() {
                 if let Some(ended) = self
                     .pause(*last_attempt, false, generation, session, shutdown)
@@ -205,16 +208,26 @@ impl Registry {
             let data = self.record(&applied, host).to_bytes();
             *last_attempt = Some(Instant::now());
             let created = tokio::select! {
-                created = client.create(&prefix, &data, &options) => created,
+                created = client.create(&path, &data, &options) => created,
                 () = gone(session, generation) => return Ended::Session,
                 _ = shutdown.changed() => return Ended::Shutdown,
             };
             use zookeeper_client::Error as Zk;
             match created {
-                Ok((_, sequence)) => {
+                Ok(_) => {
                     self.counters.registry_write();
-                    break (format!("{prefix}{sequence}"), applied);
+                    break Some(applied);
                 }
+                // An earlier create of this session landed, but its answer
+                // was lost with the connection: the znode is this
+                // session's, with a record that may be behind.
+                Err(Zk::NodeExists) => match self.owned(client, &path).await {
+                    Ok(true) => break None,
+                    Ok(false) => {
+                        return Ended::NotHere(format!("{path} is held by another session"));
+                    }
+                    Err(ended) => return ended,
+                },
                 Err(Zk::NoNode) => {
                     return Ended::NotHere(format!(
                         "{} does not exist",
@@ -241,7 +254,7 @@ impl Registry {
                 .applied
                 .borrow_and_update()
                 .as_ref()
-                .is_none_or(|a| a.same_revision(&written))
+                .is_none_or(|a| written.as_ref().is_some_and(|w| a.same_revision(w)))
             {
                 tokio::select! {
                     changed = self.applied.changed() => if changed.is_err() { return Ended::Shutdown },
@@ -270,7 +283,7 @@ impl Registry {
                 match set {
                     Ok(_) => {
                         self.counters.registry_write();
-                        written = applied;
+                        written = Some(applied);
                         break;
                     }
                     Err(Zk::NoNode) => return Ended::Lost,
@@ -329,6 +342,22 @@ impl Registry {
         (s.generation != generation || s.client.is_none()).then_some(Ended::Session)
     }
 
+    /// Whether the znode at `path` belongs to `client`'s session; `Err`
+    /// when the session ended or the znode went meanwhile (register
+    /// again).
+    async fn owned(&self, client: &Client, path: &str) -> Result<bool, Ended> {
+        use zookeeper_client::Error as Zk;
+        match client.check_stat(path).await {
+            Ok(Some(stat)) => Ok(stat.ephemeral_owner == client.session_id().0),
+            Ok(None) => Err(Ended::Lost),
+            Err(Zk::SessionExpired | Zk::ClientClosed | Zk::SessionMoved) => Err(Ended::Session),
+            Err(e) => {
+                tracing::debug!(path, error = %e, "cannot check the registration; retrying");
+                Err(Ended::Lost)
+            }
+        }
+    }
+
     /// The latest applied config (there is one: registration waits for it).
     fn latest(&self) -> Applied {
         self.applied
@@ -349,6 +378,16 @@ impl Registry {
             pid: std::process::id(),
         }
     }
+}
+
+/// The registration znode of the session `session_id`: one name per
+/// session, so a create retried after a lost answer finds its own znode.
+pub(crate) fn registration_path(layout: &ServiceLayout, session_id: i64) -> String {
+    format!(
+        "{}/{CLIENT_ZNODE_PREFIX}{:016x}",
+        layout.clients_path(),
+        session_id as u64
+    )
 }
 
 /// Resolves once the session of `generation` is gone (replaced, ended) or

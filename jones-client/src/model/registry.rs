@@ -3,10 +3,10 @@
 //!
 //! ```text
 //! /services/{svc}/clients                  created by the server with the service
-//! /services/{svc}/clients/c{sequence}      one ephemeral znode per live client session
+//! /services/{svc}/clients/c{session}       one ephemeral znode per live client session
 //! ```
 //!
-//! A client creates its ephemeral-sequential znode once its session is up
+//! A client creates its ephemeral znode, named by its session id in hex, once its session is up
 //! and rewrites it after it applied a new revision, at a bounded rate; the
 //! znode goes with the session. Original clients do not register, so they
 //! are not counted.
@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// The prefix of every registration znode's name (ZooKeeper appends the
-/// sequence number).
+/// The prefix of every registration znode's name (the session id follows,
+/// 16 hex digits).
 pub const CLIENT_ZNODE_PREFIX: &str = "c";
 
 /// What one live client says of itself.

@@ -13,6 +13,7 @@ mod failures;
 mod following;
 mod index;
 mod lifecycle;
+mod registry;
 mod status;
 mod sync;
 mod watcher;
