@@ -382,7 +382,7 @@ impl Registry {
 
 /// The registration znode of the session `session_id`: one name per
 /// session, so a create retried after a lost answer finds its own znode.
-pub(crate) fn registration_path(layout: &ServiceLayout, session_id: i64) -> String {
+fn registration_path(layout: &ServiceLayout, session_id: i64) -> String {
     format!(
         "{}/{CLIENT_ZNODE_PREFIX}{:016x}",
         layout.clients_path(),

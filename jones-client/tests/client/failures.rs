@@ -79,14 +79,7 @@ async fn rebuilds_the_session_after_expiry_and_converges() {
 
     // Frozen longer than the session timeout: the client declares the
     // session expired (about 7/5 of the timeout after it last heard).
-    zk.pause().unwrap();
-    eventually("the session to expire", || {
-        client
-            .status()
-            .last_error
-            .is_some_and(|e| e.contains("expired"))
-    })
-    .await;
+    crate::harness::freeze_until_expired(&zk, &client).await;
     assert_eq!(client.get::<i64>("a"), Some(1), "the last config is served");
     assert!(!client.status().connected);
     zk.resume().unwrap();

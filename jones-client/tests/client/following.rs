@@ -147,14 +147,7 @@ async fn exact_following_holds_while_sessions_expire() {
             }
             // Frozen past the session timeout: the client's session
             // expires (the writer's 20 s session does not).
-            zk.pause().unwrap();
-            eventually("the session to expire", || {
-                client
-                    .status()
-                    .last_error
-                    .is_some_and(|e| e.contains("expired"))
-            })
-            .await;
+            crate::harness::freeze_until_expired(&zk, &client).await;
             if committed_first {
                 zk.resume().unwrap();
             } else {
@@ -237,21 +230,7 @@ async fn a_session_replaced_between_rounds_drops_the_old_resolution() {
     let (_, go) = within(Duration::from_secs(20), rounds.recv())
         .await
         .unwrap();
-    let sessions = client.status().sessions;
-    zk.pause().unwrap();
-    eventually("the session to expire", || {
-        client
-            .status()
-            .last_error
-            .is_some_and(|e| e.contains("expired"))
-    })
-    .await;
-    zk.resume().unwrap();
-    eventually("a new session", || {
-        let status = client.status();
-        status.sessions > sessions && status.connected
-    })
-    .await;
+    crate::harness::expire_session(&zk, &client).await;
     go.send(()).unwrap();
     eventually("the view that appeared", || {
         client.get::<i64>("a") == Some(8)

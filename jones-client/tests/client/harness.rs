@@ -184,3 +184,32 @@ pub async fn within<F: Future>(limit: Duration, future: F) -> F::Output {
 pub fn value(config: &Config) -> Value {
     Value::Object(config.clone())
 }
+
+/// Freezes `zk` until `client` says its session expired; the server stays
+/// frozen.
+pub async fn freeze_until_expired(
+    zk: &jones_testkit::ZooKeeper,
+    client: &jones_client::JonesClient,
+) {
+    zk.pause().unwrap();
+    eventually("the session to expire", || {
+        client
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("expired"))
+    })
+    .await;
+}
+
+/// Expires `client`'s session by freezing `zk`, then resumes it and waits
+/// for the new session to connect.
+pub async fn expire_session(zk: &jones_testkit::ZooKeeper, client: &jones_client::JonesClient) {
+    let sessions = client.status().sessions;
+    freeze_until_expired(zk, client).await;
+    zk.resume().unwrap();
+    eventually("a new session", || {
+        let status = client.status();
+        status.sessions > sessions && status.connected
+    })
+    .await;
+}

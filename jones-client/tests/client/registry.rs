@@ -8,7 +8,7 @@ use jones_client::{ClientRecord, JonesClient};
 use jones_testkit::ZooKeeper;
 use zookeeper_client::{Acls, Client, CreateMode};
 
-use crate::harness::{PATIENCE, Tree, eventually};
+use crate::harness::{PATIENCE, Tree, eventually, expire_session};
 
 const INTERVAL: Duration = Duration::from_millis(200);
 
@@ -123,17 +123,7 @@ async fn each_new_session_after_expiry_leaves_one_registration() {
     let mut revision = client.snapshot().revision.unwrap().mzxid;
     let mut paths = vec![one_registration_at(&tree, revision).await];
     for round in 0..5 {
-        let sessions = client.status().sessions;
-        zk.pause().unwrap();
-        eventually("the session to expire", || {
-            client
-                .status()
-                .last_error
-                .is_some_and(|e| e.contains("expired"))
-        })
-        .await;
-        zk.resume().unwrap();
-        eventually("a new session", || client.status().sessions > sessions).await;
+        expire_session(&zk, &client).await;
         revision = tree
             .set_view("parent/child1", serde_json::json!({"round": round}))
             .await
