@@ -819,12 +819,12 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Doubling pauses with jitter, from [`BACKOFF_MIN`] up to a cap
-/// ([`BACKOFF_MAX`] unless told otherwise).
+/// Doubling pauses with jitter, from [`BACKOFF_MIN`] (unless told
+/// otherwise) up to a cap ([`BACKOFF_MAX`] unless told otherwise).
 pub(crate) struct Backoff {
+    first: Duration,
     next: Duration,
     cap: Duration,
-    seed: u64,
 }
 
 impl Backoff {
@@ -834,30 +834,27 @@ impl Backoff {
 
     /// Pauses doubling up to `cap`.
     pub(crate) fn up_to(cap: Duration) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        Self::between(BACKOFF_MIN, cap)
+    }
+
+    /// Pauses doubling from `first` up to `cap`.
+    pub(crate) fn between(first: Duration, cap: Duration) -> Self {
         Self {
-            next: BACKOFF_MIN,
+            first,
+            next: first,
             cap,
-            seed: nanos | 1,
         }
     }
 
     pub(crate) fn reset(&mut self) {
-        self.next = BACKOFF_MIN;
+        self.next = self.first;
     }
 
-    /// The next pause: uniformly in `[d/2, d]` for the current step `d`.
+    /// The next pause: uniformly in `[d/2, d)` for the current step `d`.
     pub(crate) fn next(&mut self) -> Duration {
         let step = self.next;
         self.next = (step * 2).min(self.cap);
-        // xorshift64: jitter needs no better randomness.
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 7;
-        self.seed ^= self.seed << 17;
-        let half = step / 2;
-        half + half.mul_f64((self.seed >> 11) as f64 / (1u64 << 53) as f64)
+        step / 2 + jitter::uniform(step / 2)
     }
 }
 

@@ -7,6 +7,11 @@
 //! a new one, over and over, until it is dropped. Everything that reads
 //! ZooKeeper through a [`Session`] asks it for the *current* client and
 //! listens to [`SessionState`] changes to know when to read again.
+//!
+//! A fleet that loses ZooKeeper together must not come back together: a
+//! new session after expiry is built after a random delay of up to a
+//! quarter of the session timeout (at most 1 s), and failed attempts are
+//! retried after jittered, doubling pauses.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -16,11 +21,14 @@ use tokio::task::JoinHandle;
 use zookeeper_client::{Client, SessionState as ZkState};
 
 use crate::Error;
+use crate::driver::Backoff;
+use crate::jitter;
 
 /// Default negotiated session timeout.
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// First and last pause between attempts to establish a session.
+/// First and last pause between attempts to establish a session (each
+/// drawn from the upper half of its step, see [`Backoff`]).
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
@@ -37,9 +45,11 @@ pub struct SessionState {
     /// Increases by one each time a new session (a new client) replaces the
     /// previous one, after an expiry.
     pub generation: u64,
-    /// Increases by one at every (re)connection of the current session:
-    /// readers read again when it moves, since ZooKeeper does not replay
-    /// what changed while they were disconnected.
+    /// Increases by one at every (re)connection of the current session.
+    /// One-shot watches survive a reconnect (the client re-arms them with
+    /// the last zxid seen and ZooKeeper fires those whose znode changed),
+    /// so readers holding watches need not read again; a read that failed
+    /// while disconnected is due again.
     pub connection: u64,
     /// Whether the current session is connected right now.
     pub connected: bool,
@@ -243,7 +253,7 @@ enum Source {
 /// succeeds; `false` when the session ended first (expired, closed,
 /// authentication refused): build another one.
 async fn synced(client: &Client, tx: &watch::Sender<SessionState>) -> bool {
-    let mut pause = RETRY_MIN;
+    let mut pause = Backoff::between(RETRY_MIN, RETRY_MAX);
     loop {
         let error = match client.sync("/").await {
             Ok(()) => return true,
@@ -259,14 +269,13 @@ async fn synced(client: &Client, tx: &watch::Sender<SessionState>) -> bool {
         if ended || client.state().is_terminated() {
             return false;
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(RETRY_MAX);
+        tokio::time::sleep(pause.next()).await;
     }
 }
 
 /// The keeper task: establish, watch, rebuild after expiry.
 async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<SessionState>) {
-    let mut pause = RETRY_MIN;
+    let mut pause = Backoff::between(RETRY_MIN, RETRY_MAX);
     loop {
         let client = match (supplied.take(), &source) {
             (Some(client), _) => client,
@@ -285,14 +294,13 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
                 let connecting = connector.connect(connect_string);
                 match connecting.await {
                     Ok(client) => {
-                        pause = RETRY_MIN;
+                        pause.reset();
                         client
                     }
                     Err(e) => {
                         tracing::warn!(connect_string, error = %e, "cannot establish a ZooKeeper session");
                         tx.send_modify(|s| s.last_error = Some(format!("cannot connect: {e}")));
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(RETRY_MAX);
+                        tokio::time::sleep(pause.next()).await;
                         continue;
                     }
                 }
@@ -365,6 +373,10 @@ async fn keep(source: Source, mut supplied: Option<Client>, tx: watch::Sender<Se
                         s.disconnected_since.get_or_insert_with(SystemTime::now);
                         s.last_error = Some("session expired".into());
                     });
+                    // Every client of the session's server expired at
+                    // once; spread their new sessions.
+                    tokio::time::sleep(jitter::uniform(jitter::spread(client.session_timeout())))
+                        .await;
                     break;
                 }
                 ZkState::AuthFailed => {

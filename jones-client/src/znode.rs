@@ -2,15 +2,19 @@
 //! reconnects and session expiry.
 //!
 //! [`ZnodeWatcher`] does a watched read of its path (`get_and_watch_data`,
-//! or `check_and_watch_stat` while the znode does not exist), reads again
-//! when the watch fires, after every reconnect (ZooKeeper does not replay
-//! changes missed while disconnected) and on every new session. Values are
-//! ordered by the znode's `mzxid` (watch events carry no zxid on ZooKeeper
-//! 3.8), so a late or repeated read never replaces a newer value and a
-//! re-read of the same revision is not reported as a change. A znode that
-//! answers `NoNode` and then exists for the `exists` that follows (created
-//! in between) is read again at once. Reads failing for another reason
-//! than the session are retried with jittered, doubling pauses up to a cap.
+//! or `check_and_watch_stat` while the znode does not exist) and reads
+//! again when the watch fires and on every new session. A reconnect of the
+//! same session reads nothing: the client re-arms the watch with the last
+//! zxid it saw, and ZooKeeper fires it at once if the znode changed while
+//! disconnected. Values are ordered by the znode's `mzxid` (watch events
+//! carry no zxid on ZooKeeper 3.8), so a late or repeated read never
+//! replaces a newer value and a re-read of the same revision is not
+//! reported as a change. A znode that answers `NoNode` and then exists for
+//! the `exists` that follows (created in between) is read again at once.
+//! Failed reads are retried with jittered, doubling pauses up to a cap; a
+//! reconnect brings the retry forward to a random point within a quarter
+//! of the session timeout (at most 1 s), so watchers that failed together
+//! do not retry together.
 //!
 //! This is the building block of tools that watch any znode (`jones watch
 //! --znode`). The config client does not use two of them: one watcher per
@@ -24,6 +28,7 @@ use zookeeper_client::{Client, EventType, Stat};
 
 use crate::Error;
 use crate::driver::Backoff;
+use crate::jitter;
 use crate::session::{Session, SessionState};
 
 /// What a [`ZnodeWatcher`] knows about its znode.
@@ -177,17 +182,26 @@ async fn follow(
         let wake = match read_once(&client, &path, &value, &errors).await {
             Ok(Some(watch_fired)) => {
                 backoff.reset();
-                wait(watch_fired, &mut session, mark, &value).await
+                wait(watch_fired, &mut session, mark.0, &value).await
             }
             // Created between `NoNode` and the exists watch: read it now.
             Ok(None) => Wake::Reread,
             Err(e) => {
                 tracing::debug!(path, error = %e, "watched read failed; retrying");
                 errors.send_replace(Some(format!("reading {path}: {e}")));
-                let session_moved = session_moved(&mut session, mark);
+                let pause = backoff.next();
+                let reconnected = session_moved(&mut session, |s| (s.generation, s.connection) != mark);
                 tokio::select! {
-                    moved = session_moved => if moved { Wake::Reread } else { Wake::Stop },
-                    _ = tokio::time::sleep(backoff.next()) => Wake::Reread,
+                    moved = reconnected => if moved {
+                        let delay = jitter::uniform(jitter::spread(client.session_timeout())).min(pause);
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => Wake::Reread,
+                            _ = value.closed() => Wake::Stop,
+                        }
+                    } else {
+                        Wake::Stop
+                    },
+                    _ = tokio::time::sleep(pause) => Wake::Reread,
                     _ = value.closed() => Wake::Stop,
                 }
             }
@@ -242,33 +256,37 @@ async fn read_once(
     }
 }
 
-/// Waits for the watch to fire, the session to move on (reconnect or new
-/// session) or the owner to go away.
+/// Waits for the watch to fire, a new session to replace `generation` or
+/// the owner to go away. A reconnect of the same session keeps the watch.
 async fn wait(
     watcher: zookeeper_client::OneshotWatcher,
     session: &mut watch::Receiver<SessionState>,
-    mark: (u64, u64),
+    generation: u64,
     value: &watch::Sender<Znode>,
 ) -> Wake {
+    let replaced = |s: &SessionState| s.generation != generation;
     tokio::select! {
         event = watcher.changed() => {
             if event.event_type == EventType::Session {
                 // Expired or closed: the keeper brings a new client.
-                if session_moved(session, mark).await { Wake::Reread } else { Wake::Stop }
+                if session_moved(session, replaced).await { Wake::Reread } else { Wake::Stop }
             } else {
                 Wake::Reread
             }
         }
-        moved = session_moved(session, mark) => if moved { Wake::Reread } else { Wake::Stop },
+        moved = session_moved(session, replaced) => if moved { Wake::Reread } else { Wake::Stop },
         _ = value.closed() => Wake::Stop,
     }
 }
 
-/// Resolves `true` when the session reconnected or was replaced since
-/// `mark`, `false` when the session keeper is gone.
-async fn session_moved(session: &mut watch::Receiver<SessionState>, mark: (u64, u64)) -> bool {
+/// Resolves `true` once `moved` holds for a state with a client, `false`
+/// when the session keeper is gone.
+async fn session_moved(
+    session: &mut watch::Receiver<SessionState>,
+    moved: impl Fn(&SessionState) -> bool,
+) -> bool {
     session
-        .wait_for(|s| (s.generation, s.connection) != mark && s.client.is_some())
+        .wait_for(|s| moved(s) && s.client.is_some())
         .await
         .is_ok()
 }

@@ -8,6 +8,8 @@
 //!   per test binary. Its `stop` kills the server as a crash would.
 //! - [`Ensemble`]: three nodes on loopback, with stop / pause / restart of a
 //!   node and [`Ensemble::leader`] (from the `srvr` four-letter word).
+//! - [`Relay`]: a loopback TCP relay in front of a server, cut and
+//!   restored to disconnect clients without ending their sessions.
 //! - [`unique_name`]: names no other test of the run uses.
 //! - Re-exported from `jones-zookeeper`: [`Installation`],
 //!   [`four_letter_word`], [`port_accepts`] and [`Error`].
@@ -15,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod ensemble;
+mod relay;
 mod standalone;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,6 +26,7 @@ pub use ensemble::{ENSEMBLE_SIZE, Ensemble};
 pub use jones_zookeeper::{
     DEBIAN_ZOOKEEPER_JAR, Error, INSTALL_HINT, Installation, four_letter_word, port_accepts,
 };
+pub use relay::Relay;
 pub use standalone::{TICK, ZooKeeper};
 
 /// A name no other test of this run uses, for service names and chroots:
