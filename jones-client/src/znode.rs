@@ -190,7 +190,8 @@ async fn follow(
                 tracing::debug!(path, error = %e, "watched read failed; retrying");
                 errors.send_replace(Some(format!("reading {path}: {e}")));
                 let pause = backoff.next();
-                let reconnected = session_moved(&mut session, |s| (s.generation, s.connection) != mark);
+                let reconnected =
+                    session_moved(&mut session, |s| (s.generation, s.connection) != mark);
                 tokio::select! {
                     moved = reconnected => if moved {
                         let delay = jitter::uniform(jitter::spread(client.session_timeout())).min(pause);

@@ -11,16 +11,16 @@ use serde_json::json;
 
 use crate::harness::{Tree, eventually, within};
 
-const HOST: &str = "mover";
-const VIEWS: [&str; 2] = ["parent/child1", "parent/child2"];
+pub(crate) const HOST: &str = "mover";
+pub(crate) const VIEWS: [&str; 2] = ["parent/child1", "parent/child2"];
 
 /// Every snapshot the app was shown, through callbacks (each one, in
 /// order) and a subscriber (possibly coalesced).
 #[derive(Clone, Default)]
-struct Shown(Arc<Mutex<Vec<Arc<Snapshot>>>>);
+pub(crate) struct Shown(Arc<Mutex<Vec<Arc<Snapshot>>>>);
 
 impl Shown {
-    fn record(&self, client: &JonesClient) -> jones_client::CallbackGuard {
+    pub(crate) fn record(&self, client: &JonesClient) -> jones_client::CallbackGuard {
         let log = self.clone();
         let mut changes = client.subscribe();
         let subscriber_log = self.clone();
@@ -36,7 +36,7 @@ impl Shown {
     /// Fails on any snapshot showing the content a view was given in the
     /// transaction that moved the host away from it, or a marker of
     /// another view than the one the snapshot says it came from.
-    fn check(&self, tree: &Tree) {
+    pub(crate) fn check(&self, tree: &Tree) {
         for snapshot in self.0.lock().unwrap().iter() {
             let marker = snapshot.config.get("m").and_then(|m| m.as_str());
             let Some(marker) = marker else { continue };
@@ -59,6 +59,28 @@ impl Shown {
 /// rewritten (content the host must never see) and `to` is rewritten with
 /// the content it must end on.
 async fn move_host(tree: &Tree, zk: &zookeeper_client::Client, round: usize, from: &str, to: &str) {
+    move_host_written(tree, zk, round, from, to, Index::Untouched).await;
+}
+
+/// Whether a move also rewrites the host's association znode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Index {
+    /// In the same transaction, as our server does.
+    Moved,
+    /// Left as it is, as original Jones (or a server while it rebuilds the
+    /// index) does.
+    Untouched,
+}
+
+/// [`move_host`], writing the association znode too when `index` says so.
+pub(crate) async fn move_host_written(
+    tree: &Tree,
+    zk: &zookeeper_client::Client,
+    round: usize,
+    from: &str,
+    to: &str,
+    index: Index,
+) {
     let nodemap_path = tree.layout.nodemap_path();
     let (data, _) = zk.get_data(nodemap_path).await.unwrap();
     let mut nodemap = Nodemap::parse(&data).unwrap();
@@ -77,10 +99,16 @@ async fn move_host(tree: &Tree, zk: &zookeeper_client::Client, round: usize, fro
     writer
         .add_set_data(&tree.view_path(to), &arrived, None)
         .unwrap();
+    let record = jones_client::AssociationRecord::new(tree.view_path(to)).to_bytes();
+    if index == Index::Moved {
+        writer
+            .add_set_data(&tree.layout.association_path(HOST), &record, None)
+            .unwrap();
+    }
     writer.commit().await.unwrap();
 }
 
-async fn prepare(tree: &Tree) {
+pub(crate) async fn prepare(tree: &Tree) {
     for view in VIEWS {
         tree.set_view(view, json!({"m": format!("good {view} start")}))
             .await;
@@ -88,7 +116,7 @@ async fn prepare(tree: &Tree) {
     tree.associate(HOST, VIEWS[0]).await;
 }
 
-fn expected(round: usize) -> String {
+pub(crate) fn expected(round: usize) -> String {
     format!("good {} {round}", VIEWS[(round + 1) % 2])
 }
 

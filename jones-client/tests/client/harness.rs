@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use jones_client::{
-    Config, EnvPath, JonesClient, Nodemap, ServiceLayout, ServiceName, Snapshot, config_to_bytes,
-    merge_view,
+    AssociationRecord, Config, EnvPath, IndexState, JonesClient, Nodemap, ServiceLayout,
+    ServiceName, Snapshot, config_to_bytes, merge_view,
 };
 use serde_json::{Value, json};
 use zookeeper_client::{Acls, Client, CreateMode, Stat};
@@ -139,6 +139,45 @@ impl Tree {
             .unwrap();
         self.zk
             .set_data(path, &nodemap.to_bytes(), None)
+            .await
+            .unwrap();
+    }
+
+    /// Builds the association index from the nodemap as the server does:
+    /// the directory marked building, one znode per association, then the
+    /// directory marked complete.
+    pub async fn build_index(&self) {
+        let dir = self.layout.associations_path();
+        let building = IndexState::building().to_bytes();
+        match self.zk.create(dir, &building, &PERSISTENT).await {
+            Ok(_) => {}
+            Err(zookeeper_client::Error::NodeExists) => self.mark_index(false).await,
+            Err(e) => panic!("create {dir}: {e}"),
+        }
+        let (data, _) = self.zk.get_data(self.layout.nodemap_path()).await.unwrap();
+        for (host, view) in Nodemap::parse(&data).unwrap().iter() {
+            let path = self.layout.association_path(host);
+            let record = AssociationRecord::new(view).to_bytes();
+            match self.zk.create(&path, &record, &PERSISTENT).await {
+                Ok(_) => {}
+                Err(zookeeper_client::Error::NodeExists) => {
+                    self.zk.set_data(&path, &record, None).await.unwrap();
+                }
+                Err(e) => panic!("create {path}: {e}"),
+            }
+        }
+        self.mark_index(true).await;
+    }
+
+    /// Marks the association index complete or being built.
+    pub async fn mark_index(&self, complete: bool) {
+        let state = if complete {
+            IndexState::complete()
+        } else {
+            IndexState::building()
+        };
+        self.zk
+            .set_data(self.layout.associations_path(), &state.to_bytes(), None)
             .await
             .unwrap();
     }

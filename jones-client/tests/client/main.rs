@@ -12,6 +12,7 @@ mod errors;
 mod failures;
 mod following;
 mod index;
+mod indexed;
 mod lifecycle;
 mod registry;
 mod status;
