@@ -57,6 +57,24 @@
 //! the same view (ordered by the view's `mzxid`), and a re-read of the same
 //! revision or a rewrite with the same content is not a change.
 //!
+//! # The association index
+//!
+//! Where the server keeps an association index beside the nodemap (one
+//! znode per association under `associations/`, written in the same
+//! transaction as the nodemap), the *pointer* of the reads above is the
+//! association's own znode instead of the nodemap, so re-pointing another
+//! host wakes nobody else. The index directory's data says whether the
+//! index is complete; only then is it followed, and the nodemap else (a
+//! tree written by original Jones, an index being built or rebuilt). Each
+//! round in index mode starts from a watched read of the directory when
+//! its last read may be out of date, and read 3 carries the directory's
+//! stat too: the view read is published only if neither the pointer's
+//! nor the directory's `mzxid` moved, by the argument above, so a round
+//! never publishes a resolution of an index that stopped agreeing with
+//! the nodemap while it read. A directory that moved starts the round
+//! over from the directory. A missing association znode reads the root
+//! view, as a host missing from the nodemap does.
+//!
 //! # Nothing lost
 //!
 //! A view that answers `NoNode` is watched with `exists`; if it was
@@ -68,7 +86,7 @@
 //! # Errors you can see
 //!
 //! Every lasting failure of a read lands in [`crate::Status::errors`] with
-//! its cause: `NoAuth`, a nodemap path that is not a view of this service
+//! its cause: `NoAuth`, a pointer naming a path that is not a view of this service
 //! (checked against [`ServiceLayout`]), unparseable data, a missing view,
 //! any other failed request. Failed requests are retried after a pause
 //! that doubles from [`BACKOFF_MIN`] up to [`BACKOFF_MAX`], with jitter, and
