@@ -9,8 +9,8 @@ use jones_server::{Healer, Limits, Problem};
 use serde_json::json;
 
 use crate::harness::{
-    admin, admin_on, assert_consistent, env, healed_within, isolated_connect, obj, service,
-    znodes_under, znodes_under_on,
+    admin, admin_on, assert_consistent, assert_index_matches, env, healed_within, isolated_connect,
+    obj, service, znodes_under, znodes_under_on,
 };
 
 #[tokio::test]
@@ -138,6 +138,7 @@ async fn deleting_an_environment_racing_its_association_never_leaves_it_dangling
         }
         let found = one.verify(&svc).await.unwrap();
         assert!(found.consistent, "round {round}: {found:?}");
+        assert_index_matches(&one, &svc).await;
         if two
             .associations(&svc)
             .await
@@ -150,6 +151,47 @@ async fn deleting_an_environment_racing_its_association_never_leaves_it_dangling
     }
     // Both orders happened: the association landed first some rounds.
     assert!(dangling_avoided > 0, "the race was never run");
+}
+
+/// Removing an association while another server deletes the environment
+/// it points to: whichever lands first, the nodemap and the index agree
+/// and the host is gone from both.
+#[tokio::test]
+async fn removing_an_association_racing_its_environments_delete_leaves_nodemap_and_index_agreeing()
+{
+    let svc = service();
+    let one = admin().await;
+    let two = admin().await;
+    one.create_service(&svc).await.unwrap();
+    let e = env("doomed");
+    let (mut removed_first, mut deleted_first) = (0, 0);
+    for round in 0..300 {
+        one.create_env(&svc, &e, obj(json!({"round": round})))
+            .await
+            .unwrap();
+        one.set_association(&svc, "host", &e).await.unwrap();
+        one.set_association(&svc, "bystander", &e).await.unwrap();
+        let (deleted, removed) = tokio::join!(
+            one.delete_env(&svc, &e, false),
+            two.delete_association(&svc, "host")
+        );
+        deleted.unwrap();
+        // Refused as unknown when the delete took the association first.
+        if removed.is_ok() {
+            removed_first += 1;
+        } else {
+            deleted_first += 1;
+        }
+        let found = one.verify(&svc).await.unwrap();
+        assert!(found.consistent, "round {round}: {found:?}");
+        assert_index_matches(&one, &svc).await;
+        let left = two.associations(&svc).await.unwrap();
+        assert!(left.is_empty(), "round {round}: {left:?}");
+    }
+    assert!(
+        removed_first > 0 && deleted_first > 0,
+        "both orders: {removed_first} removed first, {deleted_first} deleted first"
+    );
 }
 
 #[tokio::test]
