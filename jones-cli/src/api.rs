@@ -55,6 +55,8 @@ pub struct Api {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
+    /// Sent with every write (see [`Api::with_message`]).
+    message: Option<String>,
 }
 
 fn seg(s: &str) -> String {
@@ -97,10 +99,32 @@ impl Api {
             base: server_url(base),
             token,
             agent,
+            message: None,
         }
     }
 
+    /// The same client, sending `message` with every write: recorded with
+    /// the change in the service's history.
+    pub fn with_message(mut self, message: Option<String>) -> Self {
+        self.message = message;
+        self
+    }
+
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiFailure> {
+        let mut path = path.to_owned();
+        let mut body = body.cloned();
+        if let (Some(message), false) = (&self.message, method == "GET") {
+            match &mut body {
+                Some(Value::Object(fields)) => {
+                    fields.insert("message".into(), Value::from(message.as_str()));
+                }
+                _ => {
+                    let sep = if path.contains('?') { '&' } else { '?' };
+                    path = format!("{path}{sep}message={}", seg(message));
+                }
+            }
+        }
+        let body = body.as_ref();
         let url = format!("{}/api/v1{path}", self.base);
         let unreachable = |e: ureq::Error| ApiFailure {
             status: 0,
@@ -269,6 +293,28 @@ impl Api {
 
     pub fn repair(&self, svc: &str) -> Result<Value, ApiFailure> {
         self.call("POST", &format!("/services/{}/repair", seg(svc)), None)
+    }
+
+    /// A page of the service's history, newest first.
+    pub fn history(
+        &self,
+        svc: &str,
+        env: Option<&EnvPath>,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Value, ApiFailure> {
+        let mut query = format!("limit={limit}");
+        if let Some(env) = env {
+            query.push_str(&format!("&env={}", seg(env.as_str())));
+        }
+        if let Some(before) = before {
+            query.push_str(&format!("&before={before}"));
+        }
+        self.call(
+            "GET",
+            &format!("/services/{}/history?{query}", seg(svc)),
+            None,
+        )
     }
 
     pub fn dump(&self, svc: &str) -> Result<Value, ApiFailure> {

@@ -18,6 +18,7 @@ Examples:
   jones env edit checkout prod                     # opens $EDITOR, saves with the version read
   jones assoc set checkout web-01.example.com prod
   jones view checkout --association web-01.example.com
+  jones history checkout prod --limit 5
   jones export checkout --association $(hostname -f) --out /etc/checkout.env --format env --exec 'systemctl reload checkout'
   jones watch checkout --association $(hostname -f) --exec ./on-config-change.sh --mode queue
 
@@ -69,6 +70,10 @@ pub struct Cli {
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Why: recorded with each change this command makes, in the
+    /// service's history.
+    #[arg(long, short, global = true, value_name = "TEXT")]
+    pub message: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -113,6 +118,18 @@ pub enum Command {
         /// associations not in the dump are deleted.
         #[arg(long)]
         replace: bool,
+    },
+    /// The service's recorded changes, newest first: who, when, why, and a
+    /// diff of each (ENV only: that environment's).
+    History {
+        service: String,
+        env: Option<String>,
+        /// Entries to show (1 to 500).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only entries older than this id (the `next` of a page).
+        #[arg(long)]
+        before: Option<u64>,
     },
     /// Check that every view equals its recomputed merge, every association
     /// points at a view, and no write is unfinished (exit 0 consistent, 1 not).

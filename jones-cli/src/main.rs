@@ -7,6 +7,7 @@
 //! | [`api`] | the server's HTTP API, for writes and admin reads |
 //! | [`admin`] | services, environments, associations, view, dump |
 //! | [`restore`] | `restore`: a dump loaded back into a service |
+//! | [`history`] | `history`: a service's recorded changes, with diffs |
 //! | [`reach`] | what a delete removes, shown before it asks |
 //! | [`hidden`] | inherited keys a change hides, in words |
 //! | [`confirm`] | asking before a change that loses something, or `--yes` |
@@ -30,6 +31,7 @@ mod edit;
 mod error;
 mod formats;
 mod hidden;
+mod history;
 mod input;
 mod live;
 mod merge3;
@@ -112,7 +114,7 @@ fn colours_wanted() -> bool {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let api = api::Api::new(&cli.server, cli.token.clone());
+    let api = api::Api::new(&cli.server, cli.token.clone()).with_message(cli.message.clone());
     let json = cli.json;
     if !(cli.session_timeout.is_finite() && cli.session_timeout > 0.0) {
         return Err(CliError::invalid(format!(
@@ -137,6 +139,12 @@ fn run(cli: Cli) -> Result<()> {
             replace,
         } => restore::restore(&api, &file, service.as_deref(), replace, json),
         Command::Verify { service } => admin::verify(&api, &service, json),
+        Command::History {
+            service,
+            env,
+            limit,
+            before,
+        } => history::history(&api, &service, env.as_deref(), limit, before, json),
         Command::Repair { service } => admin::repair(&api, &service, json),
         Command::View {
             service,

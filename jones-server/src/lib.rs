@@ -14,6 +14,7 @@
 //! | `nodemap` | the nodemap's two formats (JSON, ` -> ` lines) and its size bound |
 //! | `index` | pure: the association index a nodemap implies, and how a stored one differs |
 //! | `writer` | commit with version checks, retry, batching with a pending marker, repair |
+//! | `history` | every change's entry, committed in the change's transaction; pages, retention |
 //! | `admin` | services, environments, associations, dump ([`Admin`]) |
 //! | `http` | the HTTP API under `/api/v1`, `/healthz`, `/metrics`, events, the web editor ([`http::routes`]) |
 //! | `rollout` | which live clients read a service and what each has applied: a live picture of the client registry |
@@ -24,6 +25,7 @@ mod admin;
 pub mod devmode;
 mod error;
 mod healer;
+mod history;
 pub mod http;
 mod index;
 mod materialize;
@@ -39,6 +41,7 @@ pub use admin::{
 };
 pub use error::Error;
 pub use healer::Healer;
+pub use history::{Action, Author, Entry, HistoryPage};
 pub use materialize::{DEFAULT_MULTI_BYTES, MAX_NODE_BYTES};
 pub use nodemap::NodemapFormat;
 pub use writer::{Deleted, DroppedAssociation, Limits, WriteOutcome};

@@ -233,6 +233,7 @@ mod tests {
             views,
             marker: None,
             service: shallow_service(),
+            history_exists: true,
         }
     }
 
@@ -485,6 +486,7 @@ mod tests {
                         merge: mode,
                         ..shallow_service()
                     },
+                    history_exists: true,
                 }
             })
     }

@@ -109,6 +109,8 @@ pub(crate) struct TreeRead {
     pub marker: Option<Marker>,
     /// The service znode, read before the subtree.
     pub service: ServiceNode,
+    /// Whether the service's history directory exists.
+    pub history_exists: bool,
 }
 
 /// The path of a service's rewrite-in-progress marker.
@@ -193,8 +195,8 @@ pub(crate) async fn not_found(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) ->
 /// subtree's confs, children and views, and the service's marker.
 pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) -> Result<TreeRead> {
     let ancestors_of_top: Vec<EnvPath> = top.lineage().filter(|e| e != top).collect();
-    // One multi-read: the ancestors' confs, the marker and the service
-    // znode. The service znode is read before the subtree: a batched write
+    // One multi-read: the ancestors' confs, the marker, the service znode
+    // and the history directory. The service znode is read before the subtree: a batched write
     // or a settings change that starts after this read moves its version,
     // which single-transaction writes and the repair's last transaction
     // check.
@@ -204,6 +206,7 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
         .collect();
     reads.push(Read::Data(marker_path(layout)));
     reads.push(Read::Data(layout.service_path().to_owned()));
+    reads.push(Read::Data(crate::history::history_path(layout)));
     let mut results = zk.multi_read(&reads).await?.into_iter().map(|r| match r {
         ReadResult::Data(data) => data,
         ReadResult::Children(_) => unreachable!("data reads answer data"),
@@ -225,6 +228,7 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
         }
     }
     let (marker, service) = (results.next().flatten(), results.next().flatten());
+    let history_exists = results.next().flatten().is_some();
     let Some((data, stat)) = service else {
         return Err(Error::ServiceNotFound(layout.service().clone()));
     };
@@ -278,6 +282,7 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
         views,
         marker,
         service,
+        history_exists,
     })
 }
 

@@ -111,6 +111,9 @@ pub(crate) enum Op {
     Check { path: String, version: i32 },
     /// Create `path` with `data` and the server's ACL.
     Create { path: String, data: Vec<u8> },
+    /// Create a persistent sequential znode `prefix{sequence}` with `data`
+    /// and the server's ACL: ZooKeeper numbers them in commit order.
+    CreateSequential { prefix: String, data: Vec<u8> },
     /// Create the client registry directory `path` (no data) with the
     /// registry's ACL: anyone may read it and create children (clients
     /// register anonymously), only the server may change or delete it.
@@ -131,6 +134,7 @@ impl Op {
         match self {
             Op::Check { path, .. }
             | Op::Create { path, .. }
+            | Op::CreateSequential { prefix: path, .. }
             | Op::CreateRegistry { path }
             | Op::Set { path, .. }
             | Op::Delete { path, .. } => path,
@@ -144,7 +148,9 @@ impl Op {
         OVERHEAD
             + self.path().len()
             + match self {
-                Op::Create { data, .. } | Op::Set { data, .. } => data.len(),
+                Op::Create { data, .. }
+                | Op::CreateSequential { data, .. }
+                | Op::Set { data, .. } => data.len(),
                 _ => 0,
             }
     }
@@ -511,10 +517,14 @@ impl Zk {
         let mut writer = client.new_multi_writer();
         let options = CreateMode::Persistent.with_acls(self.acls());
         let registry = CreateMode::Persistent.with_acls(self.registry_acls());
+        let sequential = CreateMode::PersistentSequential.with_acls(self.acls());
         for op in ops {
             let added = match op {
                 Op::Check { path, version } => writer.add_check_version(path, *version),
                 Op::Create { path, data } => writer.add_create(path, data, &options),
+                Op::CreateSequential { prefix, data } => {
+                    writer.add_create(prefix, data, &sequential)
+                }
                 Op::CreateRegistry { path } => writer.add_create(path, &[], &registry),
                 Op::Set {
                     path,

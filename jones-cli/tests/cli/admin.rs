@@ -471,3 +471,101 @@ async fn verify_and_repair_exit_by_consistency() {
     assert!(ok(&repaired).contains("consistent"));
     ok(&jones_at(&zk, &server.url, &["verify", svc], &[]).await);
 }
+
+/// `--message` travels with every write, and `jones history` shows who,
+/// what and why, newest first, with a diff and the next page's cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_shows_each_change_with_its_message_and_diff() {
+    let zk = shared_zk();
+    let server = TestServer::start(&zk, None).await;
+    let svc = unique_name("hist");
+    let jones = |args: &[&str]| {
+        let (zk, url) = (zk.clone(), server.url.clone());
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            jones_at(&zk, &url, &args, &[]).await
+        }
+    };
+    let config = r#"{"pool": 4}"#;
+    for write in [
+        vec!["service", "create", &svc],
+        vec![
+            "env",
+            "create",
+            &svc,
+            "prod",
+            "--config",
+            config,
+            "-m",
+            "first cut",
+        ],
+        vec![
+            "env",
+            "set",
+            &svc,
+            "prod",
+            "pool",
+            "8",
+            "--message",
+            "more traffic",
+        ],
+        vec![
+            "assoc",
+            "set",
+            &svc,
+            "web-01",
+            "prod",
+            "-m",
+            "web-01 goes live",
+        ],
+        vec!["env", "rm", &svc, "prod", "--yes", "-m", "retired"],
+    ] {
+        ok(&jones(&write).await);
+    }
+
+    let text = ok(&jones(&["history", &svc, "prod", "--limit", "3"]).await);
+    let headlines: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(headlines.len(), 3, "{text}");
+    assert!(headlines[0].ends_with("local  env.delete  prod"), "{text}");
+    assert!(
+        headlines[1].ends_with("association.set  web-01 -> prod"),
+        "{text}"
+    );
+    assert!(headlines[2].ends_with("config.set  prod"), "{text}");
+    for message in ["retired", "web-01 goes live", "more traffic"] {
+        assert!(
+            text.contains(&format!("    {message}\n")),
+            "{message}: {text}"
+        );
+    }
+    assert!(
+        text.contains("-   \"pool\": 4") && text.contains("+   \"pool\": 8"),
+        "{text}"
+    );
+    assert!(text.contains("(older: --before "), "{text}");
+
+    let json = parse(&ok(&jones(&["history", &svc, "--json"]).await));
+    let actions: Vec<&str> = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "env.delete",
+            "association.set",
+            "config.set",
+            "env.create",
+            "service.create"
+        ]
+    );
+    assert_eq!(json["entries"][3]["message"], "first cut");
+    assert_eq!(json["next"], Value::Null);
+
+    let refused = jones(&["history", &svc, "--limit", "0"]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("limit"), "{}", stderr(&refused));
+}

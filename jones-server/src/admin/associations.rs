@@ -70,7 +70,9 @@ impl Admin {
         super::check_writable(service, Some(env))?;
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
-        self.writer(&layout).set_association(name, env).await
+        let result = self.writer(&layout).set_association(name, env).await;
+        self.after(service, &result).await;
+        result
     }
 
     /// Removes association `name`, a name written before the rules
@@ -78,7 +80,9 @@ impl Admin {
     pub async fn delete_association(&self, service: &ServiceName, name: &str) -> Result<()> {
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
-        self.writer(&layout).delete_association(name).await
+        let result = self.writer(&layout).delete_association(name).await;
+        self.after(service, &result).await;
+        result
     }
 
     /// The config a client with association `name` reads: its

@@ -3,8 +3,10 @@
 //! Left out: the association index (`associations`, derived from the
 //! nodemap like views from confs, but unlike views never read by original
 //! clients) and the client registry (`clients`, ephemeral znodes of live
-//! clients). So a dump holds what original Jones' trees hold, and a tree
-//! restored from it gets its index from the server that writes it.
+//! clients) and the history (`history`, the record of changes, which a
+//! restore records anew as it writes). So a dump holds what original
+//! Jones' trees hold, and a tree restored from it gets its index and its
+//! history from the server that writes it.
 
 use futures_util::future::join_all;
 use jones_client::{ServiceLayout, ServiceName};
@@ -35,9 +37,12 @@ pub struct DumpNode {
 
 impl Admin {
     /// Every znode under `/services/{service}` with its data, but the
-    /// association index and the client registry (see the module doc).
+    /// association index, the client registry and the history (see the
+    /// module doc).
     pub async fn dump(&self, service: &ServiceName) -> Result<Dump> {
         let layout = ServiceLayout::new(service.clone());
+        let history = crate::history::history_path(&layout);
+        let left_out = [layout.associations_path(), layout.clients_path(), &history];
         let mut nodes = Vec::new();
         let mut level = vec![layout.service_path().to_owned()];
         while !level.is_empty() {
@@ -54,7 +59,7 @@ impl Admin {
                     children
                         .iter()
                         .map(|c| format!("{path}/{c}"))
-                        .filter(|p| p != layout.associations_path() && p != layout.clients_path()),
+                        .filter(|p| !left_out.contains(&p.as_str())),
                 );
                 nodes.push(DumpNode {
                     path,

@@ -67,6 +67,7 @@ impl Admin {
         let _turn = self.queue(service).await?;
         let result = self.writer(&layout).create_env(env, config).await;
         self.record(&result);
+        self.after(service, &result).await;
         result
     }
 
@@ -88,6 +89,7 @@ impl Admin {
             .set_conf(env, ConfChange { config, expected })
             .await;
         self.record(&result);
+        self.after(service, &result).await;
         result
     }
 
@@ -104,7 +106,9 @@ impl Admin {
     ) -> Result<Deleted> {
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
-        self.writer(&layout).delete_env(env, recursive).await
+        let result = self.writer(&layout).delete_env(env, recursive).await;
+        self.after(service, &result).await;
+        result
     }
 
     /// The environment `env`: config, version, view, children,

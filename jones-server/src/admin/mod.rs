@@ -18,6 +18,7 @@ mod acl_audit;
 mod associations;
 mod dump;
 mod envs;
+mod history;
 mod preview;
 mod services;
 mod verify;
@@ -36,6 +37,7 @@ pub use envs::{EnvDetails, EnvTree};
 pub use preview::{DeletePreview, HiddenKey, Preview};
 pub use verify::{Problem, Verification};
 
+use crate::history::Author;
 use crate::nodemap::NodemapFormat;
 use crate::writer::{Limits, WriteOutcome, Writer};
 use crate::zk::{Zk, ZkOptions};
@@ -66,6 +68,11 @@ pub struct Admin {
     acl_audit: Arc<std::sync::Mutex<Option<AclAudit>>>,
     /// One queue per service this server writes to.
     lanes: Arc<std::sync::Mutex<HashMap<ServiceName, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Who the changes made through this handle are recorded as.
+    author: Arc<Author>,
+    /// Changes this server made per service, to prune their histories
+    /// now and then.
+    changes: Arc<std::sync::Mutex<HashMap<ServiceName, u32>>>,
 }
 
 /// Counters of the write path.
@@ -125,6 +132,27 @@ impl Admin {
             nodemap_format: NodemapFormat::default(),
             acl_audit: Arc::default(),
             lanes: Arc::default(),
+            author: Arc::default(),
+            changes: Arc::default(),
+        }
+    }
+
+    /// The same admin (same session, queues and counters), recording its
+    /// changes in the history as made by `author`.
+    ///
+    /// ```no_run
+    /// # async fn demo(admin: jones_server::Admin) -> Result<(), jones_server::Error> {
+    /// use jones_server::Author;
+    /// let svc = jones_client::ServiceName::new("web").unwrap();
+    /// let env = jones_client::EnvPath::new("prod").unwrap();
+    /// let alice = admin.acting_as(Author::new("alice").with_message(Some("more threads".into())));
+    /// alice.set_env(&svc, &env, serde_json::json!({"threads": 16}).as_object().unwrap().clone(), None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn acting_as(&self, author: Author) -> Self {
+        Self {
+            author: Arc::new(author),
+            ..self.clone()
         }
     }
 
@@ -179,6 +207,7 @@ impl Admin {
             nodemap_format: self.nodemap_format,
             retries: &self.stats.retries,
             lost: &self.stats.lost_answers,
+            author: &self.author,
         }
     }
 

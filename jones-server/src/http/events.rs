@@ -52,8 +52,9 @@ pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub(crate) const BROADCAST_CAPACITY: usize = 256;
 
 /// Classifies a changed znode of a service: kind and environment. Kinds
-/// `clients` (the registry) and `associations` (the index, written with
-/// every nodemap change, which has its own event) never reach streams as
+/// `clients` (the registry), `associations` (the index, written with
+/// every nodemap change, which has its own event) and `history` (an entry
+/// with every change, which has its own event) never reach streams as
 /// `change` events.
 pub(crate) fn classify(layout: &ServiceLayout, path: &str) -> (&'static str, Option<String>) {
     let env_of = |base: &str| -> Option<Option<String>> {
@@ -74,6 +75,8 @@ pub(crate) fn classify(layout: &ServiceLayout, path: &str) -> (&'static str, Opt
         ("clients", None)
     } else if env_of(layout.associations_path()).is_some() {
         ("associations", None)
+    } else if env_of(&crate::history::history_path(layout)).is_some() {
+        ("history", None)
     } else {
         ("service", None)
     }
@@ -366,11 +369,13 @@ async fn run_feed(
             if kind == "clients" || kind == "view" {
                 watched.on_change(&event.path, event.event_type);
             }
-            if kind == "clients" || kind == "associations" {
-                // Registry writes (every live client, after every change)
-                // and index writes (with every nodemap change) would make
-                // every editor re-read: the registry reaches streams as
-                // coalesced `clients` events, the index through `nodemap`.
+            if matches!(kind, "clients" | "associations" | "history") {
+                // Registry writes (every live client, after every change),
+                // index writes (with every nodemap change) and history
+                // entries (with every change) would make every editor
+                // re-read: the registry reaches streams as coalesced
+                // `clients` events, the index through `nodemap`, an entry
+                // through the change it records.
                 continue;
             }
             send(
@@ -496,5 +501,9 @@ mod tests {
             ("associations", None)
         );
         assert_eq!(classify(&l, "/services/s/clientsx"), ("service", None));
+        assert_eq!(
+            classify(&l, "/services/s/history/e0000000042"),
+            ("history", None)
+        );
     }
 }

@@ -41,12 +41,15 @@ pub(crate) async fn create_service(
     req: &Request,
     svc: &ServiceName,
 ) -> Handled {
-    let merge = match req.body.is_empty() {
-        true => None,
-        false => Some(merge_field(&json_body(req)?)?),
+    let body = match req.body.is_empty() {
+        true => serde_json::Map::new(),
+        false => json_body(req)?,
     };
-    state
-        .admin()
+    let merge = match body.keys().any(|k| k != "message") {
+        true => Some(merge_field(&body)?),
+        false => None,
+    };
+    author(state, req, &body)?
         .create_service_with_merge(svc, merge.unwrap_or_default())
         .await?;
     Ok(json_response(
@@ -58,8 +61,9 @@ pub(crate) async fn create_service(
 /// Changes a service's settings: `{"merge": "shallow" | "deep"}`, every
 /// view that changes rewritten with it.
 pub(crate) async fn set_service(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
-    let mode = merge_field(&json_body(req)?)?;
-    let outcome = state.admin().set_merge_mode(svc, mode).await?;
+    let body = json_body(req)?;
+    let mode = merge_field(&body)?;
+    let outcome = author(state, req, &body)?.set_merge_mode(svc, mode).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -94,8 +98,14 @@ pub(crate) async fn preview_config(
     Ok(json_response(StatusCode::OK, &preview))
 }
 
-pub(crate) async fn delete_service(state: &ServerState, svc: &ServiceName) -> Handled {
-    state.admin().delete_service(svc).await?;
+pub(crate) async fn delete_service(
+    state: &ServerState,
+    req: &Request,
+    svc: &ServiceName,
+) -> Handled {
+    author(state, req, &serde_json::Map::new())?
+        .delete_service(svc)
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"deleted": svc.as_str()}),
@@ -123,7 +133,9 @@ pub(crate) async fn create_config(
 ) -> Handled {
     let body = json_body(req)?;
     let config = config_field(&body)?;
-    let outcome = state.admin().create_env(svc, env, config).await?;
+    let outcome = author(state, req, &body)?
+        .create_env(svc, env, config)
+        .await?;
     Ok(with_etag(
         json_response(
             StatusCode::CREATED,
@@ -142,8 +154,7 @@ pub(crate) async fn set_config(
     let body = json_body(req)?;
     let config = config_field(&body)?;
     let version = expected_version(req, &body)?;
-    let outcome = state
-        .admin()
+    let outcome = author(state, req, &body)?
         .set_env(svc, env, config, Some(version))
         .await?;
     Ok(with_etag(
@@ -220,7 +231,9 @@ pub(crate) async fn delete_config(
             )));
         }
     };
-    let deleted = state.admin().delete_env(svc, env, recursive).await?;
+    let deleted = author(state, req, &serde_json::Map::new())?
+        .delete_env(svc, env, recursive)
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -272,7 +285,9 @@ pub(crate) async fn set_association(
             ));
         }
     };
-    state.admin().set_association(svc, name, &env).await?;
+    author(state, req, &body)?
+        .set_association(svc, name, &env)
+        .await?;
     let view_path = ServiceLayout::new(svc.clone()).view_path(&env);
     Ok(json_response(
         StatusCode::OK,
@@ -282,10 +297,13 @@ pub(crate) async fn set_association(
 
 pub(crate) async fn delete_association(
     state: &ServerState,
+    req: &Request,
     svc: &ServiceName,
     name: &str,
 ) -> Handled {
-    state.admin().delete_association(svc, name).await?;
+    author(state, req, &serde_json::Map::new())?
+        .delete_association(svc, name)
+        .await?;
     Ok(json_response(StatusCode::OK, &json!({"deleted": name})))
 }
 
@@ -406,6 +424,74 @@ pub(crate) fn ui(path: &str) -> Handled {
     }
 }
 
+/// The longest `message` a change may carry.
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// The admin that records this request's change: by the request's actor,
+/// with the body's `message` (or the `message` query parameter, for
+/// requests without a body).
+fn author(
+    state: &ServerState,
+    req: &Request,
+    body: &serde_json::Map<String, Value>,
+) -> Result<crate::Admin, ApiError> {
+    let message = match body.get("message") {
+        Some(Value::String(m)) => Some(m.clone()),
+        Some(Value::Null) | None => match query_param(&req.query, "message") {
+            Some(m) => Some(
+                super::router::percent_decode(&m.replace('+', " "))
+                    .map_err(|e| ApiError::bad_request(format!("`message`: {e}")))?,
+            ),
+            None => None,
+        },
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`message` must be a string, not {}",
+                jones_client::json_kind(other)
+            )));
+        }
+    };
+    if let Some(m) = &message {
+        if m.len() > MAX_MESSAGE_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "`message` is {} bytes, the limit is {MAX_MESSAGE_BYTES}",
+                m.len()
+            )));
+        }
+    }
+    Ok(state
+        .admin()
+        .acting_as(crate::Author::new(req.actor).with_message(message)))
+}
+
+/// A page of the service's history: `env`, `limit` (default 50) and
+/// `before` from the query.
+pub(crate) async fn history(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
+    let env = match query_param(&req.query, "env") {
+        Some(e) => Some(
+            super::router::percent_decode(e)
+                .map_err(ApiError::bad_request)
+                .and_then(|e| EnvPath::new(&e).map_err(|e| crate::Error::from(e).into()))?,
+        ),
+        None => None,
+    };
+    let number = |name: &str, default: Option<u64>| -> Result<Option<u64>, ApiError> {
+        match query_param(&req.query, name) {
+            None => Ok(default),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("`{name}` must be a whole number, not {v:?}"))
+            }),
+        }
+    };
+    let limit = number("limit", Some(50))?.unwrap_or(50) as usize;
+    let before = number("before", None)?;
+    let page = state
+        .admin()
+        .history(svc, env.as_ref(), limit, before)
+        .await?;
+    Ok(json_response(StatusCode::OK, &page))
+}
+
 pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     warp::reply::with_status(warp::reply::json(body), status).into_response()
 }
@@ -428,9 +514,9 @@ fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> 
 }
 
 /// The `config` field of a body: a JSON object.
-/// The settings body's `merge`; other keys are refused.
+/// The settings body's `merge`; other keys than `message` are refused.
 fn merge_field(body: &serde_json::Map<String, Value>) -> Result<MergeMode, ApiError> {
-    if let Some(other) = body.keys().find(|k| *k != "merge") {
+    if let Some(other) = body.keys().find(|k| *k != "merge" && *k != "message") {
         return Err(ApiError::bad_request(format!(
             "unknown service setting `{other}`; the one setting is `merge`"
         )));

@@ -211,6 +211,7 @@ pub fn routes(
                     headers,
                     peer: peer.map(|p| p.0),
                     body: bytes::Bytes::new(),
+                    actor: "local",
                 };
                 router::handle(state, request, body).await
             },

@@ -53,6 +53,9 @@ pub(crate) struct Request {
     pub peer: Option<SocketAddr>,
     /// The body; empty for reads.
     pub body: Bytes,
+    /// Who the request's changes are recorded as: `admin` for the admin
+    /// token, `local` on a server without one.
+    pub actor: &'static str,
 }
 
 pub(crate) type Handled = Result<Response, ApiError>;
@@ -77,6 +80,7 @@ pub(crate) enum Route {
     Verify(ServiceName),
     Repair(ServiceName),
     Clients(ServiceName),
+    History(ServiceName),
     Events(ServiceName),
 }
 
@@ -105,6 +109,7 @@ impl Route {
             Route::Verify(_) => "/api/v1/services/{svc}/verify",
             Route::Repair(_) => "/api/v1/services/{svc}/repair",
             Route::Clients(_) => "/api/v1/services/{svc}/clients",
+            Route::History(_) => "/api/v1/services/{svc}/history",
             Route::Events(_) => "/api/v1/services/{svc}/events",
         }
     }
@@ -124,6 +129,7 @@ impl Route {
             | Route::Verify(s)
             | Route::Repair(s)
             | Route::Clients(s)
+            | Route::History(s)
             | Route::Events(s) => Some(s),
         }
     }
@@ -154,7 +160,7 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
             Method::GET => h::service_tree(state, svc).await,
             Method::POST => h::create_service(state, req, svc).await,
             Method::PUT => h::set_service(state, req, svc).await,
-            Method::DELETE => h::delete_service(state, svc).await,
+            Method::DELETE => h::delete_service(state, req, svc).await,
             _ => Err(not_allowed(req)),
         },
         Route::Envs(svc) if get => h::env_tree(state, svc).await,
@@ -173,7 +179,7 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::Association(svc, name) => match *m {
             Method::GET => h::association(state, svc, name).await,
             Method::PUT => h::set_association(state, req, svc, name).await,
-            Method::DELETE => h::delete_association(state, svc, name).await,
+            Method::DELETE => h::delete_association(state, req, svc, name).await,
             _ => Err(not_allowed(req)),
         },
         Route::Resolve(svc, name) if get => h::resolve(state, svc, name).await,
@@ -181,6 +187,7 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::Verify(svc) if get => h::verify(state, svc).await,
         Route::Repair(svc) if *m == Method::POST => h::repair(state, svc).await,
         Route::Clients(svc) if get => h::clients(state, svc).await,
+        Route::History(svc) if get => h::history(state, req, svc).await,
         Route::Events(svc) if get => h::events(state, svc).await,
         _ => Err(not_allowed(req)),
     }
@@ -236,6 +243,7 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
         ["verify"] => Route::Verify(svc),
         ["repair"] => Route::Repair(svc),
         ["clients"] => Route::Clients(svc),
+        ["history"] => Route::History(svc),
         ["events"] => Route::Events(svc),
         _ => return Err(no_route()),
     })
@@ -259,6 +267,10 @@ where
             .get(warp::http::header::AUTHORIZATION)
             .map(|v| v.as_bytes()),
     );
+    req.actor = match credential {
+        Credential::Valid => "admin",
+        Credential::None | Credential::Wrong => "local",
+    };
     let route = resolve(&req);
     let result = match (admit(&state, &req, write, credential), &route) {
         (Err(e), _) => Err(e),
@@ -353,7 +365,7 @@ where
 }
 
 /// Decodes `%XX` escapes of a path segment.
-fn percent_decode(segment: &str) -> Result<String, String> {
+pub(crate) fn percent_decode(segment: &str) -> Result<String, String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -393,6 +405,7 @@ mod tests {
             headers: HeaderMap::new(),
             peer: None,
             body: Bytes::new(),
+            actor: "local",
         }
     }
 

@@ -3,9 +3,11 @@
 //! the association's index znode in the same transaction (see `index`).
 
 use jones_client::{EnvPath, validate_association};
+use serde_json::Value;
 use zookeeper_client::Stat;
 
 use super::{Commit, Writer};
+use crate::history::Action;
 use crate::nodemap::StoredNodemap;
 use crate::tree::not_found;
 use crate::zk::Op;
@@ -62,18 +64,33 @@ impl Writer<'_> {
         Ok(ops)
     }
 
+    /// What an association pointing at `view` is recorded as: the
+    /// environment's path, the view path itself when it is no view of this
+    /// service, `null` for none.
+    fn env_value(&self, view: Option<&str>) -> Value {
+        match view {
+            None => Value::Null,
+            Some(view) => match self.layout.env_of_view_path(view) {
+                Ok(env) => Value::from(env.as_str()),
+                Err(_) => Value::from(view),
+            },
+        }
+    }
+
     /// Points `name` at `env`'s view (`env` must exist).
     pub(crate) async fn set_association(&self, name: &str, env: &EnvPath) -> Result<()> {
         validate_association(name)?;
         let mut attempts = self.attempts();
         while attempts.next().await.is_some() {
             let names = [name.to_owned()];
-            let ((mut stored, stat), conf, index) = futures_util::future::try_join3(
-                self.read_nodemap(),
-                self.zk.get(&self.layout.conf_path(env)),
-                self.read_index_for(&names),
-            )
-            .await?;
+            let ((mut stored, stat), conf, index, history_exists) =
+                futures_util::future::try_join4(
+                    self.read_nodemap(),
+                    self.zk.get(&self.layout.conf_path(env)),
+                    self.read_index_for(&names),
+                    self.history_exists(),
+                )
+                .await?;
             let Some((_, conf_stat)) = conf else {
                 return Err(not_found(self.zk, self.layout, env).await);
             };
@@ -84,12 +101,20 @@ impl Writer<'_> {
                 return Ok(());
             }
             let before = stored.map.clone();
+            let record = self
+                .record(Action::AssociationSet, Some(env))
+                .association(name)
+                .change(self.env_value(before.get(name)), Value::from(env.as_str()));
             stored.map.insert(name, view_path)?;
             let mut ops = vec![Op::Check {
                 path: self.layout.conf_path(env),
                 version: conf_stat.version,
             }];
             ops.extend(self.nodemap_ops(&stored, stat.version)?);
+            ops.extend(
+                self.record_ops(history_exists, record, self.room_beside(&ops))
+                    .0,
+            );
             let (ops, build) = self.with_index_ops(ops, &before, &stored.map, &index);
             self.fits(&ops, || format!("the nodemap with association {name:?}"))?;
             // Retried after an unknown outcome too: setting it again is harmless.
@@ -111,11 +136,14 @@ impl Writer<'_> {
         let mut attempts = self.attempts();
         while attempts.next().await.is_some() {
             let names = [name.to_owned()];
-            let ((mut stored, stat), index) =
-                futures_util::future::try_join(self.read_nodemap(), self.read_index_for(&names))
-                    .await?;
+            let ((mut stored, stat), index, history_exists) = futures_util::future::try_join3(
+                self.read_nodemap(),
+                self.read_index_for(&names),
+                self.history_exists(),
+            )
+            .await?;
             let before = stored.map.clone();
-            if stored.map.remove(name).is_none() {
+            let Some(removed) = stored.map.remove(name) else {
                 if maybe_removed {
                     return Ok(());
                 }
@@ -123,8 +151,17 @@ impl Writer<'_> {
                     service: self.layout.service().clone(),
                     name: name.to_owned(),
                 });
-            }
-            let ops = self.nodemap_ops(&stored, stat.version)?;
+            };
+            let was = self.layout.env_of_view_path(&removed).ok();
+            let record = self
+                .record(Action::AssociationRemove, was.as_ref())
+                .association(name)
+                .change(self.env_value(Some(&removed)), Value::Null);
+            let mut ops = self.nodemap_ops(&stored, stat.version)?;
+            ops.extend(
+                self.record_ops(history_exists, record, self.room_beside(&ops))
+                    .0,
+            );
             let (ops, build) = self.with_index_ops(ops, &before, &stored.map, &index);
             self.fits(&ops, || format!("the nodemap without association {name:?}"))?;
             match self.commit_nodemap(&ops, build).await? {

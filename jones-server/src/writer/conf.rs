@@ -2,17 +2,23 @@
 //! transaction or, over the budget, in batches behind the marker.
 
 use jones_client::{Config, EnvPath, config_to_bytes};
+use serde_json::Value;
 
 use super::{
     Commit, ConfChange, WriteOutcome, Writer, assert_no_marker, checks_except_top, conf_checks,
     view_checks,
 };
 use crate::Error;
+use crate::history::Action;
 use crate::materialize::{
     MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
 };
 use crate::tree::{marker_path, read_tree};
 use crate::zk::Op;
+
+/// The message of the entry that records a batched write undone.
+const UNDONE: &str =
+    "undone by the server: the views of the subtree changed during the write and no longer fit";
 
 impl Writer<'_> {
     /// Sets `env`'s conf and rewrites every view that changes.
@@ -64,6 +70,10 @@ impl Writer<'_> {
                 }
             }
             let writes = changed_views(&read, Some(&change.config));
+            let record = self.record(Action::ConfigSet, Some(env)).change(
+                Value::Object(top.config.clone()),
+                Value::Object(change.config.clone()),
+            );
             let set_conf = Op::Set {
                 path: self.layout.conf_path(env),
                 data: data.clone(),
@@ -74,7 +84,14 @@ impl Writer<'_> {
             ops.push(read.service.check(self.layout));
             ops.push(set_conf.clone());
             ops.extend(writes.iter().map(|w| view_op(self.layout, w)));
-            if ops_size(&ops) <= self.limits.multi_bytes {
+            // One transaction when the change and an entry keeping its
+            // `after` fit; else batched, where the entry has more room.
+            let (entry, kept_after) =
+                self.record_ops(read.history_exists, record.clone(), self.room_beside(&ops));
+            if kept_after {
+                ops.extend(entry);
+            }
+            if kept_after && ops_size(&ops) <= self.limits.multi_bytes {
                 match self.try_commit(&ops).await? {
                     Commit::Applied(zxid) => {
                         outcome.version = zxid.expect("the conf is set");
@@ -115,6 +132,8 @@ impl Writer<'_> {
                 version: Some(service_stat.version),
             });
             first.push(set_conf);
+            let (entry, _) = self.record_ops(read.history_exists, record, self.room_beside(&first));
+            first.extend(entry);
             self.fits(&first, || {
                 format!("the config of environment {:?}", env.as_str())
             })?;
@@ -177,11 +196,21 @@ impl Writer<'_> {
                     env = %env,
                     "the subtree changed during a batched write and its views do not fit: the write is undone"
                 );
-                let ops = [Op::Set {
+                let written: Config = serde_json::from_slice(written).unwrap_or_default();
+                let record = self
+                    .record(Action::ConfigSet, Some(env))
+                    .change(Value::Object(written), Value::Object(previous.clone()))
+                    .with_message(Some(UNDONE.into()));
+                let mut ops = vec![Op::Set {
                     path,
                     data: config_to_bytes(previous),
                     version: Some(stat.version),
                 }];
+                let room = self.room_beside(&ops);
+                ops.extend(
+                    self.record_ops(self.history_exists().await?, record, room)
+                        .0,
+                );
                 if let Err(e) = self.zk.multi(&ops).await {
                     if let super::Next::Fail(e) = super::classify(&ops, e) {
                         return Err(e);

@@ -2,8 +2,10 @@
 //! also moves the parent's view version (see the module doc of `writer`).
 
 use jones_client::{Config, EnvPath, config_to_bytes};
+use serde_json::Value;
 
 use super::{Commit, Next, WriteOutcome, Writer, assert_no_marker, classify, conf_checks};
+use crate::history::Action;
 use crate::materialize::MAX_NODE_BYTES;
 use crate::tree::{read_chain, read_service, read_tree};
 use crate::zk::Op;
@@ -43,8 +45,8 @@ impl Writer<'_> {
         check_size(env, "config", &data)?;
         let mut attempts = self.attempts();
         while let Some(attempt) = attempts.next().await {
-            let ((chain, existing, marker, parent_view, orphan), service) =
-                futures_util::future::try_join(
+            let ((chain, existing, marker, parent_view, orphan), service, history_exists) =
+                futures_util::future::try_join3(
                     futures_util::future::try_join5(
                         read_chain(self.zk, self.layout, &parent),
                         self.zk.get(&self.layout.conf_path(env)),
@@ -53,6 +55,7 @@ impl Writer<'_> {
                         self.zk.get(&self.layout.view_path(env)),
                     ),
                     read_service(self.zk, self.layout),
+                    self.history_exists(),
                 )
                 .await?;
             let Some(service) = service else {
@@ -94,6 +97,13 @@ impl Writer<'_> {
                     version: Some(stat.version),
                 },
             });
+            let record = self
+                .record(Action::EnvCreate, Some(env))
+                .change(Value::Null, Value::Object(config.clone()));
+            ops.extend(
+                self.record_ops(history_exists, record, self.room_beside(&ops))
+                    .0,
+            );
             self.fits(&ops, || {
                 format!(
                     "creating environment {:?} (its config and its view)",
@@ -224,6 +234,11 @@ impl Writer<'_> {
                     (ops, build_index) = self.with_index_ops(ops, &before, &stored.map, &index);
                 }
             }
+            let record = self
+                .record(Action::EnvDelete, Some(env))
+                .change(Value::Object(top.config.clone()), Value::Null);
+            let room = self.room_beside(&ops);
+            ops.extend(self.record_ops(read.history_exists, record, room).0);
             let size = crate::materialize::ops_size(&ops);
             if size > self.limits.multi_bytes {
                 return Err(Error::TooLarge {

@@ -11,6 +11,9 @@
 //! - `settings`: the merge mode, with the views it changes;
 //! - `repair`: views made to agree again, markers cleared, orphans removed.
 //!
+//! Every change carries its history entry in its (first) transaction; see
+//! `crate::history`.
+//!
 //! Every write loops over [`Attempts`] (backoff with jitter, counted
 //! retries, [`Error::Contended`] at the end) and commits through
 //! [`Writer::try_commit`], which says whether to read again.
@@ -91,6 +94,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use jones_client::{Config, EnvPath, ServiceLayout};
 
 use crate::Error;
+use crate::history::{self, Author, Record};
 use crate::materialize::{DEFAULT_MULTI_BYTES, ops_size};
 use crate::nodemap::NodemapFormat;
 use crate::tree::{ConfNode, TreeRead, marker_path};
@@ -116,6 +120,9 @@ pub struct Limits {
     /// How long a write may wait for this server's earlier writes to the
     /// same service before it is refused ([`Error::Busy`]).
     pub write_deadline: std::time::Duration,
+    /// History entries a service keeps when its history directory does
+    /// not say (default 1,000).
+    pub history_retention: usize,
     /// Fault injection, for tests only.
     ///
     /// For crash tests: stop a batched write after this many batches, as if
@@ -151,6 +158,7 @@ impl Default for Limits {
             multi_bytes: DEFAULT_MULTI_BYTES,
             max_attempts: 50,
             write_deadline: std::time::Duration::from_secs(10),
+            history_retention: history::DEFAULT_RETENTION,
             stop_after_batches: None,
             lose_answers: 0,
             commit_delay: None,
@@ -233,6 +241,8 @@ pub(crate) struct Writer<'a> {
     pub retries: &'a AtomicU64,
     /// Answers lost so far (see [`Limits::lose_answers`]).
     pub lost: &'a AtomicU32,
+    /// Who the changes are recorded as (see `history`).
+    pub author: &'a Author,
 }
 
 /// The attempts of one write, each of which reads, plans and commits:
@@ -328,6 +338,46 @@ impl Writer<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Whether the service's history directory exists (services created
+    /// before histories have none until their first recorded change).
+    pub(crate) async fn history_exists(&self) -> Result<bool, Error> {
+        Ok(self
+            .zk
+            .get(&history::history_path(self.layout))
+            .await?
+            .is_some())
+    }
+
+    /// The ops that record `record` in the same transaction as a change,
+    /// in at most `room` bytes of it (see `history`): the history
+    /// directory when it does not exist yet, then the entry. Also says
+    /// whether the entry kept the record's `after`.
+    pub(crate) fn record_ops(
+        &self,
+        dir_exists: bool,
+        record: Record,
+        room: usize,
+    ) -> (Vec<Op>, bool) {
+        let mut ops = Vec::with_capacity(2);
+        if !dir_exists {
+            ops.push(history::create_dir(self.layout));
+        }
+        let room = room.saturating_sub(ops_size(&ops));
+        let (entry, kept_after) = history::append(self.layout, record, room);
+        ops.push(entry);
+        (ops, kept_after)
+    }
+
+    /// The room left in a transaction of `ops`.
+    pub(crate) fn room_beside(&self, ops: &[Op]) -> usize {
+        self.limits.multi_bytes.saturating_sub(ops_size(ops))
+    }
+
+    /// A record of `action` on `env` by this writer's author.
+    pub(crate) fn record(&self, action: history::Action, env: Option<&EnvPath>) -> Record {
+        Record::new(self.author, action, env)
     }
 
     fn crash_hook(&self, committed: usize) -> Result<(), Error> {

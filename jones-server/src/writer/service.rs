@@ -56,6 +56,14 @@ impl Writer<'_> {
             Op::CreateRegistry {
                 path: self.layout.clients_path().to_owned(),
             },
+            crate::history::create_dir(self.layout),
+            crate::history::append(
+                self.layout,
+                self.record(crate::history::Action::ServiceCreate, None)
+                    .change(serde_json::Value::Null, serde_json::json!({})),
+                self.limits.multi_bytes,
+            )
+            .0,
         ];
         match self.zk.multi(&ops).await {
             Ok(_) => Ok(()),

@@ -274,11 +274,34 @@ pub async fn http(
     path: &str,
     body: Option<&str>,
 ) -> (u16, String) {
+    http_with_headers(addr, method, path, body, "").await
+}
+
+/// [`http`] with `Authorization: Bearer {token}`.
+pub async fn http_with_token(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: &str,
+) -> (u16, String) {
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    http_with_headers(addr, method, path, body, &auth).await
+}
+
+/// [`http`] with `headers` (complete lines, each ending in CRLF).
+async fn http_with_headers(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body = body.unwrap_or("");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();

@@ -80,7 +80,7 @@ async fn another_servers_healer_finishes_a_write_left_after_its_first_batch() {
 async fn verify_names_each_problem_and_repair_fixes_them() {
     let svc = service();
     let admin = admin().await.with_limits(Limits {
-        multi_bytes: 2048,
+        multi_bytes: 2560,
         stop_after_batches: Some(1),
         ..Limits::default()
     });
@@ -165,22 +165,36 @@ async fn removing_an_association_racing_its_environments_delete_leaves_nodemap_a
     one.create_service(&svc).await.unwrap();
     let e = env("doomed");
     let (mut removed_first, mut deleted_first) = (0, 0);
+    // The removal is quicker (fewer reads): on odd rounds it starts this
+    // late, a delay that grows while it keeps winning and shrinks when it
+    // loses, so both orders happen on a fast or a slow machine alike.
+    let mut head_start = std::time::Duration::ZERO;
     for round in 0..300 {
         one.create_env(&svc, &e, obj(json!({"round": round})))
             .await
             .unwrap();
         one.set_association(&svc, "host", &e).await.unwrap();
         one.set_association(&svc, "bystander", &e).await.unwrap();
-        let (deleted, removed) = tokio::join!(
-            one.delete_env(&svc, &e, false),
-            two.delete_association(&svc, "host")
-        );
+        let delay = if round % 2 == 1 {
+            head_start
+        } else {
+            Duration::ZERO
+        };
+        let (deleted, removed) = tokio::join!(one.delete_env(&svc, &e, false), async {
+            tokio::time::sleep(delay).await;
+            two.delete_association(&svc, "host").await
+        });
         deleted.unwrap();
         // Refused as unknown when the delete took the association first.
         if removed.is_ok() {
             removed_first += 1;
+            if round % 2 == 1 {
+                head_start =
+                    (head_start * 2).clamp(Duration::from_micros(100), Duration::from_millis(50));
+            }
         } else {
             deleted_first += 1;
+            head_start /= 2;
         }
         let found = one.verify(&svc).await.unwrap();
         assert!(found.consistent, "round {round}: {found:?}");

@@ -8,6 +8,7 @@ mod crash;
 mod delete_preview;
 mod harness;
 mod healing;
+mod history;
 mod http;
 mod index;
 mod materialize;

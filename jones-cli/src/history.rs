@@ -1,0 +1,84 @@
+//! `jones history`: a service's recorded changes, newest first, each with
+//! who made it, why, and a diff of what it changed.
+
+use serde_json::Value;
+
+use crate::admin::{parse_env, parse_service};
+use crate::api::Api;
+use crate::error::Result;
+use crate::output::{env_label, items, outln, print_json};
+
+/// Prints up to `limit` entries of `service` (of `env` only, when given),
+/// older than entry `before` when given.
+pub fn history(
+    api: &Api,
+    service: &str,
+    env: Option<&str>,
+    limit: usize,
+    before: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    parse_service(service)?;
+    let env = env.map(parse_env).transpose()?;
+    let page = api.history(service, env.as_ref(), limit, before)?;
+    if json {
+        print_json(&page);
+        return Ok(());
+    }
+    for entry in items(&page, "entries") {
+        outln!("{}", headline(entry));
+        if let Some(message) = entry["message"].as_str() {
+            outln!("    {message}");
+        }
+        let change = crate::diff::diff(&entry["before"], &entry["after"], ("before", "after"));
+        for line in change.lines() {
+            outln!("    {line}");
+        }
+    }
+    if let Some(next) = page["next"].as_u64() {
+        outln!("(older: --before {next})");
+    }
+    Ok(())
+}
+
+/// `#42  2026-12-07T12:03:20.000Z  alice  config.set  prod`.
+fn headline(entry: &Value) -> String {
+    let text = |key: &str| entry[key].as_str().unwrap_or("-").to_owned();
+    let target = match (entry["env"].as_str(), entry["association"].as_str()) {
+        (_, Some(name)) => format!(
+            "{name} -> {}",
+            entry["after"].as_str().map_or("(none)", env_label)
+        ),
+        (Some(env), None) => env_label(env).to_owned(),
+        (None, None) => "(service)".to_owned(),
+    };
+    format!(
+        "#{}  {}  {}  {}  {target}",
+        entry["id"],
+        text("at"),
+        text("actor"),
+        text("action")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn headlines_name_the_target() {
+        let entry = json!({"id": 7, "at": "2026-12-07T12:03:20.000Z", "actor": "alice",
+            "action": "config.set", "env": "prod", "before": {}, "after": {}});
+        assert_eq!(
+            headline(&entry),
+            "#7  2026-12-07T12:03:20.000Z  alice  config.set  prod"
+        );
+        let moved = json!({"id": 8, "at": "t", "actor": "a", "action": "association.set",
+            "env": "", "association": "web-01", "before": "prod", "after": ""});
+        assert_eq!(headline(&moved), "#8  t  a  association.set  web-01 -> /");
+        let created =
+            json!({"id": 1, "at": "t", "actor": "a", "action": "service.create", "env": null});
+        assert_eq!(headline(&created), "#1  t  a  service.create  (service)");
+    }
+}

@@ -1,0 +1,417 @@
+//! The change history of a service: every change appends one entry znode
+//! **in the same transaction** as the change, so no server, however it
+//! dies, leaves a change without its entry or an entry of a change that
+//! did not happen.
+//!
+//! ```text
+//! /services/{svc}/history               {"retention": N} (optional; the server's default otherwise)
+//! /services/{svc}/history/e0000000042   one entry: {"actor", "action", "env", "before", "after", "message", ...}
+//! ```
+//!
+//! Entries are persistent sequential znodes: ZooKeeper numbers them in the
+//! order their transactions commit, on whichever server, and the number is
+//! the entry's id. The time of an entry is its znode's `ctime`, set by the
+//! ZooKeeper leader at commit. Original clients never read `history`.
+//!
+//! An entry holds the environment's config before and after the change
+//! (for an association: the environment it pointed to before and after).
+//! It shares its transaction with the change, so where both do not fit,
+//! the entry gets smaller, never the change refused: `before` is left out
+//! first (`null`, with `"before_omitted": true`; it is the `after` of the
+//! environment's previous entry), then `after` (`"after_omitted": true`;
+//! it is the config committed with the entry: the `before` of the next
+//! entry, or what is stored now). Pruning deletes the oldest entries beyond the
+//! retention, in transactions of their own: deleting the record of an old
+//! change never touches a change.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use jones_client::{EnvPath, ServiceLayout};
+
+use crate::zk::Op;
+use crate::{Error, Result};
+
+/// Entries a service keeps unless its history directory says otherwise.
+pub const DEFAULT_RETENTION: usize = 1000;
+/// The most entries a service may be told to keep.
+pub const MAX_RETENTION: usize = 100_000;
+/// The largest entry: ZooKeeper's node limit, as for configs.
+pub const MAX_ENTRY_BYTES: usize = crate::materialize::MAX_NODE_BYTES;
+/// The most entries one history request returns.
+pub const MAX_PAGE: usize = 500;
+
+/// The prefix ZooKeeper numbers entries after.
+const ENTRY_PREFIX: &str = "e";
+
+/// Who makes a change, and why: recorded in its entry.
+///
+/// ```
+/// let author = jones_server::Author::new("alice").with_message(Some("raise the pool".into()));
+/// assert_eq!(author.actor(), "alice");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    actor: String,
+    message: Option<String>,
+}
+
+impl Author {
+    /// A change made by `actor`, without a message.
+    pub fn new(actor: impl Into<String>) -> Self {
+        Self {
+            actor: actor.into(),
+            message: None,
+        }
+    }
+
+    /// The same author with `message` (empty counts as none).
+    pub fn with_message(mut self, message: Option<String>) -> Self {
+        self.message = message.filter(|m| !m.trim().is_empty());
+        self
+    }
+
+    /// Who.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// Why, when said.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+}
+
+impl Default for Author {
+    /// Changes made through the library without an author: `"server"`.
+    fn default() -> Self {
+        Self::new("server")
+    }
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// An environment's config set.
+    #[serde(rename = "config.set")]
+    ConfigSet,
+    /// An environment created.
+    #[serde(rename = "env.create")]
+    EnvCreate,
+    /// An environment deleted (with its subtree).
+    #[serde(rename = "env.delete")]
+    EnvDelete,
+    /// An association set or re-pointed.
+    #[serde(rename = "association.set")]
+    AssociationSet,
+    /// An association removed.
+    #[serde(rename = "association.remove")]
+    AssociationRemove,
+    /// The service created.
+    #[serde(rename = "service.create")]
+    ServiceCreate,
+}
+
+/// An entry as stored, without what ZooKeeper knows (id and time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub actor: String,
+    pub action: Action,
+    /// The environment changed (for an association: the one it points
+    /// to after the change, or before a removal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// The association changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association: Option<String>,
+    pub before: Value,
+    pub after: Value,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub before_omitted: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_omitted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Record {
+    /// A record of `action` by `author`.
+    pub(crate) fn new(author: &Author, action: Action, env: Option<&EnvPath>) -> Self {
+        Self {
+            actor: author.actor.clone(),
+            action,
+            env: env.map(ToString::to_string),
+            association: None,
+            before: Value::Null,
+            after: Value::Null,
+            before_omitted: false,
+            after_omitted: false,
+            message: author.message.clone(),
+        }
+    }
+
+    /// The same record with `before` and `after`.
+    pub(crate) fn change(mut self, before: Value, after: Value) -> Self {
+        self.before = before;
+        self.after = after;
+        self
+    }
+
+    /// The same record with `message` instead of the author's.
+    pub(crate) fn with_message(mut self, message: Option<String>) -> Self {
+        self.message = message;
+        self
+    }
+
+    /// The same record about association `name`.
+    pub(crate) fn association(mut self, name: &str) -> Self {
+        self.association = Some(name.to_owned());
+        self
+    }
+
+    /// The entry's bytes, at most `room` bytes (and never over
+    /// [`MAX_ENTRY_BYTES`]): whole when it fits, else without `before`
+    /// (the `after` of the environment's previous entry), else without
+    /// `after` too (the config committed with the entry, so the `before`
+    /// of its next entry, or what is stored now). A change is never
+    /// refused for its record: the record only gets smaller. Also says
+    /// whether `after` was kept.
+    fn encode(mut self, room: usize) -> (Vec<u8>, bool) {
+        let room = room.min(MAX_ENTRY_BYTES);
+        let bytes = serde_json::to_vec(&self).expect("a record serializes");
+        if bytes.len() <= room {
+            return (bytes, true);
+        }
+        self.before = Value::Null;
+        self.before_omitted = true;
+        let bytes = serde_json::to_vec(&self).expect("a record serializes");
+        if bytes.len() <= room {
+            return (bytes, true);
+        }
+        self.after = Value::Null;
+        self.after_omitted = true;
+        let bytes = serde_json::to_vec(&self).expect("a record serializes");
+        (bytes, false)
+    }
+}
+
+/// One change as the history API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    /// Its id: the commit order among the service's changes.
+    pub id: u64,
+    /// When it was committed (RFC 3339, UTC, milliseconds).
+    pub at: String,
+    /// Who made it.
+    pub actor: String,
+    /// What it did.
+    pub action: Action,
+    /// The environment it changed.
+    pub env: Option<String>,
+    /// The association it changed, for association actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub association: Option<String>,
+    /// The config (or association target) before; `null` when there was
+    /// none, or when it was left out (see `before_omitted`).
+    pub before: Value,
+    /// The config (or association target) after; `null` when there is none.
+    pub after: Value,
+    /// Whether `before` was left out for size.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub before_omitted: bool,
+    /// Whether `after` was left out for size.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub after_omitted: bool,
+    /// Why, as the author said.
+    pub message: Option<String>,
+}
+
+/// A page of history, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPage {
+    /// The entries.
+    pub entries: Vec<Entry>,
+    /// The `before` of the next page; `None` when nothing older is left.
+    pub next: Option<u64>,
+}
+
+/// The service's history directory.
+pub(crate) fn history_path(layout: &ServiceLayout) -> String {
+    format!("{}/history", layout.service_path())
+}
+
+/// The op that appends `record` to the service's history, taking at most
+/// `room` bytes of its transaction (see [`Record::encode`]), and whether
+/// the entry kept the record's `after`.
+pub(crate) fn append(layout: &ServiceLayout, record: Record, room: usize) -> (Op, bool) {
+    let prefix = format!("{}/{ENTRY_PREFIX}", history_path(layout));
+    let overhead = Op::CreateSequential {
+        prefix: prefix.clone(),
+        data: Vec::new(),
+    }
+    .wire_size();
+    let (data, kept_after) = record.encode(room.saturating_sub(overhead));
+    (Op::CreateSequential { data, prefix }, kept_after)
+}
+
+/// The op that creates the history directory (no data: the server's
+/// default retention).
+pub(crate) fn create_dir(layout: &ServiceLayout) -> Op {
+    Op::Create {
+        path: history_path(layout),
+        data: Vec::new(),
+    }
+}
+
+/// The id of entry znode `name` (`e0000000042` → 42).
+pub(crate) fn entry_id(name: &str) -> Option<u64> {
+    name.strip_prefix(ENTRY_PREFIX)?.parse().ok()
+}
+
+/// The znode name of entry `id`.
+pub(crate) fn entry_name(id: u64) -> String {
+    format!("{ENTRY_PREFIX}{id:010}")
+}
+
+/// The retention the history directory's data sets, if any.
+pub(crate) fn retention_of(data: &[u8]) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct Settings {
+        retention: usize,
+    }
+    let settings: Settings = serde_json::from_slice(data).ok()?;
+    Some(settings.retention.clamp(1, MAX_RETENTION))
+}
+
+/// The entries to prune from `ids` (any order) to keep `retention`: the
+/// oldest.
+pub(crate) fn to_prune(ids: &BTreeSet<u64>, retention: usize) -> Vec<u64> {
+    let excess = ids.len().saturating_sub(retention);
+    ids.iter().take(excess).copied().collect()
+}
+
+/// An entry from its stored record, id and commit time.
+pub(crate) fn entry(id: u64, ctime_ms: i64, data: &[u8]) -> Result<Entry> {
+    let record: Record = serde_json::from_slice(data).map_err(|e| Error::Corrupt {
+        path: entry_name(id),
+        reason: format!("not a history entry: {e}"),
+    })?;
+    Ok(Entry {
+        id,
+        at: rfc3339_millis(ctime_ms),
+        actor: record.actor,
+        action: record.action,
+        env: record.env,
+        association: record.association,
+        before: record.before,
+        after: record.after,
+        before_omitted: record.before_omitted,
+        after_omitted: record.after_omitted,
+        message: record.message,
+    })
+}
+
+/// `ms` since the Unix epoch as RFC 3339 in UTC with milliseconds.
+pub(crate) fn rfc3339_millis(ms: i64) -> String {
+    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000,
+    );
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn times_are_rfc3339_in_utc() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(
+            rfc3339_millis(1_796_645_000_000),
+            "2026-12-07T12:03:20.000Z"
+        );
+    }
+
+    #[test]
+    fn entry_names_and_ids_round_trip() {
+        assert_eq!(entry_name(42), "e0000000042");
+        assert_eq!(entry_id("e0000000042"), Some(42));
+        assert_eq!(entry_id("x0000000042"), None);
+        assert_eq!(entry_id("e"), None);
+    }
+
+    #[test]
+    fn pruning_takes_the_oldest_beyond_the_retention() {
+        let ids: BTreeSet<u64> = [7, 3, 9, 12, 4].into_iter().collect();
+        assert_eq!(to_prune(&ids, 3), vec![3, 4]);
+        assert!(to_prune(&ids, 5).is_empty());
+        assert!(to_prune(&ids, 50).is_empty());
+    }
+
+    #[test]
+    fn retention_is_read_and_bounded() {
+        assert_eq!(retention_of(br#"{"retention": 20}"#), Some(20));
+        assert_eq!(retention_of(br#"{"retention": 0}"#), Some(1));
+        assert_eq!(
+            retention_of(br#"{"retention": 10000000}"#),
+            Some(MAX_RETENTION)
+        );
+        assert_eq!(retention_of(b""), None);
+        assert_eq!(retention_of(b"garbage"), None);
+    }
+
+    #[test]
+    fn a_record_shrinks_to_its_room_before_then_after_first() {
+        let author = Author::new("alice").with_message(Some("why".into()));
+        let env = EnvPath::new("prod").unwrap();
+        let record = Record::new(&author, Action::ConfigSet, Some(&env)).change(
+            json!({"k": "x".repeat(1000)}),
+            json!({"k": "y".repeat(1000)}),
+        );
+        let decode =
+            |room| serde_json::from_slice::<Record>(&record.clone().encode(room).0).unwrap();
+        let whole = decode(10_000);
+        assert!(!whole.before_omitted && !whole.after_omitted);
+        assert_eq!(whole, record);
+        let smaller = decode(1500);
+        assert!(smaller.before_omitted && !smaller.after_omitted);
+        assert_eq!(
+            (smaller.before, &smaller.after),
+            (Value::Null, &record.after)
+        );
+        let smallest = decode(100);
+        assert!(smallest.before_omitted && smallest.after_omitted);
+        assert_eq!(
+            (smallest.before, smallest.after),
+            (Value::Null, Value::Null)
+        );
+        assert_eq!(smallest.message.as_deref(), Some("why"));
+        assert_eq!(smallest.actor, "alice");
+    }
+
+    #[test]
+    fn an_empty_message_is_none() {
+        assert_eq!(
+            Author::new("a").with_message(Some("  ".into())).message(),
+            None
+        );
+    }
+}

@@ -1,0 +1,427 @@
+//! The change history: every change has exactly one entry, committed in
+//! its transaction, whatever answers are lost and whichever server dies;
+//! entries are numbered in commit order across servers; the API pages
+//! them and the retention bounds them.
+
+use std::collections::BTreeMap;
+
+use jones_client::{ServiceLayout, ServiceName};
+use jones_server::{Action, Admin, Author, Entry, Limits};
+use serde_json::{Value, json};
+
+use crate::harness::{admin, env, http, obj, serve_on_socket, service};
+
+/// Every entry of `svc`, oldest first, through the paged API.
+async fn all_entries(admin: &Admin, svc: &ServiceName) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut before = None;
+    loop {
+        let page = admin.history(svc, None, 500, before).await.unwrap();
+        entries.extend(page.entries);
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    entries.reverse();
+    entries
+}
+
+/// The conf znode's data version of `e`: how many times it was set since
+/// it was created.
+async fn conf_sets(admin: &Admin, svc: &ServiceName, e: &str) -> usize {
+    let client = admin.zk().client().await.unwrap();
+    let layout = ServiceLayout::new(svc.clone());
+    let (_, stat) = client.get_data(&layout.conf_path(&env(e))).await.unwrap();
+    stat.version as usize
+}
+
+/// Per environment, the `config.set` entries must be exactly the conf's
+/// sets, chained (each one's `before` the previous one's `after`), ending
+/// on the stored config.
+async fn assert_one_entry_per_change(admin: &Admin, svc: &ServiceName, envs: &[&str]) {
+    let entries = all_entries(admin, svc).await;
+    for e in envs {
+        let sets: Vec<&Entry> = entries
+            .iter()
+            .filter(|x| x.env.as_deref() == Some(*e) && x.action == Action::ConfigSet)
+            .collect();
+        assert_eq!(
+            sets.len(),
+            conf_sets(admin, svc, e).await,
+            "config.set entries of {e:?} against the conf's version"
+        );
+        for pair in sets.windows(2) {
+            assert_eq!(
+                pair[1].before, pair[0].after,
+                "entries {} and {} of {e:?}",
+                pair[0].id, pair[1].id
+            );
+        }
+        let stored = admin.get_env(svc, &env(e)).await.unwrap().config;
+        if let Some(last) = sets.last() {
+            assert_eq!(last.after, Value::Object(stored), "the last entry of {e:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_change_appends_one_entry_with_who_what_before_after_and_why() {
+    let admin = admin().await;
+    let svc = service();
+    admin.create_service(&svc).await.unwrap();
+    let alice = admin.acting_as(Author::new("alice").with_message(Some("for the launch".into())));
+    alice
+        .create_env(&svc, &env("prod"), obj(json!({"threads": 4})))
+        .await
+        .unwrap();
+    alice
+        .set_env(&svc, &env("prod"), obj(json!({"threads": 8})), None)
+        .await
+        .unwrap();
+    admin
+        .set_association(&svc, "web-01", &env("prod"))
+        .await
+        .unwrap();
+    admin
+        .set_association(&svc, "web-01", &env(""))
+        .await
+        .unwrap();
+    // Setting what is already set changes nothing and records nothing.
+    admin
+        .set_association(&svc, "web-01", &env(""))
+        .await
+        .unwrap();
+    admin.delete_association(&svc, "web-01").await.unwrap();
+    admin.delete_env(&svc, &env("prod"), false).await.unwrap();
+
+    let entries = all_entries(&admin, &svc).await;
+    let shape: Vec<(Action, Option<&str>, Value, Value, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.action,
+                e.env.as_deref(),
+                e.before.clone(),
+                e.after.clone(),
+                e.actor.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (
+                Action::ServiceCreate,
+                None,
+                Value::Null,
+                json!({}),
+                "server"
+            ),
+            (
+                Action::EnvCreate,
+                Some("prod"),
+                Value::Null,
+                json!({"threads": 4}),
+                "alice"
+            ),
+            (
+                Action::ConfigSet,
+                Some("prod"),
+                json!({"threads": 4}),
+                json!({"threads": 8}),
+                "alice"
+            ),
+            (
+                Action::AssociationSet,
+                Some("prod"),
+                Value::Null,
+                json!("prod"),
+                "server"
+            ),
+            (
+                Action::AssociationSet,
+                Some(""),
+                json!("prod"),
+                json!(""),
+                "server"
+            ),
+            (
+                Action::AssociationRemove,
+                Some(""),
+                json!(""),
+                Value::Null,
+                "server"
+            ),
+            (
+                Action::EnvDelete,
+                Some("prod"),
+                json!({"threads": 8}),
+                Value::Null,
+                "server"
+            ),
+        ]
+    );
+    assert_eq!(entries[1].message.as_deref(), Some("for the launch"));
+    assert_eq!(entries[3].message, None);
+    assert!(entries.iter().all(|e| e.association.is_some()
+        == matches!(e.action, Action::AssociationSet | Action::AssociationRemove)));
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0].id < w[1].id && w[0].at <= w[1].at)
+    );
+    assert!(
+        entries[0].at.ends_with('Z') && entries[0].at.len() == 24,
+        "{}",
+        entries[0].at
+    );
+}
+
+/// Every transaction's answer lost (ZooKeeper applied it, the server heard
+/// `ConnectionLoss`): each retry finds its change applied, and no change
+/// is recorded twice or not at all.
+#[tokio::test]
+async fn lost_answers_leave_exactly_one_entry_per_change() {
+    let svc = service();
+    admin().await.create_service(&svc).await.unwrap();
+    let lossy = admin().await.with_limits(Limits {
+        lose_answers: u32::MAX,
+        ..Limits::default()
+    });
+    lossy
+        .create_env(&svc, &env("a"), obj(json!({"n": 0})))
+        .await
+        .unwrap();
+    for n in 1..=60 {
+        lossy
+            .set_env(&svc, &env("a"), obj(json!({"n": n})), None)
+            .await
+            .unwrap();
+        if n % 10 == 0 {
+            lossy
+                .set_association(&svc, &format!("h{n}"), &env("a"))
+                .await
+                .unwrap();
+            lossy
+                .delete_association(&svc, &format!("h{n}"))
+                .await
+                .unwrap();
+        }
+    }
+    let reader = admin().await;
+    assert_one_entry_per_change(&reader, &svc, &["a"]).await;
+    let entries = all_entries(&reader, &svc).await;
+    let count = |action| entries.iter().filter(|e| e.action == action).count();
+    assert_eq!(count(Action::EnvCreate), 1);
+    assert_eq!(count(Action::ConfigSet), 60);
+    assert_eq!(count(Action::AssociationSet), 6);
+    assert_eq!(count(Action::AssociationRemove), 6);
+}
+
+/// Two servers editing the same environments at once: entries are
+/// numbered in commit order (their znodes' creation zxids rise with their
+/// ids), and each environment's entries chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_writing_at_once_record_in_commit_order() {
+    let svc = service();
+    let one = admin().await;
+    let two = admin().await;
+    one.create_service(&svc).await.unwrap();
+    for e in ["a", "b"] {
+        one.create_env(&svc, &env(e), obj(json!({"n": 0})))
+            .await
+            .unwrap();
+    }
+    let writes = |admin: Admin, who: &'static str| {
+        let svc = svc.clone();
+        async move {
+            let admin = admin.acting_as(Author::new(who));
+            for n in 0..100 {
+                let e = if n % 2 == 0 { "a" } else { "b" };
+                admin
+                    .set_env(&svc, &env(e), obj(json!({"n": n, "by": who})), None)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    tokio::join!(writes(one.clone(), "one"), writes(two.clone(), "two"));
+    assert_one_entry_per_change(&one, &svc, &["a", "b"]).await;
+    let client = one.zk().client().await.unwrap();
+    let dir = format!("{}/history", ServiceLayout::new(svc.clone()).service_path());
+    let mut czxids = BTreeMap::new();
+    for entry in all_entries(&one, &svc).await {
+        let path = format!("{dir}/e{:010}", entry.id);
+        let (_, stat) = client.get_data(&path).await.unwrap();
+        czxids.insert(entry.id, stat.czxid);
+    }
+    let in_id_order: Vec<i64> = czxids.values().copied().collect();
+    assert!(
+        in_id_order.windows(2).all(|w| w[0] < w[1]),
+        "ids follow commit order"
+    );
+}
+
+#[tokio::test]
+async fn the_retention_keeps_the_newest_entries() {
+    let svc = service();
+    let admin = admin().await.with_limits(Limits {
+        history_retention: 10,
+        ..Limits::default()
+    });
+    admin.create_service(&svc).await.unwrap();
+    for n in 0..100 {
+        admin
+            .set_env(&svc, &env(""), obj(json!({"n": n})), None)
+            .await
+            .unwrap();
+    }
+    // Pruned every 32 changes: never more than the retention and 32.
+    assert!(all_entries(&admin, &svc).await.len() <= 10 + 32);
+    admin.prune_history(&svc).await.unwrap();
+    let kept = all_entries(&admin, &svc).await;
+    assert_eq!(kept.len(), 10);
+    assert_eq!(kept.last().unwrap().after, json!({"n": 99}));
+    assert_eq!(kept.first().unwrap().after, json!({"n": 90}));
+}
+
+/// A change whose entry does not fit beside it in its transaction is
+/// still made, and recorded smaller: without `before` first (the previous
+/// entry's `after`), then without `after` (what is stored).
+#[tokio::test]
+async fn a_change_too_large_to_record_whole_is_recorded_smaller_never_refused() {
+    let admin = admin().await;
+    let svc = service();
+    admin.create_service(&svc).await.unwrap();
+    let pad = |c: &str, n: usize| obj(json!({"pad": c.repeat(n)}));
+    admin
+        .set_env(&svc, &env(""), pad("x", 250 * 1024), None)
+        .await
+        .unwrap();
+    admin
+        .set_env(&svc, &env(""), pad("y", 250 * 1024), None)
+        .await
+        .unwrap();
+    let huge = pad("z", 500 * 1024);
+    admin
+        .set_env(&svc, &env(""), huge.clone(), None)
+        .await
+        .unwrap();
+    let entries = all_entries(&admin, &svc).await;
+    let [.., whole, smaller, smallest] = entries.as_slice() else {
+        panic!("{} entries", entries.len())
+    };
+    assert!(!whole.before_omitted && !whole.after_omitted);
+    assert!(smaller.before_omitted && !smaller.after_omitted);
+    assert_eq!(smaller.before, Value::Null);
+    assert_eq!(smaller.after, Value::Object(pad("y", 250 * 1024)));
+    assert!(smallest.before_omitted && smallest.after_omitted);
+    assert_eq!(
+        (smallest.action, smallest.actor.as_str()),
+        (Action::ConfigSet, "server")
+    );
+    assert_eq!(admin.get_env(&svc, &env("")).await.unwrap().config, huge);
+    // A 450 KB environment is created with its config and view in one
+    // transaction, as without a history; its entry gives way.
+    let other = service();
+    admin.create_service(&other).await.unwrap();
+    admin
+        .create_env(&other, &env("fat"), pad("f", 450_000))
+        .await
+        .unwrap();
+    let created = all_entries(&admin, &other).await.pop().unwrap();
+    assert_eq!(
+        (created.action, created.after_omitted),
+        (Action::EnvCreate, true)
+    );
+}
+
+#[tokio::test]
+async fn the_history_api_pages_filters_and_records_the_actor_and_message() {
+    let admin = admin().await;
+    let svc = service();
+    admin.create_service(&svc).await.unwrap();
+    let server = serve_on_socket(&admin, Some("sesame")).await;
+    let addr = server.addr;
+    let base = format!("/api/v1/services/{}", svc.as_str());
+    let authed = |method: &'static str, path: String, body: Option<String>| async move {
+        crate::harness::http_with_token(addr, method, &path, body.as_deref(), "sesame").await
+    };
+    let (status, _) = authed(
+        "POST",
+        format!("{base}/config/a"),
+        Some(r#"{"config": {"n": 0}, "message": "new"}"#.into()),
+    )
+    .await;
+    assert_eq!(status, 201);
+    for n in 1..=5 {
+        let version = admin.get_env(&svc, &env("a")).await.unwrap().version;
+        let body = json!({"config": {"n": n}, "version": version, "message": format!("step {n}")});
+        let (status, text) =
+            authed("PUT", format!("{base}/config/a"), Some(body.to_string())).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let (status, _) = authed(
+        "DELETE",
+        format!("{base}/config/a?message=gone%20now"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (status, text) = http(addr, "GET", &format!("{base}/history?env=a&limit=3"), None).await;
+    assert_eq!(status, 200, "{text}");
+    let page: Value = serde_json::from_str(&text).unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["action"], "env.delete");
+    assert_eq!(entries[0]["message"], "gone now");
+    assert_eq!(entries[0]["actor"], "admin");
+    assert_eq!(entries[1]["after"], json!({"n": 5}));
+    assert_eq!(entries[1]["message"], "step 5");
+    let next = page["next"].as_u64().unwrap();
+    let (_, text) = http(
+        addr,
+        "GET",
+        &format!("{base}/history?env=a&limit=10&before={next}"),
+        None,
+    )
+    .await;
+    let rest: Value = serde_json::from_str(&text).unwrap();
+    let messages: Vec<&str> = rest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["step 3", "step 2", "step 1", "new"]);
+    assert_eq!(rest["next"], Value::Null);
+
+    for (query, wanted) in [
+        ("limit=0", "limit"),
+        ("limit=x", "limit"),
+        ("before=-1", "before"),
+        ("env=..", ""),
+    ] {
+        let (status, text) = http(addr, "GET", &format!("{base}/history?{query}"), None).await;
+        assert_eq!(status, 400, "{query}: {text}");
+        assert!(text.contains(wanted), "{query}: {text}");
+    }
+    let (status, _) = http(
+        addr,
+        "GET",
+        "/api/v1/services/no-such-service/history",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, text) = authed(
+        "PUT",
+        format!("{base}/config"),
+        Some(json!({"config": {}, "version": 0, "message": 7}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("`message` must be a string"), "{text}");
+}
