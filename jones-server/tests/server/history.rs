@@ -425,3 +425,138 @@ async fn the_history_api_pages_filters_and_records_the_actor_and_message() {
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("`message` must be a string"), "{text}");
 }
+
+/// How many entries `svc`'s history holds now.
+async fn entries_stored(admin: &Admin, svc: &ServiceName) -> usize {
+    let client = admin.zk().client().await.unwrap();
+    let dir = format!("{}/history", ServiceLayout::new(svc.clone()).service_path());
+    client
+        .check_stat(&dir)
+        .await
+        .unwrap()
+        .map_or(0, |s| s.num_children as usize)
+}
+
+/// One HTTP request, `None` when the connection fails or drops (the
+/// server was killed).
+async fn try_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n")?;
+    Some((head.split(' ').nth(1)?.parse().ok()?, rest.to_owned()))
+}
+
+/// Writes to `svc` through the server at `addr` until a request fails:
+/// root configs big enough to be batched, a child's config, associations
+/// set and removed.
+async fn write_until_killed(addr: std::net::SocketAddr, svc: &ServiceName, round: usize) {
+    let base = format!("/api/v1/services/{}", svc.as_str());
+    for n in 0.. {
+        let (path, body) = match n % 4 {
+            0 | 1 => {
+                let e = if n % 4 == 0 { "" } else { "/c0" };
+                let Some((200, text)) =
+                    try_request(addr, "GET", &format!("{base}/config{e}"), "").await
+                else {
+                    return;
+                };
+                let version = serde_json::from_str::<Value>(&text).unwrap()["version"].clone();
+                let pad = if e.is_empty() {
+                    "p".repeat(120_000)
+                } else {
+                    String::new()
+                };
+                let config = json!({"round": round, "n": n, "pad": pad});
+                (
+                    format!("{base}/config{e}"),
+                    json!({"config": config, "version": version}).to_string(),
+                )
+            }
+            2 => (
+                format!("{base}/associations/h{}", n % 3),
+                json!({"env": "c0"}).to_string(),
+            ),
+            _ => (
+                format!("{base}/associations/h{}", (n + 1) % 3),
+                String::new(),
+            ),
+        };
+        let method = if n % 4 == 3 { "DELETE" } else { "PUT" };
+        if try_request(addr, method, &path, &body).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// A server writing without pause, killed with SIGKILL at a different
+/// point of its writes each round (single transactions and batched root
+/// writes alike), eight times: once another server has healed what the
+/// last one left, every change stored has exactly one entry and every
+/// entry a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_write_leaves_one_entry_per_change() {
+    use crate::harness::{admin_on, isolated_connect};
+    use crate::process::ServerProcess;
+    use std::time::Duration;
+    let connect = isolated_connect().await;
+    let admin = admin_on(&connect).await;
+    let svc = service();
+    admin.create_service(&svc).await.unwrap();
+    for i in 0..10 {
+        admin
+            .create_env(&svc, &env(&format!("c{i}")), obj(json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    for round in 0..8 {
+        let dying = ServerProcess::start_on(&connect, &["--session-timeout-ms", "4000"]).await;
+        let writes = write_until_killed(dying.addr, &svc, round);
+        // Killed once it made one to three more changes, then a delay
+        // that differs per round: mid-write somewhere else each time.
+        let kill = async {
+            let landed = entries_stored(&admin, &svc).await;
+            while entries_stored(&admin, &svc).await < landed + 1 + round % 3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis((round as u64 * 17) % 60)).await;
+            dying.kill().await;
+        };
+        tokio::join!(writes, kill);
+    }
+    let survivor = ServerProcess::start_on(&connect, &[]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !admin.verify(&svc).await.unwrap().consistent {
+        assert!(std::time::Instant::now() < deadline, "not healed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_one_entry_per_change(&admin, &svc, &["", "c0"]).await;
+    let client = admin.zk().client().await.unwrap();
+    let layout = ServiceLayout::new(svc.clone());
+    let (_, nodemap) = client.get_data(layout.nodemap_path()).await.unwrap();
+    let associations = all_entries(&admin, &svc)
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.action, Action::AssociationSet | Action::AssociationRemove))
+        .count();
+    assert_eq!(
+        associations, nodemap.version as usize,
+        "association entries against nodemap writes"
+    );
+    let sets = conf_sets(&admin, &svc, "").await + conf_sets(&admin, &svc, "c0").await;
+    assert!(sets >= 8, "{sets} config writes in 8 rounds");
+    survivor.terminate().await;
+}
