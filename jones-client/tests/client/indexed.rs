@@ -19,6 +19,19 @@ async fn indexed_tree() -> Tree {
     tree
 }
 
+/// A client of `HOST` on `tree`, connected through a relay the test cuts.
+async fn through_relay(tree: &Tree) -> (Relay, JonesClient) {
+    let relay = Relay::start(ZooKeeper::shared().port()).unwrap();
+    let client = JonesClient::builder(&tree.service)
+        .zk(&relay.connect_string())
+        .association(HOST)
+        .register(false)
+        .build()
+        .await
+        .unwrap();
+    (relay, client)
+}
+
 async fn reaches(client: &JonesClient, round: usize) {
     let want = expected(round);
     eventually(&want, || {
@@ -72,14 +85,7 @@ async fn moved_while_disconnected(index: Index, rounds: usize) {
             tree
         }
     };
-    let relay = Relay::start(ZooKeeper::shared().port()).unwrap();
-    let client = JonesClient::builder(&tree.service)
-        .zk(&relay.connect_string())
-        .association(HOST)
-        .register(false)
-        .build()
-        .await
-        .unwrap();
+    let (relay, client) = through_relay(&tree).await;
     let shown = Shown::default();
     let _guard = shown.record(&client);
     let sessions = client.status().sessions;
@@ -115,14 +121,7 @@ async fn a_host_moved_in_the_nodemap_while_its_client_is_disconnected_is_followe
 #[tokio::test]
 async fn a_reconnect_that_missed_nothing_reads_nothing() {
     let tree = indexed_tree().await;
-    let relay = Relay::start(ZooKeeper::shared().port()).unwrap();
-    let client = JonesClient::builder(&tree.service)
-        .zk(&relay.connect_string())
-        .association(HOST)
-        .register(false)
-        .build()
-        .await
-        .unwrap();
+    let (relay, client) = through_relay(&tree).await;
     let reads = client.stats().reads;
     for _ in 0..20 {
         relay.cut();
