@@ -77,6 +77,26 @@ pub enum Error {
         /// The association.
         name: String,
     },
+    /// The history entry does not exist: never made, or pruned.
+    #[error(
+        "service {:?} has no history entry {id} (never made, or pruned beyond the retention)",
+        .service.as_str()
+    )]
+    HistoryEntryNotFound {
+        /// The service.
+        service: ServiceName,
+        /// The entry asked for.
+        id: u64,
+    },
+    /// What a rollback or pin asked for cannot be rebuilt from the history;
+    /// nothing was written.
+    #[error("cannot go back to history entry {id}: {reason}")]
+    Unrestorable {
+        /// The entry asked for.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
     /// The caller's version is stale: someone changed the environment since
     /// it was read. Carries what is stored now.
     #[error(

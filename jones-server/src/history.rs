@@ -29,7 +29,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use jones_client::{EnvPath, ServiceLayout};
+use jones_client::{Config, EnvPath, ServiceLayout};
 
 use crate::zk::Op;
 use crate::{Error, Result};
@@ -112,6 +112,21 @@ pub enum Action {
     /// The service created.
     #[serde(rename = "service.create")]
     ServiceCreate,
+    /// An environment's config made what it was right after entry `to`.
+    #[serde(rename = "config.rollback")]
+    ConfigRollback,
+}
+
+impl Action {
+    /// Whether the action sets an environment's config: its entry's
+    /// `after` is the config the environment had right after it (`null`
+    /// for a delete).
+    pub fn changes_config(self) -> bool {
+        matches!(
+            self,
+            Action::ConfigSet | Action::EnvCreate | Action::EnvDelete | Action::ConfigRollback
+        )
+    }
 }
 
 /// An entry as stored, without what ZooKeeper knows (id and time).
@@ -126,6 +141,9 @@ pub(crate) struct Record {
     /// The association changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub association: Option<String>,
+    /// The entry a rollback or pin goes back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<u64>,
     pub before: Value,
     pub after: Value,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -144,6 +162,7 @@ impl Record {
             action,
             env: env.map(ToString::to_string),
             association: None,
+            to: None,
             before: Value::Null,
             after: Value::Null,
             before_omitted: false,
@@ -162,6 +181,12 @@ impl Record {
     /// The same record with `message` instead of the author's.
     pub(crate) fn with_message(mut self, message: Option<String>) -> Self {
         self.message = message;
+        self
+    }
+
+    /// The same record going back to entry `to`.
+    pub(crate) fn to(mut self, to: Option<u64>) -> Self {
+        self.to = to;
         self
     }
 
@@ -213,6 +238,9 @@ pub struct Entry {
     /// The association it changed, for association actions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub association: Option<String>,
+    /// The entry a rollback or pin went back to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<u64>,
     /// The config (or association target) before; `null` when there was
     /// none, or when it was left out (see `before_omitted`).
     pub before: Value,
@@ -305,12 +333,61 @@ pub(crate) fn entry(id: u64, ctime_ms: i64, data: &[u8]) -> Result<Entry> {
         action: record.action,
         env: record.env,
         association: record.association,
+        to: record.to,
         before: record.before,
         after: record.after,
         before_omitted: record.before_omitted,
         after_omitted: record.after_omitted,
         message: record.message,
     })
+}
+
+/// The config an environment had right after entry `id` (of any
+/// environment), from `entries`, the environment's config-changing entries
+/// in ascending order, and `current`, its config now (`None` when it does
+/// not exist), read before the entries were listed: so an entry newer than
+/// `id` is never missed. `Ok(None)`: the environment did not exist then.
+/// The error says why the history cannot tell (a config too large to be
+/// recorded, or a malformed entry).
+pub(crate) fn config_after(
+    entries: &[Entry],
+    id: u64,
+    current: Option<&Config>,
+) -> std::result::Result<Option<Config>, String> {
+    let split = entries.partition_point(|e| e.id <= id);
+    let (upto, later) = entries.split_at(split);
+    let as_config = |entry: &Entry, value: &Value| match value {
+        Value::Object(config) => Ok(Some(config.clone())),
+        other => Err(format!(
+            "entry {} holds a {} where a config belongs",
+            entry.id,
+            jones_client::json_kind(other)
+        )),
+    };
+    let last = upto.last();
+    if let Some(last) = last {
+        if last.action == Action::EnvDelete {
+            return Ok(None);
+        }
+        if !last.after_omitted {
+            return as_config(last, &last.after);
+        }
+    }
+    // Nothing recorded at `id` itself: the config then is the one the
+    // next change replaced, or, without one, what is stored now.
+    match later.first() {
+        Some(next) if next.action == Action::EnvCreate => Ok(None),
+        Some(next) if next.before_omitted => Err(format!(
+            "the config of environment {:?} then was too large to be recorded{}",
+            next.env.as_deref().unwrap_or_default(),
+            last.map_or_else(String::new, |l| format!(
+                " (entries {} and {} left it out)",
+                l.id, next.id
+            ))
+        )),
+        Some(next) => as_config(next, &next.before),
+        None => Ok(current.cloned()),
+    }
 }
 
 /// `ms` since the Unix epoch as RFC 3339 in UTC with milliseconds.
@@ -405,6 +482,73 @@ mod tests {
         );
         assert_eq!(smallest.message.as_deref(), Some("why"));
         assert_eq!(smallest.actor, "alice");
+    }
+
+    fn config_entry(id: u64, action: Action, before: Value, after: Value) -> Entry {
+        Entry {
+            id,
+            at: rfc3339_millis(0),
+            actor: "a".into(),
+            action,
+            env: Some("prod".into()),
+            association: None,
+            to: None,
+            before_omitted: before.is_null() && action != Action::EnvCreate,
+            after_omitted: after.is_null() && action != Action::EnvDelete,
+            before,
+            after,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn the_config_after_an_entry_comes_from_it_its_successor_or_the_store() {
+        let config = |n: i64| json!({"n": n}).as_object().unwrap().clone();
+        let entries = [
+            config_entry(3, Action::EnvCreate, Value::Null, json!({"n": 1})),
+            config_entry(5, Action::ConfigSet, json!({"n": 1}), json!({"n": 2})),
+            // Too large for both sides.
+            config_entry(8, Action::ConfigSet, Value::Null, Value::Null),
+            config_entry(9, Action::ConfigSet, json!({"n": 3}), json!({"n": 4})),
+            config_entry(12, Action::EnvDelete, json!({"n": 4}), Value::Null),
+        ];
+        let now = config(7);
+        let at = |id| config_after(&entries, id, Some(&now));
+        assert_eq!(at(2), Ok(None), "before its creation");
+        assert_eq!(at(3), Ok(Some(config(1))));
+        assert_eq!(at(4), Ok(Some(config(1))), "another environment's entry");
+        assert_eq!(at(5), Ok(Some(config(2))));
+        assert_eq!(
+            at(8),
+            Ok(Some(config(3))),
+            "after left out: the next before"
+        );
+        assert_eq!(at(10), Ok(Some(config(4))));
+        assert_eq!(at(12), Ok(None), "deleted");
+        assert_eq!(
+            config_after(&entries[..4], 20, Some(&now)),
+            Ok(Some(config(4)))
+        );
+        assert_eq!(config_after(&[], 20, Some(&now)), Ok(Some(config(7))));
+        assert_eq!(
+            config_after(&entries[3..], 1, Some(&now)),
+            Ok(Some(config(3)))
+        );
+        let unrecorded = [
+            config_entry(8, Action::ConfigSet, Value::Null, Value::Null),
+            config_entry(9, Action::ConfigSet, Value::Null, json!({"n": 4})),
+        ];
+        let error = config_after(&unrecorded, 8, Some(&now)).unwrap_err();
+        assert!(
+            error.contains("too large") && error.contains("8 and 9"),
+            "{error}"
+        );
+        let garbage = [config_entry(4, Action::ConfigSet, json!(1), json!([1]))];
+        assert!(
+            config_after(&garbage, 4, None)
+                .unwrap_err()
+                .contains("array")
+        );
     }
 
     #[test]

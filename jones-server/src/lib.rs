@@ -37,7 +37,7 @@ mod zk;
 
 pub use admin::{
     AclAudit, Admin, Association, DeletePreview, Dump, DumpNode, EnvDetails, EnvTree, HiddenKey,
-    Preview, Problem, Resolved, ServiceAcls, Verification, WriteCounts,
+    Preview, Problem, Resolved, RolledBack, ServiceAcls, Verification, WriteCounts,
 };
 pub use error::Error;
 pub use healer::Healer;

@@ -86,7 +86,14 @@ impl Admin {
         let _turn = self.queue(service).await?;
         let result = self
             .writer(&layout)
-            .set_conf(env, ConfChange { config, expected })
+            .set_conf(
+                env,
+                ConfChange {
+                    config,
+                    expected,
+                    rollback_to: None,
+                },
+            )
             .await;
         self.record(&result);
         self.after(service, &result).await;

@@ -97,16 +97,45 @@ impl Admin {
         Ok(HistoryPage { entries, next })
     }
 
+    /// Every entry of `service`'s history, oldest first.
+    pub(crate) async fn all_entries(&self, service: &ServiceName) -> Result<Vec<Entry>> {
+        let layout = ServiceLayout::new(service.clone());
+        let dir = history_path(&layout);
+        let mut ids: Vec<u64> = self
+            .zk
+            .children(&dir)
+            .await?
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|name| entry_id(name))
+            .collect();
+        ids.sort_unstable();
+        let mut entries = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(200) {
+            let reads: Vec<Read> = batch
+                .iter()
+                .map(|id| Read::Data(format!("{dir}/{}", entry_name(*id))))
+                .collect();
+            for (id, answer) in batch.iter().zip(self.zk.multi_read(&reads).await?) {
+                // Pruned since the listing: older than anything kept.
+                if let ReadResult::Data(Some((data, stat))) = answer {
+                    entries.push(history::entry(*id, stat.ctime, &data)?);
+                }
+            }
+        }
+        Ok(entries)
+    }
+
     /// One entry of `service`'s history.
     pub async fn history_entry(&self, service: &ServiceName, id: u64) -> Result<Entry> {
         let layout = ServiceLayout::new(service.clone());
         let path = format!("{}/{}", history_path(&layout), entry_name(id));
         match self.zk.get(&path).await? {
             Some((data, stat)) => history::entry(id, stat.ctime, &data),
-            None => Err(Error::invalid(format!(
-                "service {:?} has no history entry {id} (never made, or pruned)",
-                service.as_str()
-            ))),
+            None => Err(Error::HistoryEntryNotFound {
+                service: service.clone(),
+                id,
+            }),
         }
     }
 

@@ -20,6 +20,7 @@ mod dump;
 mod envs;
 mod history;
 mod preview;
+mod rollback;
 mod services;
 mod verify;
 
@@ -35,6 +36,7 @@ pub use associations::{Association, Resolved};
 pub use dump::{Dump, DumpNode};
 pub use envs::{EnvDetails, EnvTree};
 pub use preview::{DeletePreview, HiddenKey, Preview};
+pub use rollback::RolledBack;
 pub use verify::{Problem, Verification};
 
 use crate::history::Author;

@@ -82,6 +82,12 @@ impl From<Error> for ApiError {
             Error::AssociationNotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "association_not_found", message)
             }
+            Error::HistoryEntryNotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "history_entry_not_found", message)
+            }
+            Error::Unrestorable { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unrestorable", message)
+            }
             Error::ServiceExists(_) => Self::new(StatusCode::CONFLICT, "service_exists", message),
             Error::EnvExists { .. } => Self::new(StatusCode::CONFLICT, "env_exists", message),
             Error::HasChildren { ref children, .. } => {

@@ -492,6 +492,64 @@ pub(crate) async fn history(state: &ServerState, req: &Request, svc: &ServiceNam
     Ok(json_response(StatusCode::OK, &page))
 }
 
+pub(crate) async fn history_entry(state: &ServerState, svc: &ServiceName, id: u64) -> Handled {
+    let entry = state.admin().history_entry(svc, id).await?;
+    Ok(json_response(StatusCode::OK, &entry))
+}
+
+pub(crate) async fn config_at(state: &ServerState, svc: &ServiceName, id: u64) -> Handled {
+    let (env, config) = state.admin().config_at(svc, id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"id": id, "env": env.as_str(), "config": config}),
+    ))
+}
+
+pub(crate) async fn rollback(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
+    let body = json_body(req)?;
+    if let Some(other) = body
+        .keys()
+        .find(|k| !["to", "version", "message"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown field `{other}`; a rollback takes `to`, `version` and `message`"
+        )));
+    }
+    let to = match body.get("to") {
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+            ApiError::bad_request(format!("`to` must be a history entry id, not {n}"))
+        })?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`to` must be a history entry id (a number), not {}",
+                jones_client::json_kind(other)
+            )));
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "the body needs `to`: the id of the history entry to go back to",
+            ));
+        }
+    };
+    let version = expected_version(req, &body)?;
+    let done = author(state, req, &body)?
+        .rollback(svc, to, Some(version))
+        .await?;
+    Ok(with_etag(
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "env": done.env.as_str(),
+                "config": done.config,
+                "version": done.outcome.version,
+                "views_written": done.outcome.views_written,
+                "transactions": done.outcome.transactions,
+            }),
+        ),
+        done.outcome.version,
+    ))
+}
+
 pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     warp::reply::with_status(warp::reply::json(body), status).into_response()
 }

@@ -17,6 +17,9 @@
 //! | `/api/v1/services/{svc}/verify` | GET |
 //! | `/api/v1/services/{svc}/repair` | POST |
 //! | `/api/v1/services/{svc}/clients` | GET |
+//! | `/api/v1/services/{svc}/history` | GET |
+//! | `/api/v1/services/{svc}/history/{id}[/config]` | GET |
+//! | `/api/v1/services/{svc}/rollback` | POST |
 //! | `/api/v1/services/{svc}/events` | GET (server-sent events) |
 //! | anything else | GET: the web editor |
 //!
@@ -81,6 +84,9 @@ pub(crate) enum Route {
     Repair(ServiceName),
     Clients(ServiceName),
     History(ServiceName),
+    HistoryEntry(ServiceName, u64),
+    HistoryConfig(ServiceName, u64),
+    Rollback(ServiceName),
     Events(ServiceName),
 }
 
@@ -110,6 +116,9 @@ impl Route {
             Route::Repair(_) => "/api/v1/services/{svc}/repair",
             Route::Clients(_) => "/api/v1/services/{svc}/clients",
             Route::History(_) => "/api/v1/services/{svc}/history",
+            Route::HistoryEntry(..) => "/api/v1/services/{svc}/history/{id}",
+            Route::HistoryConfig(..) => "/api/v1/services/{svc}/history/{id}/config",
+            Route::Rollback(_) => "/api/v1/services/{svc}/rollback",
             Route::Events(_) => "/api/v1/services/{svc}/events",
         }
     }
@@ -130,6 +139,9 @@ impl Route {
             | Route::Repair(s)
             | Route::Clients(s)
             | Route::History(s)
+            | Route::HistoryEntry(s, _)
+            | Route::HistoryConfig(s, _)
+            | Route::Rollback(s)
             | Route::Events(s) => Some(s),
         }
     }
@@ -188,6 +200,9 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::Repair(svc) if *m == Method::POST => h::repair(state, svc).await,
         Route::Clients(svc) if get => h::clients(state, svc).await,
         Route::History(svc) if get => h::history(state, req, svc).await,
+        Route::HistoryEntry(svc, id) if get => h::history_entry(state, svc, *id).await,
+        Route::HistoryConfig(svc, id) if get => h::config_at(state, svc, *id).await,
+        Route::Rollback(svc) if *m == Method::POST => h::rollback(state, req, svc).await,
         Route::Events(svc) if get => h::events(state, svc).await,
         _ => Err(not_allowed(req)),
     }
@@ -244,6 +259,16 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
         ["repair"] => Route::Repair(svc),
         ["clients"] => Route::Clients(svc),
         ["history"] => Route::History(svc),
+        ["history", id, rest @ ..] if rest.is_empty() || rest == ["config"] => {
+            let id = id.parse().map_err(|_| {
+                ApiError::bad_request(format!("history entry ids are numbers, not {id:?}"))
+            })?;
+            match rest {
+                [] => Route::HistoryEntry(svc, id),
+                _ => Route::HistoryConfig(svc, id),
+            }
+        }
+        ["rollback"] => Route::Rollback(svc),
         ["events"] => Route::Events(svc),
         _ => return Err(no_route()),
     })

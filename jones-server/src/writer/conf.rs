@@ -70,10 +70,17 @@ impl Writer<'_> {
                 }
             }
             let writes = changed_views(&read, Some(&change.config));
-            let record = self.record(Action::ConfigSet, Some(env)).change(
-                Value::Object(top.config.clone()),
-                Value::Object(change.config.clone()),
-            );
+            let action = match change.rollback_to {
+                Some(_) => Action::ConfigRollback,
+                None => Action::ConfigSet,
+            };
+            let record = self
+                .record(action, Some(env))
+                .change(
+                    Value::Object(top.config.clone()),
+                    Value::Object(change.config.clone()),
+                )
+                .to(change.rollback_to);
             let set_conf = Op::Set {
                 path: self.layout.conf_path(env),
                 data: data.clone(),

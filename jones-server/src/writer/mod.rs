@@ -187,6 +187,9 @@ pub(crate) struct ConfChange {
     pub config: Config,
     /// The version the caller read; `None` overwrites whatever is there.
     pub expected: Option<i64>,
+    /// The history entry whose config this change restores, for a
+    /// rollback.
+    pub rollback_to: Option<u64>,
 }
 
 /// What to do after a failed transaction.

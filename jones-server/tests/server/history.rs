@@ -44,7 +44,10 @@ async fn assert_one_entry_per_change(admin: &Admin, svc: &ServiceName, envs: &[&
     for e in envs {
         let sets: Vec<&Entry> = entries
             .iter()
-            .filter(|x| x.env.as_deref() == Some(*e) && x.action == Action::ConfigSet)
+            .filter(|x| {
+                x.env.as_deref() == Some(*e)
+                    && matches!(x.action, Action::ConfigSet | Action::ConfigRollback)
+            })
             .collect();
         assert_eq!(
             sets.len(),

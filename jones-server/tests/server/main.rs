@@ -19,6 +19,7 @@ mod orphans;
 mod process;
 mod refusals;
 mod registry;
+mod rollback;
 mod security;
 mod sessions;
 mod shutdown;
