@@ -317,6 +317,24 @@ impl Api {
         )
     }
 
+    /// The environment entry `id` changed and its config right after it.
+    pub fn config_at(&self, svc: &str, id: u64) -> Result<Value, ApiFailure> {
+        self.call(
+            "GET",
+            &format!("/services/{}/history/{id}/config", seg(svc)),
+            None,
+        )
+    }
+
+    pub fn rollback(&self, svc: &str, id: u64, version: i64) -> Result<Value, ApiFailure> {
+        let body = serde_json::json!({"to": id, "version": version});
+        self.call(
+            "POST",
+            &format!("/services/{}/rollback", seg(svc)),
+            Some(&body),
+        )
+    }
+
     pub fn dump(&self, svc: &str) -> Result<Value, ApiFailure> {
         self.call("GET", &format!("/services/{}/dump", seg(svc)), None)
     }

@@ -131,6 +131,17 @@ pub enum Command {
         #[arg(long)]
         before: Option<u64>,
     },
+    /// Make an environment's config what it was right after history entry
+    /// ID: shows the diff and asks; writes with the version read, so a
+    /// change made meanwhile stops it (exit 4).
+    Rollback {
+        service: String,
+        /// The history entry (`jones history` shows ids as `#ID`).
+        id: u64,
+        /// Roll back without asking.
+        #[arg(long, short)]
+        yes: bool,
+    },
     /// Check that every view equals its recomputed merge, every association
     /// points at a view, and no write is unfinished (exit 0 consistent, 1 not).
     Verify { service: String },

@@ -1,5 +1,6 @@
 //! `jones history`: a service's recorded changes, newest first, each with
-//! who made it, why, and a diff of what it changed.
+//! who made it, why, and a diff of what it changed; `jones rollback`: an
+//! environment's config made what it was right after one of them.
 
 use serde_json::Value;
 
@@ -37,6 +38,41 @@ pub fn history(
     }
     if let Some(next) = page["next"].as_u64() {
         outln!("(older: --before {next})");
+    }
+    Ok(())
+}
+
+/// Rolls the environment entry `id` changed back to its config right after
+/// it: shows the diff from what is stored now, asks (or needs `yes`), and
+/// writes with the version read, so a change made meanwhile is a conflict
+/// (exit 4), not overwritten.
+pub fn rollback(api: &Api, service: &str, id: u64, yes: bool, json: bool) -> Result<()> {
+    parse_service(service)?;
+    let target = api.config_at(service, id)?;
+    let env = parse_env(target["env"].as_str().unwrap_or_default())?;
+    let current = api.env(service, &env)?;
+    let label = env_label(env.as_str());
+    if current["config"] == target["config"] {
+        if json {
+            print_json(&serde_json::json!({"env": env.as_str(), "changed": false}));
+        } else {
+            outln!("{label} already holds the config of entry #{id}: nothing to roll back");
+        }
+        return Ok(());
+    }
+    let change = crate::diff::diff(&current["config"], &target["config"], ("now", "after"));
+    let shown = format!("Rolling {label} back to entry #{id}:\n{change}\n");
+    crate::confirm::confirm(&shown, "Roll back?", "not rolled back", yes)?;
+    let version = current["version"].as_i64().unwrap_or_default();
+    let done = api.rollback(service, id, version)?;
+    if json {
+        print_json(&done);
+    } else {
+        outln!(
+            "rolled {label} back to entry #{id}: version {}, {} views written",
+            done["version"],
+            done["views_written"]
+        );
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! | [`api`] | the server's HTTP API, for writes and admin reads |
 //! | [`admin`] | services, environments, associations, view, dump |
 //! | [`restore`] | `restore`: a dump loaded back into a service |
-//! | [`history`] | `history`: a service's recorded changes, with diffs |
+//! | [`history`] | `history`: a service's recorded changes, with diffs; `rollback` |
 //! | [`reach`] | what a delete removes, shown before it asks |
 //! | [`hidden`] | inherited keys a change hides, in words |
 //! | [`confirm`] | asking before a change that loses something, or `--yes` |
@@ -145,6 +145,7 @@ fn run(cli: Cli) -> Result<()> {
             limit,
             before,
         } => history::history(&api, &service, env.as_deref(), limit, before, json),
+        Command::Rollback { service, id, yes } => history::rollback(&api, &service, id, yes, json),
         Command::Repair { service } => admin::repair(&api, &service, json),
         Command::View {
             service,

@@ -569,3 +569,70 @@ async fn history_shows_each_change_with_its_message_and_diff() {
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("limit"), "{}", stderr(&refused));
 }
+
+#[tokio::test]
+async fn rollback_shows_the_diff_asks_and_restores_with_the_version_read() {
+    let zk = shared_zk();
+    let server = TestServer::start(&zk, None).await;
+    let svc = unique_name("back");
+    let jones = |args: &[&str]| {
+        let (zk, url) = (zk.clone(), server.url.clone());
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            jones_at(&zk, &url, &args, &[]).await
+        }
+    };
+    ok(&jones(&["service", "create", &svc]).await);
+    ok(&jones(&["env", "create", &svc, "prod", "--config", r#"{"pool": 4}"#]).await);
+    ok(&jones(&["env", "set", &svc, "prod", "pool", "20"]).await);
+    let history = parse(&ok(&jones(&["history", &svc, "prod", "--json"]).await));
+    let created = history["entries"][1]["id"].as_u64().unwrap().to_string();
+
+    // No terminal and no --yes: the diff is shown, nothing is written.
+    let refused = jones(&["rollback", &svc, &created]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let shown = stderr(&refused);
+    assert!(
+        shown.contains("-   \"pool\": 20") && shown.contains("+   \"pool\": 4"),
+        "{shown}"
+    );
+    assert!(shown.contains("--yes"), "{shown}");
+    let prod = parse(&ok(&jones(&["env", "get", &svc, "prod", "--json"]).await));
+    assert_eq!(prod["config"], json!({"pool": 20}));
+
+    let text = ok(&jones(&[
+        "rollback",
+        &svc,
+        &created,
+        "--yes",
+        "-m",
+        "pool 20 starved the db",
+    ])
+    .await);
+    assert!(
+        text.contains(&format!("rolled prod back to entry #{created}")),
+        "{text}"
+    );
+    let prod = parse(&ok(&jones(&["env", "get", &svc, "prod", "--json"]).await));
+    assert_eq!(prod["config"], json!({"pool": 4}));
+    let newest = parse(&ok(
+        &jones(&["history", &svc, "--limit", "1", "--json"]).await
+    ));
+    assert_eq!(newest["entries"][0]["action"], "config.rollback");
+    assert_eq!(newest["entries"][0]["message"], "pool 20 starved the db");
+
+    let again = ok(&jones(&["rollback", &svc, &created, "--yes"]).await);
+    assert!(again.contains("nothing to roll back"), "{again}");
+    let missing = jones(&["rollback", &svc, "99999999", "--yes"]).await;
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+    let whole = parse(&ok(&jones(&["history", &svc, "--json"]).await));
+    let first = whole["entries"].as_array().unwrap().last().unwrap()["id"].to_string();
+    let not_config = jones(&["rollback", &svc, &first, "--yes"]).await;
+    assert_eq!(not_config.status.code(), Some(2), "{}", stderr(&not_config));
+    assert!(
+        stderr(&not_config).contains("service.create"),
+        "{}",
+        stderr(&not_config)
+    );
+}
