@@ -335,6 +335,27 @@ impl Api {
         )
     }
 
+    pub fn pins(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("GET", &format!("/services/{}/pins", seg(svc)), None)
+    }
+
+    pub fn pin(&self, svc: &str, env: &EnvPath, to: u64) -> Result<Value, ApiFailure> {
+        let body = serde_json::json!({"to": to});
+        self.call(
+            "PUT",
+            &format!("/services/{}/pins{}", seg(svc), env_suffix(env)),
+            Some(&body),
+        )
+    }
+
+    pub fn unpin(&self, svc: &str, env: &EnvPath) -> Result<Value, ApiFailure> {
+        self.call(
+            "DELETE",
+            &format!("/services/{}/pins{}", seg(svc), env_suffix(env)),
+            None,
+        )
+    }
+
     pub fn dump(&self, svc: &str) -> Result<Value, ApiFailure> {
         self.call("GET", &format!("/services/{}/dump", seg(svc)), None)
     }

@@ -142,6 +142,19 @@ pub enum Command {
         #[arg(long, short)]
         yes: bool,
     },
+    /// Freeze an environment's view as it was right after history entry ID:
+    /// it and its children stop following edits above it until unpinned.
+    Pin {
+        service: String,
+        env: String,
+        /// The history entry (`jones history` shows ids as `#ID`).
+        id: u64,
+    },
+    /// Let a pinned environment follow its lineage again.
+    Unpin { service: String, env: String },
+    /// The pinned environments of a service: each one's entry, and the keys
+    /// it would read differently unpinned.
+    Pins { service: String },
     /// Check that every view equals its recomputed merge, every association
     /// points at a view, and no write is unfinished (exit 0 consistent, 1 not).
     Verify { service: String },

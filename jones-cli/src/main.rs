@@ -8,6 +8,7 @@
 //! | [`admin`] | services, environments, associations, view, dump |
 //! | [`restore`] | `restore`: a dump loaded back into a service |
 //! | [`history`] | `history`: a service's recorded changes, with diffs; `rollback` |
+//! | [`pins`] | `pin`, `unpin`, `pins` |
 //! | [`reach`] | what a delete removes, shown before it asks |
 //! | [`hidden`] | inherited keys a change hides, in words |
 //! | [`confirm`] | asking before a change that loses something, or `--yes` |
@@ -36,6 +37,7 @@ mod input;
 mod live;
 mod merge3;
 mod output;
+mod pins;
 mod reach;
 mod restore;
 mod runner;
@@ -146,6 +148,9 @@ fn run(cli: Cli) -> Result<()> {
             before,
         } => history::history(&api, &service, env.as_deref(), limit, before, json),
         Command::Rollback { service, id, yes } => history::rollback(&api, &service, id, yes, json),
+        Command::Pin { service, env, id } => pins::pin(&api, &service, &env, id, json),
+        Command::Unpin { service, env } => pins::unpin(&api, &service, &env, json),
+        Command::Pins { service } => pins::pins(&api, &service, json),
         Command::Repair { service } => admin::repair(&api, &service, json),
         Command::View {
             service,

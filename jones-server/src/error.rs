@@ -88,6 +88,14 @@ pub enum Error {
         /// The entry asked for.
         id: u64,
     },
+    /// The environment has no pin to remove.
+    #[error("environment {:?} of service {:?} is not pinned", .env.as_str(), .service.as_str())]
+    NotPinned {
+        /// The service.
+        service: ServiceName,
+        /// The environment.
+        env: EnvPath,
+    },
     /// What a rollback or pin asked for cannot be rebuilt from the history;
     /// nothing was written.
     #[error("cannot go back to history entry {id}: {reason}")]

@@ -115,6 +115,13 @@ pub enum Action {
     /// An environment's config made what it was right after entry `to`.
     #[serde(rename = "config.rollback")]
     ConfigRollback,
+    /// An environment's view pinned as it was right after entry `to`
+    /// (`before` and `after`: its view).
+    #[serde(rename = "pin.set")]
+    PinSet,
+    /// A pin removed (`before` and `after`: the environment's view).
+    #[serde(rename = "pin.remove")]
+    PinRemove,
 }
 
 impl Action {

@@ -30,6 +30,7 @@ pub mod http;
 mod index;
 mod materialize;
 mod nodemap;
+mod pins;
 mod rollout;
 mod tree;
 mod writer;
@@ -37,13 +38,14 @@ mod zk;
 
 pub use admin::{
     AclAudit, Admin, Association, DeletePreview, Dump, DumpNode, EnvDetails, EnvTree, HiddenKey,
-    Preview, Problem, Resolved, RolledBack, ServiceAcls, Verification, WriteCounts,
+    PinnedEnv, Preview, Problem, Resolved, RolledBack, ServiceAcls, Verification, WriteCounts,
 };
 pub use error::Error;
 pub use healer::Healer;
 pub use history::{Action, Author, Entry, HistoryPage};
 pub use materialize::{DEFAULT_MULTI_BYTES, MAX_NODE_BYTES};
 pub use nodemap::NodemapFormat;
+pub use pins::Pin;
 pub use writer::{Deleted, DroppedAssociation, Limits, WriteOutcome};
 pub use zk::{Zk, ZkCounts, ZkOptions};
 

@@ -43,8 +43,11 @@ pub(crate) struct ViewWrite {
 /// environment's conf when given, and returns those whose bytes differ from
 /// the stored ones, parents first.
 pub(crate) fn changed_views(read: &TreeRead, new_top: Option<&Config>) -> Vec<ViewWrite> {
-    let merge = read.service.merge;
-    let base = merge.merge_view(read.ancestors.iter().map(|(_, node)| &node.config));
+    let (merge, pins) = (read.service.merge, &read.service.pins);
+    let base = pins.lineage_view(
+        merge,
+        read.ancestors.iter().map(|(e, node)| (e, &node.config)),
+    );
     let mut computed: BTreeMap<&EnvPath, Config> = BTreeMap::new();
     let mut writes = Vec::new();
     for (env, node) in &read.subtree {
@@ -56,7 +59,7 @@ pub(crate) fn changed_views(read: &TreeRead, new_top: Option<&Config>) -> Vec<Vi
             Some(parent) => computed.get(&parent).cloned().unwrap_or_default(),
             None => base.clone(),
         };
-        merge.merge_into(&mut view, conf);
+        pins.apply(merge, &mut view, env, conf);
         let data = config_to_bytes(&view);
         match read.views.get(env) {
             Some(Some(stored)) if stored.data == data => {}
@@ -242,6 +245,7 @@ mod tests {
             data: Vec::new(),
             version: 0,
             merge: jones_client::MergeMode::Shallow,
+            pins: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 use jones_client::{Config, EnvPath, MergeMode, ServiceLayout, parse_config};
 
+use crate::pins::{Pins, pins_path};
 use crate::zk::{Read, ReadResult, Zk};
 use crate::{Error, Result};
 
@@ -44,11 +45,14 @@ pub(crate) struct Marker {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ServiceNode {
     pub data: Vec<u8>,
-    /// Moved by every batched write and every settings change; the
-    /// transactions that write views check it, so a view is never written
-    /// under a merge mode other than the service's.
+    /// Moved by every batched write, every settings change and every pin
+    /// change; the transactions that write views check it, so a view is
+    /// never written under a merge mode or pins other than the service's.
     pub version: i32,
     pub merge: MergeMode,
+    /// The service's pins, read after the service znode in the same
+    /// request.
+    pub pins: Pins,
 }
 
 impl ServiceNode {
@@ -61,17 +65,47 @@ impl ServiceNode {
     }
 }
 
-/// Reads the service znode; `None` when the service does not exist.
+/// Reads the service znode and its pins; `None` when the service does not
+/// exist.
 pub(crate) async fn read_service(zk: &Zk, layout: &ServiceLayout) -> Result<Option<ServiceNode>> {
-    let Some((data, stat)) = zk.get(layout.service_path()).await? else {
+    let reads = [
+        Read::Data(layout.service_path().to_owned()),
+        Read::Data(pins_path(layout)),
+    ];
+    let mut answers = data_answers(zk.multi_read(&reads).await?);
+    let (service, pins) = (answers.next().flatten(), answers.next().flatten());
+    service_node(layout, service, pins)
+}
+
+/// The service node from the answers to reads of the service znode and,
+/// after it, its pins.
+fn service_node(
+    layout: &ServiceLayout,
+    service: Option<(Vec<u8>, zookeeper_client::Stat)>,
+    pins: Option<(Vec<u8>, zookeeper_client::Stat)>,
+) -> Result<Option<ServiceNode>> {
+    let Some((data, stat)) = service else {
         return Ok(None);
     };
-    let merge = merge_mode_of(layout.service_path(), &data)?;
     Ok(Some(ServiceNode {
+        merge: merge_mode_of(layout.service_path(), &data)?,
+        pins: Pins::parse(
+            &pins_path(layout),
+            pins.as_ref().map(|(d, s)| (d.as_slice(), s.version)),
+        )?,
         data,
         version: stat.version,
-        merge,
     }))
+}
+
+/// The data answers of a multi-read of data reads only.
+fn data_answers(
+    answers: Vec<ReadResult>,
+) -> impl Iterator<Item = Option<(Vec<u8>, zookeeper_client::Stat)>> {
+    answers.into_iter().map(|r| match r {
+        ReadResult::Data(data) => data,
+        ReadResult::Children(_) => unreachable!("data reads answer data"),
+    })
 }
 
 /// The merge mode a service znode's data sets: `{"merge": "deep"}`; empty
@@ -195,8 +229,8 @@ pub(crate) async fn not_found(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) ->
 /// subtree's confs, children and views, and the service's marker.
 pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) -> Result<TreeRead> {
     let ancestors_of_top: Vec<EnvPath> = top.lineage().filter(|e| e != top).collect();
-    // One multi-read: the ancestors' confs, the marker, the service znode
-    // and the history directory. The service znode is read before the subtree: a batched write
+    // One multi-read: the ancestors' confs, the marker, the service znode,
+    // its pins and the history directory. The service znode is read before the subtree: a batched write
     // or a settings change that starts after this read moves its version,
     // which single-transaction writes and the repair's last transaction
     // check.
@@ -206,11 +240,9 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
         .collect();
     reads.push(Read::Data(marker_path(layout)));
     reads.push(Read::Data(layout.service_path().to_owned()));
+    reads.push(Read::Data(pins_path(layout)));
     reads.push(Read::Data(crate::history::history_path(layout)));
-    let mut results = zk.multi_read(&reads).await?.into_iter().map(|r| match r {
-        ReadResult::Data(data) => data,
-        ReadResult::Children(_) => unreachable!("data reads answer data"),
-    });
+    let mut results = data_answers(zk.multi_read(&reads).await?);
     let mut ancestors = Vec::with_capacity(ancestors_of_top.len());
     for env in ancestors_of_top {
         let path = layout.conf_path(&env);
@@ -227,15 +259,14 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
             None => return Err(not_found(zk, layout, &env).await),
         }
     }
-    let (marker, service) = (results.next().flatten(), results.next().flatten());
+    let (marker, service, pins) = (
+        results.next().flatten(),
+        results.next().flatten(),
+        results.next().flatten(),
+    );
     let history_exists = results.next().flatten().is_some();
-    let Some((data, stat)) = service else {
+    let Some(service) = service_node(layout, service, pins)? else {
         return Err(Error::ServiceNotFound(layout.service().clone()));
-    };
-    let service = ServiceNode {
-        merge: merge_mode_of(layout.service_path(), &data)?,
-        data,
-        version: stat.version,
     };
     let marker = marker.map(|(_, stat)| Marker {
         version: stat.version,

@@ -636,3 +636,48 @@ async fn rollback_shows_the_diff_asks_and_restores_with_the_version_read() {
         stderr(&not_config)
     );
 }
+
+#[tokio::test]
+async fn pin_holds_a_view_through_edits_above_until_unpin() {
+    let zk = shared_zk();
+    let server = TestServer::start(&zk, None).await;
+    let svc = unique_name("pin");
+    let jones = |args: &[&str]| {
+        let (zk, url) = (zk.clone(), server.url.clone());
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            jones_at(&zk, &url, &args, &[]).await
+        }
+    };
+    ok(&jones(&["service", "create", &svc]).await);
+    ok(&jones(&["env", "set", &svc, "/", "timeout", "100"]).await);
+    ok(&jones(&["env", "create", &svc, "prod"]).await);
+    let history = parse(&ok(
+        &jones(&["history", &svc, "--limit", "1", "--json"]).await
+    ));
+    let then = history["entries"][0]["id"].as_u64().unwrap().to_string();
+    let text = ok(&jones(&["pin", &svc, "prod", &then]).await);
+    assert!(
+        text.contains(&format!("pinned prod at entry #{then}")),
+        "{text}"
+    );
+    ok(&jones(&["env", "set", &svc, "/", "timeout", "900"]).await);
+    let prod = parse(&ok(&jones(&["env", "get", &svc, "prod", "--json"]).await));
+    assert_eq!(prod["view"], json!({"timeout": 100}));
+    let listed = ok(&jones(&["pins", &svc]).await);
+    assert!(
+        listed.contains(&format!("prod  pinned at #{then}")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("-   \"timeout\": 100") && listed.contains("+   \"timeout\": 900"),
+        "{listed}"
+    );
+    ok(&jones(&["unpin", &svc, "prod"]).await);
+    let prod = parse(&ok(&jones(&["env", "get", &svc, "prod", "--json"]).await));
+    assert_eq!(prod["view"], json!({"timeout": 900}));
+    let again = jones(&["unpin", &svc, "prod"]).await;
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+    assert!(ok(&jones(&["pins", &svc]).await).contains("no environment"));
+}

@@ -3,10 +3,11 @@
 //! Left out: the association index (`associations`, derived from the
 //! nodemap like views from confs, but unlike views never read by original
 //! clients) and the client registry (`clients`, ephemeral znodes of live
-//! clients) and the history (`history`, the record of changes, which a
-//! restore records anew as it writes). So a dump holds what original
-//! Jones' trees hold, and a tree restored from it gets its index and its
-//! history from the server that writes it.
+//! clients), the history (`history`, the record of changes, which a
+//! restore records anew as it writes) and the pins (`pins`, which refer to
+//! that history). So a dump holds what original Jones' trees hold, and a
+//! tree restored from it gets its index and its history from the server
+//! that writes it.
 
 use futures_util::future::join_all;
 use jones_client::{ServiceLayout, ServiceName};
@@ -37,12 +38,20 @@ pub struct DumpNode {
 
 impl Admin {
     /// Every znode under `/services/{service}` with its data, but the
-    /// association index, the client registry and the history (see the
-    /// module doc).
+    /// association index, the client registry, the history and the pins
+    /// (see the module doc).
     pub async fn dump(&self, service: &ServiceName) -> Result<Dump> {
         let layout = ServiceLayout::new(service.clone());
-        let history = crate::history::history_path(&layout);
-        let left_out = [layout.associations_path(), layout.clients_path(), &history];
+        let (history, pins) = (
+            crate::history::history_path(&layout),
+            crate::pins::pins_path(&layout),
+        );
+        let left_out = [
+            layout.associations_path(),
+            layout.clients_path(),
+            &history,
+            &pins,
+        ];
         let mut nodes = Vec::new();
         let mut level = vec![layout.service_path().to_owned()];
         while !level.is_empty() {

@@ -130,13 +130,13 @@ impl Admin {
             crate::tree::read_service(&self.zk, &layout),
         )
         .await?;
-        let merge = service.map(|s| s.merge).unwrap_or_default();
+        let (merge, pins) = service.map(|s| (s.merge, s.pins)).unwrap_or_default();
         let (_, top) = chain.last().cloned().expect("lineage");
         let (config, version) = (top.config, top.revision);
         let view_path = layout.view_path(env);
         let view = match view {
             Some((data, _)) => parse_stored(&view_path, &data)?,
-            None => merge.merge_view(chain.iter().map(|(_, c)| &c.config)),
+            None => pins.lineage_view(merge, chain.iter().map(|(e, c)| (e, &c.config))),
         };
         let mut origins = serde_json::Map::new();
         for key in view.keys() {

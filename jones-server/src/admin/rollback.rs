@@ -113,22 +113,28 @@ impl Admin {
         id: u64,
         current: Option<&Config>,
     ) -> Result<Option<Config>> {
-        // Its own config changes, and deletes of an ancestor, which
-        // deleted it too.
-        let concerns = |e: &Entry| {
-            let Some(changed) = e.env.as_deref().and_then(|e| EnvPath::new(e).ok()) else {
-                return false;
-            };
-            e.action.changes_config()
-                && (changed == *env || e.action == Action::EnvDelete && env.is_within(&changed))
-        };
-        let entries: Vec<Entry> = self
-            .all_entries(service)
-            .await?
-            .into_iter()
-            .filter(concerns)
-            .collect();
-        history::config_after(&entries, id, current)
+        let entries = self.all_entries(service).await?;
+        config_after_in(&entries, env, id, current)
             .map_err(|reason| Error::Unrestorable { id, reason })
     }
+}
+
+/// [`history::config_after`] for `env` among `entries` (a service's, oldest
+/// first): its own config changes count, and deletes of an ancestor, which
+/// deleted it too.
+pub(super) fn config_after_in(
+    entries: &[Entry],
+    env: &EnvPath,
+    id: u64,
+    current: Option<&Config>,
+) -> std::result::Result<Option<Config>, String> {
+    let concerns = |e: &&Entry| {
+        let Some(changed) = e.env.as_deref().and_then(|e| EnvPath::new(e).ok()) else {
+            return false;
+        };
+        e.action.changes_config()
+            && (changed == *env || e.action == Action::EnvDelete && env.is_within(&changed))
+    };
+    let entries: Vec<Entry> = entries.iter().filter(concerns).cloned().collect();
+    history::config_after(&entries, id, current)
 }

@@ -85,6 +85,7 @@ impl From<Error> for ApiError {
             Error::HistoryEntryNotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "history_entry_not_found", message)
             }
+            Error::NotPinned { .. } => Self::new(StatusCode::NOT_FOUND, "not_pinned", message),
             Error::Unrestorable { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unrestorable", message)
             }

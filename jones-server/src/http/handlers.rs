@@ -505,32 +505,89 @@ pub(crate) async fn config_at(state: &ServerState, svc: &ServiceName, id: u64) -
     ))
 }
 
-pub(crate) async fn rollback(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
+pub(crate) async fn pins(state: &ServerState, svc: &ServiceName) -> Handled {
+    let pins = state.admin().pins(svc).await?;
+    Ok(json_response(StatusCode::OK, &json!({"pins": pins})))
+}
+
+pub(crate) async fn pin(
+    state: &ServerState,
+    req: &Request,
+    svc: &ServiceName,
+    env: &EnvPath,
+) -> Handled {
     let body = json_body(req)?;
-    if let Some(other) = body
-        .keys()
-        .find(|k| !["to", "version", "message"].contains(&k.as_str()))
-    {
-        return Err(ApiError::bad_request(format!(
-            "unknown field `{other}`; a rollback takes `to`, `version` and `message`"
-        )));
+    only_fields(&body, &["to", "message"], "a pin")?;
+    let to = entry_id_field(&body)?;
+    let outcome = author(state, req, &body)?.pin(svc, env, to).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "env": env.as_str(),
+            "to": to,
+            "views_written": outcome.views_written,
+            "transactions": outcome.transactions,
+        }),
+    ))
+}
+
+pub(crate) async fn unpin(
+    state: &ServerState,
+    req: &Request,
+    svc: &ServiceName,
+    env: &EnvPath,
+) -> Handled {
+    let body = serde_json::Map::new();
+    let outcome = author(state, req, &body)?.unpin(svc, env).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "unpinned": env.as_str(),
+            "views_written": outcome.views_written,
+            "transactions": outcome.transactions,
+        }),
+    ))
+}
+
+/// Refuses a body with a field not in `known`; `what` names the request.
+fn only_fields(
+    body: &serde_json::Map<String, Value>,
+    known: &[&str],
+    what: &str,
+) -> Result<(), ApiError> {
+    match body.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unknown field `{other}`; {what} takes {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        None => Ok(()),
     }
-    let to = match body.get("to") {
+}
+
+/// The history entry id in the body's `to`.
+fn entry_id_field(body: &serde_json::Map<String, Value>) -> Result<u64, ApiError> {
+    match body.get("to") {
         Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
             ApiError::bad_request(format!("`to` must be a history entry id, not {n}"))
-        })?,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "`to` must be a history entry id (a number), not {}",
-                jones_client::json_kind(other)
-            )));
-        }
-        None => {
-            return Err(ApiError::bad_request(
-                "the body needs `to`: the id of the history entry to go back to",
-            ));
-        }
-    };
+        }),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "`to` must be a history entry id (a number), not {}",
+            jones_client::json_kind(other)
+        ))),
+        None => Err(ApiError::bad_request(
+            "the body needs `to`: the id of the history entry to go back to",
+        )),
+    }
+}
+
+pub(crate) async fn rollback(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
+    let body = json_body(req)?;
+    only_fields(&body, &["to", "version", "message"], "a rollback")?;
+    let to = entry_id_field(&body)?;
     let version = expected_version(req, &body)?;
     let done = author(state, req, &body)?
         .rollback(svc, to, Some(version))

@@ -20,6 +20,8 @@
 //! | `/api/v1/services/{svc}/history` | GET |
 //! | `/api/v1/services/{svc}/history/{id}[/config]` | GET |
 //! | `/api/v1/services/{svc}/rollback` | POST |
+//! | `/api/v1/services/{svc}/pins` | GET |
+//! | `/api/v1/services/{svc}/pins[/{env}]` | PUT, DELETE |
 //! | `/api/v1/services/{svc}/events` | GET (server-sent events) |
 //! | anything else | GET: the web editor |
 //!
@@ -87,6 +89,7 @@ pub(crate) enum Route {
     HistoryEntry(ServiceName, u64),
     HistoryConfig(ServiceName, u64),
     Rollback(ServiceName),
+    Pins(ServiceName, EnvPath),
     Events(ServiceName),
 }
 
@@ -119,6 +122,8 @@ impl Route {
             Route::HistoryEntry(..) => "/api/v1/services/{svc}/history/{id}",
             Route::HistoryConfig(..) => "/api/v1/services/{svc}/history/{id}/config",
             Route::Rollback(_) => "/api/v1/services/{svc}/rollback",
+            Route::Pins(_, env) if env.is_root() => "/api/v1/services/{svc}/pins",
+            Route::Pins(..) => "/api/v1/services/{svc}/pins/{env}",
             Route::Events(_) => "/api/v1/services/{svc}/events",
         }
     }
@@ -142,6 +147,7 @@ impl Route {
             | Route::HistoryEntry(s, _)
             | Route::HistoryConfig(s, _)
             | Route::Rollback(s)
+            | Route::Pins(s, _)
             | Route::Events(s) => Some(s),
         }
     }
@@ -149,9 +155,10 @@ impl Route {
     /// The environment or association a request is about, for the log.
     fn target(&self) -> Option<&str> {
         match self {
-            Route::Config(_, env) | Route::Preview(_, env) | Route::PreviewDelete(_, env) => {
-                Some(env.as_str())
-            }
+            Route::Config(_, env)
+            | Route::Preview(_, env)
+            | Route::PreviewDelete(_, env)
+            | Route::Pins(_, env) => Some(env.as_str()),
             Route::Association(_, name) | Route::Resolve(_, name) => Some(name),
             _ => None,
         }
@@ -203,6 +210,12 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::HistoryEntry(svc, id) if get => h::history_entry(state, svc, *id).await,
         Route::HistoryConfig(svc, id) if get => h::config_at(state, svc, *id).await,
         Route::Rollback(svc) if *m == Method::POST => h::rollback(state, req, svc).await,
+        Route::Pins(svc, env) => match *m {
+            Method::GET | Method::HEAD if env.is_root() => h::pins(state, svc).await,
+            Method::PUT => h::pin(state, req, svc, env).await,
+            Method::DELETE => h::unpin(state, req, svc, env).await,
+            _ => Err(not_allowed(req)),
+        },
         Route::Events(svc) if get => h::events(state, svc).await,
         _ => Err(not_allowed(req)),
     }
@@ -269,6 +282,10 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
             }
         }
         ["rollback"] => Route::Rollback(svc),
+        ["pins", env @ ..] => {
+            let env = EnvPath::new(&env.join("/")).map_err(crate::Error::from)?;
+            Route::Pins(svc, env)
+        }
         ["events"] => Route::Events(svc),
         _ => return Err(no_route()),
     })

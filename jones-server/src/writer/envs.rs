@@ -72,8 +72,8 @@ impl Writer<'_> {
                 });
             }
             let mut view = service
-                .merge
-                .merge_view(chain.iter().map(|(_, c)| &c.config));
+                .pins
+                .lineage_view(service.merge, chain.iter().map(|(e, c)| (e, &c.config)));
             service.merge.merge_into(&mut view, &config);
             let view = config_to_bytes(&view);
             check_size(env, "view", &view)?;
@@ -178,6 +178,10 @@ impl Writer<'_> {
             let mut ops = conf_checks(self.layout, read.ancestors.iter().map(|(e, n)| (e, n)));
             ops.push(bump_view(self.layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(self.layout));
+            // The pins of the subtree go with it; a pin set meanwhile moves
+            // the service znode and fails this.
+            ops.push(read.service.check(self.layout));
+            ops.extend(self.pins_without(&read.service.pins, env));
             // Every view znode below the environment's, those without a
             // conf too (original Jones' non-atomic deletes leave such
             // orphans), deepest first.

@@ -9,6 +9,7 @@
 //!   built where missing;
 //! - `service`: service create and delete;
 //! - `settings`: the merge mode, with the views it changes;
+//! - `pins`: pins set and removed, with the views they change;
 //! - `repair`: views made to agree again, markers cleared, orphans removed.
 //!
 //! Every change carries its history entry in its (first) transaction; see
@@ -104,6 +105,7 @@ mod associations;
 mod conf;
 mod envs;
 mod index;
+mod pins;
 mod repair;
 mod service;
 mod settings;

@@ -171,7 +171,8 @@ pub async fn snapshot(admin: &Admin, svc: &ServiceName) -> BTreeMap<String, Znod
 }
 
 /// Asserts every view of `svc` equals the merge of its lineage's confs
-/// (in the service's merge mode),
+/// (in the service's merge mode, restarting at each pinned environment
+/// from its pin's view),
 /// that every conf has a view and no view lacks a conf, and that no
 /// rewrite is pending. Returns the number of environments.
 pub async fn assert_consistent(admin: &Admin, svc: &ServiceName) -> usize {
@@ -204,9 +205,22 @@ pub async fn assert_consistent(admin: &Admin, svc: &ServiceName) -> usize {
         "confs and views name the same environments"
     );
     let merge = admin.merge_mode(svc).await.unwrap();
+    let pins: BTreeMap<String, Config> = nodes
+        .get(&format!("/services/{svc}/pins"))
+        .map(|d| serde_json::from_slice::<BTreeMap<String, Value>>(d.as_bytes()).unwrap())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(e, pin)| (e, pin["view"].as_object().unwrap().clone()))
+        .collect();
     for (e, view) in &views {
-        let chain: Vec<&Config> = env(e).lineage().map(|l| &confs[l.as_str()]).collect();
-        assert_eq!(view, &merge.merge_view(chain), "{merge} view of {e:?}");
+        let mut expected = Config::new();
+        for l in env(e).lineage() {
+            match pins.get(l.as_str()) {
+                Some(pinned) => expected = pinned.clone(),
+                None => expected = merge.merge_view([&expected, &confs[l.as_str()]]),
+            }
+        }
+        assert_eq!(view, &expected, "{merge} view of {e:?}");
     }
     assert!(
         !nodes.contains_key(&format!("/services/{svc}/jones-pending")),

@@ -16,6 +16,7 @@ mod merge_modes;
 mod names;
 mod original_trees;
 mod orphans;
+mod pins;
 mod process;
 mod refusals;
 mod registry;
