@@ -88,6 +88,18 @@ pub enum Error {
         /// The entry asked for.
         id: u64,
     },
+    /// The change would give views that break the service's schema;
+    /// nothing was written.
+    #[error("{}", schema_refusal(*.count, .violations))]
+    SchemaViolation {
+        /// How many violations there were.
+        count: usize,
+        /// The violations, at most [`crate::schema::MAX_LISTED_VIOLATIONS`].
+        violations: Vec<crate::Violation>,
+    },
+    /// The service has no schema to remove.
+    #[error("service {:?} has no schema", .0.as_str())]
+    NoSchema(ServiceName),
     /// The environment has no pin to remove.
     #[error("environment {:?} of service {:?} is not pinned", .env.as_str(), .service.as_str())]
     NotPinned {
@@ -153,6 +165,32 @@ pub enum Error {
     /// ZooKeeper cannot be reached, or the outcome of a request is unknown.
     #[error("ZooKeeper unavailable: {0}")]
     Unavailable(String),
+}
+
+/// The message of [`Error::SchemaViolation`]: the count and the first few.
+fn schema_refusal(count: usize, violations: &[crate::Violation]) -> String {
+    let shown: Vec<String> = violations
+        .iter()
+        .take(3)
+        .map(|v| {
+            let env = if v.env.is_empty() { "/" } else { &v.env };
+            let at = if v.pointer.is_empty() {
+                "/"
+            } else {
+                &v.pointer
+            };
+            format!("{env} at {at}: {}", v.message)
+        })
+        .collect();
+    let more = match count.saturating_sub(shown.len()) {
+        0 => String::new(),
+        n => format!("; and {n} more"),
+    };
+    format!(
+        "the change breaks the service's schema ({count} violation{}): {}{more}",
+        if count == 1 { "" } else { "s" },
+        shown.join("; ")
+    )
 }
 
 impl Error {

@@ -122,6 +122,12 @@ pub enum Action {
     /// A pin removed (`before` and `after`: the environment's view).
     #[serde(rename = "pin.remove")]
     PinRemove,
+    /// The service's schema set (`before` and `after`: the schema).
+    #[serde(rename = "schema.set")]
+    SchemaSet,
+    /// The service's schema removed.
+    #[serde(rename = "schema.remove")]
+    SchemaRemove,
 }
 
 impl Action {

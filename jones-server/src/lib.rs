@@ -32,6 +32,7 @@ mod materialize;
 mod nodemap;
 mod pins;
 mod rollout;
+mod schema;
 mod tree;
 mod writer;
 mod zk;
@@ -46,6 +47,7 @@ pub use history::{Action, Author, Entry, HistoryPage};
 pub use materialize::{DEFAULT_MULTI_BYTES, MAX_NODE_BYTES};
 pub use nodemap::NodemapFormat;
 pub use pins::Pin;
+pub use schema::Violation;
 pub use writer::{Deleted, DroppedAssociation, Limits, WriteOutcome};
 pub use zk::{Zk, ZkCounts, ZkOptions};
 

@@ -74,6 +74,11 @@ pub(crate) fn changed_views(read: &TreeRead, new_top: Option<&Config>) -> Vec<Vi
     writes
 }
 
+/// Each write's environment and new view bytes.
+pub(crate) fn view_data(writes: &[ViewWrite]) -> impl Iterator<Item = (&EnvPath, &[u8])> {
+    writes.iter().map(|w| (&w.env, w.data.as_slice()))
+}
+
 /// The version each conf of `read` will have when the views are written:
 /// as read, except the top's when the change itself moves it.
 pub(crate) struct Versions<'a> {
@@ -246,6 +251,7 @@ mod tests {
             version: 0,
             merge: jones_client::MergeMode::Shallow,
             pins: Default::default(),
+            schema: None,
         }
     }
 

@@ -9,6 +9,7 @@ use futures_util::future::join_all;
 use jones_client::{Config, EnvPath, MergeMode, ServiceLayout, parse_config};
 
 use crate::pins::{Pins, pins_path};
+use crate::schema::{StoredSchema, schema_path};
 use crate::zk::{Read, ReadResult, Zk};
 use crate::{Error, Result};
 
@@ -53,6 +54,8 @@ pub(crate) struct ServiceNode {
     /// The service's pins, read after the service znode in the same
     /// request.
     pub pins: Pins,
+    /// The service's schema, read with its pins.
+    pub schema: Option<StoredSchema>,
 }
 
 impl ServiceNode {
@@ -71,37 +74,46 @@ pub(crate) async fn read_service(zk: &Zk, layout: &ServiceLayout) -> Result<Opti
     let reads = [
         Read::Data(layout.service_path().to_owned()),
         Read::Data(pins_path(layout)),
+        Read::Data(schema_path(layout)),
     ];
     let mut answers = data_answers(zk.multi_read(&reads).await?);
-    let (service, pins) = (answers.next().flatten(), answers.next().flatten());
-    service_node(layout, service, pins)
+    let (service, pins, schema) = (
+        answers.next().flatten(),
+        answers.next().flatten(),
+        answers.next().flatten(),
+    );
+    service_node(layout, service, pins, schema)
 }
 
+type DataAnswer = Option<(Vec<u8>, zookeeper_client::Stat)>;
+
 /// The service node from the answers to reads of the service znode and,
-/// after it, its pins.
+/// after it, its pins and schema.
 fn service_node(
     layout: &ServiceLayout,
-    service: Option<(Vec<u8>, zookeeper_client::Stat)>,
-    pins: Option<(Vec<u8>, zookeeper_client::Stat)>,
+    service: DataAnswer,
+    pins: DataAnswer,
+    schema: DataAnswer,
 ) -> Result<Option<ServiceNode>> {
     let Some((data, stat)) = service else {
         return Ok(None);
     };
     Ok(Some(ServiceNode {
         merge: merge_mode_of(layout.service_path(), &data)?,
-        pins: Pins::parse(
-            &pins_path(layout),
-            pins.as_ref().map(|(d, s)| (d.as_slice(), s.version)),
-        )?,
+        pins: Pins::parse(&pins_path(layout), stored(&pins))?,
+        schema: StoredSchema::parse(&schema_path(layout), stored(&schema))?,
         data,
         version: stat.version,
     }))
 }
 
+/// A data answer as bytes and version.
+fn stored(answer: &DataAnswer) -> Option<(&[u8], i32)> {
+    answer.as_ref().map(|(d, s)| (d.as_slice(), s.version))
+}
+
 /// The data answers of a multi-read of data reads only.
-fn data_answers(
-    answers: Vec<ReadResult>,
-) -> impl Iterator<Item = Option<(Vec<u8>, zookeeper_client::Stat)>> {
+fn data_answers(answers: Vec<ReadResult>) -> impl Iterator<Item = DataAnswer> {
     answers.into_iter().map(|r| match r {
         ReadResult::Data(data) => data,
         ReadResult::Children(_) => unreachable!("data reads answer data"),
@@ -230,7 +242,7 @@ pub(crate) async fn not_found(zk: &Zk, layout: &ServiceLayout, env: &EnvPath) ->
 pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) -> Result<TreeRead> {
     let ancestors_of_top: Vec<EnvPath> = top.lineage().filter(|e| e != top).collect();
     // One multi-read: the ancestors' confs, the marker, the service znode,
-    // its pins and the history directory. The service znode is read before the subtree: a batched write
+    // its pins and schema, and the history directory. The service znode is read before the subtree: a batched write
     // or a settings change that starts after this read moves its version,
     // which single-transaction writes and the repair's last transaction
     // check.
@@ -241,6 +253,7 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
     reads.push(Read::Data(marker_path(layout)));
     reads.push(Read::Data(layout.service_path().to_owned()));
     reads.push(Read::Data(pins_path(layout)));
+    reads.push(Read::Data(schema_path(layout)));
     reads.push(Read::Data(crate::history::history_path(layout)));
     let mut results = data_answers(zk.multi_read(&reads).await?);
     let mut ancestors = Vec::with_capacity(ancestors_of_top.len());
@@ -259,13 +272,14 @@ pub(crate) async fn read_tree(zk: &Zk, layout: &ServiceLayout, top: &EnvPath) ->
             None => return Err(not_found(zk, layout, &env).await),
         }
     }
-    let (marker, service, pins) = (
+    let (marker, service, pins, schema) = (
+        results.next().flatten(),
         results.next().flatten(),
         results.next().flatten(),
         results.next().flatten(),
     );
     let history_exists = results.next().flatten().is_some();
-    let Some(service) = service_node(layout, service, pins)? else {
+    let Some(service) = service_node(layout, service, pins, schema)? else {
         return Err(Error::ServiceNotFound(layout.service().clone()));
     };
     let marker = marker.map(|(_, stat)| Marker {

@@ -4,8 +4,9 @@
 //! nodemap like views from confs, but unlike views never read by original
 //! clients) and the client registry (`clients`, ephemeral znodes of live
 //! clients), the history (`history`, the record of changes, which a
-//! restore records anew as it writes) and the pins (`pins`, which refer to
-//! that history). So a dump holds what original Jones' trees hold, and a
+//! restore records anew as it writes), the pins (`pins`, which refer to
+//! that history) and the schema (`schema`, governance rather than config,
+//! set through its own route). So a dump holds what original Jones' trees hold, and a
 //! tree restored from it gets its index and its history from the server
 //! that writes it.
 
@@ -38,19 +39,21 @@ pub struct DumpNode {
 
 impl Admin {
     /// Every znode under `/services/{service}` with its data, but the
-    /// association index, the client registry, the history and the pins
-    /// (see the module doc).
+    /// association index, the client registry, the history, the pins and
+    /// the schema (see the module doc).
     pub async fn dump(&self, service: &ServiceName) -> Result<Dump> {
         let layout = ServiceLayout::new(service.clone());
-        let (history, pins) = (
+        let (history, pins, schema) = (
             crate::history::history_path(&layout),
             crate::pins::pins_path(&layout),
+            crate::schema::schema_path(&layout),
         );
         let left_out = [
             layout.associations_path(),
             layout.clients_path(),
             &history,
             &pins,
+            &schema,
         ];
         let mut nodes = Vec::new();
         let mut level = vec![layout.service_path().to_owned()];

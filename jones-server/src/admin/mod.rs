@@ -22,6 +22,7 @@ mod history;
 mod pins;
 mod preview;
 mod rollback;
+mod schema;
 mod services;
 mod verify;
 

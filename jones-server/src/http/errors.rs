@@ -85,6 +85,20 @@ impl From<Error> for ApiError {
             Error::HistoryEntryNotFound { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "history_entry_not_found", message)
             }
+            Error::SchemaViolation {
+                count,
+                ref violations,
+            } => {
+                let mut err = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "schema_violation",
+                    message,
+                );
+                err.body["count"] = json!(count);
+                err.body["violations"] = json!(violations);
+                err
+            }
+            Error::NoSchema(_) => Self::new(StatusCode::NOT_FOUND, "no_schema", message),
             Error::NotPinned { .. } => Self::new(StatusCode::NOT_FOUND, "not_pinned", message),
             Error::Unrestorable { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unrestorable", message)

@@ -505,6 +505,38 @@ pub(crate) async fn config_at(state: &ServerState, svc: &ServiceName, id: u64) -
     ))
 }
 
+pub(crate) async fn schema(state: &ServerState, svc: &ServiceName) -> Handled {
+    match state.admin().schema(svc).await? {
+        Some(schema) => Ok(json_response(StatusCode::OK, &json!({"schema": schema}))),
+        None => Err(crate::Error::NoSchema(svc.clone()).into()),
+    }
+}
+
+pub(crate) async fn set_schema(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
+    let body = json_body(req)?;
+    only_fields(&body, &["schema", "message"], "a schema")?;
+    let Some(schema) = body.get("schema") else {
+        return Err(ApiError::bad_request(
+            "the body needs `schema`: a JSON Schema (draft 2020-12) for the service's views",
+        ));
+    };
+    author(state, req, &body)?
+        .set_schema(svc, schema.clone())
+        .await?;
+    Ok(json_response(StatusCode::OK, &json!({"schema": schema})))
+}
+
+pub(crate) async fn remove_schema(
+    state: &ServerState,
+    req: &Request,
+    svc: &ServiceName,
+) -> Handled {
+    author(state, req, &serde_json::Map::new())?
+        .remove_schema(svc)
+        .await?;
+    Ok(json_response(StatusCode::OK, &json!({"removed": "schema"})))
+}
+
 pub(crate) async fn pins(state: &ServerState, svc: &ServiceName) -> Handled {
     let pins = state.admin().pins(svc).await?;
     Ok(json_response(StatusCode::OK, &json!({"pins": pins})))

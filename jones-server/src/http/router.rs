@@ -20,6 +20,7 @@
 //! | `/api/v1/services/{svc}/history` | GET |
 //! | `/api/v1/services/{svc}/history/{id}[/config]` | GET |
 //! | `/api/v1/services/{svc}/rollback` | POST |
+//! | `/api/v1/services/{svc}/schema` | GET, PUT, DELETE |
 //! | `/api/v1/services/{svc}/pins` | GET |
 //! | `/api/v1/services/{svc}/pins[/{env}]` | PUT, DELETE |
 //! | `/api/v1/services/{svc}/events` | GET (server-sent events) |
@@ -90,6 +91,7 @@ pub(crate) enum Route {
     HistoryConfig(ServiceName, u64),
     Rollback(ServiceName),
     Pins(ServiceName, EnvPath),
+    Schema(ServiceName),
     Events(ServiceName),
 }
 
@@ -124,6 +126,7 @@ impl Route {
             Route::Rollback(_) => "/api/v1/services/{svc}/rollback",
             Route::Pins(_, env) if env.is_root() => "/api/v1/services/{svc}/pins",
             Route::Pins(..) => "/api/v1/services/{svc}/pins/{env}",
+            Route::Schema(_) => "/api/v1/services/{svc}/schema",
             Route::Events(_) => "/api/v1/services/{svc}/events",
         }
     }
@@ -148,6 +151,7 @@ impl Route {
             | Route::HistoryConfig(s, _)
             | Route::Rollback(s)
             | Route::Pins(s, _)
+            | Route::Schema(s)
             | Route::Events(s) => Some(s),
         }
     }
@@ -210,6 +214,12 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::HistoryEntry(svc, id) if get => h::history_entry(state, svc, *id).await,
         Route::HistoryConfig(svc, id) if get => h::config_at(state, svc, *id).await,
         Route::Rollback(svc) if *m == Method::POST => h::rollback(state, req, svc).await,
+        Route::Schema(svc) => match *m {
+            Method::GET | Method::HEAD => h::schema(state, svc).await,
+            Method::PUT => h::set_schema(state, req, svc).await,
+            Method::DELETE => h::remove_schema(state, req, svc).await,
+            _ => Err(not_allowed(req)),
+        },
         Route::Pins(svc, env) => match *m {
             Method::GET | Method::HEAD if env.is_root() => h::pins(state, svc).await,
             Method::PUT => h::pin(state, req, svc, env).await,
@@ -282,6 +292,7 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
             }
         }
         ["rollback"] => Route::Rollback(svc),
+        ["schema"] => Route::Schema(svc),
         ["pins", env @ ..] => {
             let env = EnvPath::new(&env.join("/")).map_err(crate::Error::from)?;
             Route::Pins(svc, env)

@@ -11,8 +11,9 @@ use super::{
 use crate::Error;
 use crate::history::Action;
 use crate::materialize::{
-    MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
+    MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_data, view_op,
 };
+use crate::schema::check_views;
 use crate::tree::{marker_path, read_tree};
 use crate::zk::Op;
 
@@ -70,6 +71,7 @@ impl Writer<'_> {
                 }
             }
             let writes = changed_views(&read, Some(&change.config));
+            check_views(self.layout, &read.service, view_data(&writes))?;
             let action = match change.rollback_to {
                 Some(_) => Action::ConfigRollback,
                 None => Action::ConfigSet,

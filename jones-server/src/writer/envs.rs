@@ -77,6 +77,7 @@ impl Writer<'_> {
             service.merge.merge_into(&mut view, &config);
             let view = config_to_bytes(&view);
             check_size(env, "view", &view)?;
+            crate::schema::check_views(self.layout, &service, [(env, view.as_slice())])?;
             let mut ops = conf_checks(self.layout, chain.iter().map(|(e, n)| (e, n)));
             ops.push(bump_view(self.layout, &parent, parent_view)?);
             ops.extend(assert_no_marker(self.layout));

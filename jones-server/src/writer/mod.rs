@@ -10,6 +10,7 @@
 //! - `service`: service create and delete;
 //! - `settings`: the merge mode, with the views it changes;
 //! - `pins`: pins set and removed, with the views they change;
+//! - `schema`: the service's schema, checked against every view;
 //! - `repair`: views made to agree again, markers cleared, orphans removed.
 //!
 //! Every change carries its history entry in its (first) transaction; see
@@ -107,6 +108,7 @@ mod envs;
 mod index;
 mod pins;
 mod repair;
+mod schema;
 mod service;
 mod settings;
 

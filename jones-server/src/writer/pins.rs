@@ -9,9 +9,10 @@ use serde_json::Value;
 use super::{Commit, WriteOutcome, Writer, assert_no_marker, checks_except_top, conf_checks};
 use crate::history::Action;
 use crate::materialize::{
-    MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_op,
+    MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_data, view_op,
 };
 use crate::pins::{Pin, Pins, pins_path};
+use crate::schema::check_views;
 use crate::tree::{marker_path, read_tree};
 use crate::zk::Op;
 use crate::{Error, Result};
@@ -47,6 +48,7 @@ impl Writer<'_> {
             };
             read.service.pins.pins = pins;
             let writes = changed_views(&read, None);
+            check_views(self.layout, &read.service, view_data(&writes))?;
             let stored_view = read.views[env].as_ref().map(|v| v.data.as_slice());
             let new_view = writes
                 .iter()

@@ -6,7 +6,8 @@
 use jones_client::{EnvPath, MergeMode};
 
 use super::{Commit, WriteOutcome, Writer, assert_no_marker, conf_checks};
-use crate::materialize::{Versions, changed_views, ops_size, view_batches, view_op};
+use crate::materialize::{Versions, changed_views, ops_size, view_batches, view_data, view_op};
+use crate::schema::check_views;
 use crate::tree::{marker_path, read_tree};
 use crate::zk::Op;
 use crate::{Error, Result};
@@ -37,6 +38,7 @@ impl Writer<'_> {
             };
             read.service.merge = mode;
             let writes = changed_views(&read, None);
+            check_views(self.layout, &read.service, view_data(&writes))?;
             let mut ops = conf_checks(self.layout, &read.subtree);
             ops.extend(assert_no_marker(self.layout));
             ops.push(set_service.clone());

@@ -21,6 +21,7 @@ mod process;
 mod refusals;
 mod registry;
 mod rollback;
+mod schema;
 mod security;
 mod sessions;
 mod shutdown;

@@ -205,15 +205,15 @@ async fn a_root_change_costs_operations_linear_in_environments() {
     assert_eq!(out.transactions, 1);
     assert_eq!(out.views_written, 101);
     // Round trips: one multi-read of the marker, the service znode, its
-    // pins and the history directory, one multi-read per level (3
+    // pins and schema, and the history directory, one multi-read per level (3
     // levels), one transaction.
     assert_eq!(cost.requests, 1 + 3 + 1, "{cost:?}");
-    // Operations: the marker, service, pins and history reads, conf, children
+    // Operations: the marker, service, pins, schema and history reads, conf, children
     // and view reads per environment, then 100 conf checks, 2 marker ops,
     // the service check, the conf set, the history entry and 101 view sets.
     assert_eq!(
         cost.ops,
-        4 + 3 * 101 + 100 + 2 + 1 + 1 + 1 + 101,
+        5 + 3 * 101 + 100 + 2 + 1 + 1 + 1 + 101,
         "{cost:?}"
     );
     assert_consistent(&admin, &svc).await;
