@@ -131,6 +131,7 @@ pub fn env(api: &Api, command: EnvCommand, json: bool) -> Result<()> {
             json_value,
             yes,
             copy_inherited,
+            dry_run,
         } => {
             let mode = match (string, json_value) {
                 (true, _) => ValueMode::String,
@@ -139,28 +140,45 @@ pub fn env(api: &Api, command: EnvCommand, json: bool) -> Result<()> {
             };
             let value = parse_value(&value, mode)?;
             let hint = key.contains('.') && !copy_inherited;
-            let result = update_key(api, &service, &env, yes, hint, |config, view| {
+            let write = KeyWrite {
+                yes,
+                copy_hint: hint,
+                dry_run,
+                json,
+            };
+            let result = update_key(api, &service, &env, write, |config, view| {
                 if copy_inherited {
                     crate::dotted::copy_inherited(config, view, &key);
                 }
                 set_dotted(config, &key, value.clone())
             })?;
-            report(json, &result, &format!("set {key} in {}", env_label(&env)));
+            if let Some(result) = result {
+                report(json, &result, &format!("set {key} in {}", env_label(&env)));
+            }
         }
         EnvCommand::Unset {
             service,
             env,
             key,
             yes,
+            dry_run,
         } => {
-            let result = update_key(api, &service, &env, yes, false, |config, _| {
+            let write = KeyWrite {
+                yes,
+                copy_hint: false,
+                dry_run,
+                json,
+            };
+            let result = update_key(api, &service, &env, write, |config, _| {
                 unset_dotted(config, &key)
             })?;
-            report(
-                json,
-                &result,
-                &format!("removed {key} from {}", env_label(&env)),
-            );
+            if let Some(result) = result {
+                report(
+                    json,
+                    &result,
+                    &format!("removed {key} from {}", env_label(&env)),
+                );
+            }
         }
         EnvCommand::Edit {
             service,
@@ -220,14 +238,27 @@ fn removed(result: &Value) -> String {
 /// and re-applies. A change that hides inherited keys is shown and needs a
 /// yes (`yes`, or the answer at a terminal); `copy_hint` adds the
 /// `--copy-inherited` way out.
+/// How `update_key` writes.
+struct KeyWrite {
+    /// Save even if the change hides inherited keys.
+    yes: bool,
+    /// Say how `--copy-inherited` keeps hidden keys.
+    copy_hint: bool,
+    /// Print the preview instead of writing.
+    dry_run: bool,
+    /// Print it as JSON.
+    json: bool,
+}
+
+/// Changes one key of `env`'s config with the version read, retrying on
+/// conflicts; `None` for a dry run, which prints the preview instead.
 fn update_key(
     api: &Api,
     service: &str,
     env: &str,
-    yes: bool,
-    copy_hint: bool,
+    write: KeyWrite,
     change: impl Fn(&mut jones_client::Config, &jones_client::Config) -> Result<()>,
-) -> Result<Value> {
+) -> Result<Option<Value>> {
     parse_service(service)?;
     let env = parse_env(env)?;
     let mut last_conflict = None;
@@ -241,10 +272,16 @@ fn update_key(
         let view = jones_client::config_from_value(details["view"].clone()).unwrap_or_default();
         change(&mut config, &view)?;
         let config = Value::Object(config);
+        if write.dry_run {
+            let preview = api.preview_config(service, &env, &config)?;
+            crate::dryrun::report(&preview, write.json)?;
+            return Ok(None);
+        }
         // Each attempt (a retry is on another version) is previewed.
+        let (yes, copy_hint) = (write.yes, write.copy_hint);
         crate::hidden::review(api, service, &env, &config, yes, copy_hint, &mut agreed)?;
         match api.set_env(service, &env, &config, version) {
-            Ok(result) => return Ok(result),
+            Ok(result) => return Ok(Some(result)),
             Err(failure) if failure.status == 409 => last_conflict = Some(failure),
             Err(failure) => return Err(failure.into()),
         }

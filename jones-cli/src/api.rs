@@ -335,6 +335,23 @@ impl Api {
         )
     }
 
+    pub fn schema(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("GET", &format!("/services/{}/schema", seg(svc)), None)
+    }
+
+    pub fn set_schema(&self, svc: &str, schema: &Value) -> Result<Value, ApiFailure> {
+        let body = serde_json::json!({ "schema": schema });
+        self.call(
+            "PUT",
+            &format!("/services/{}/schema", seg(svc)),
+            Some(&body),
+        )
+    }
+
+    pub fn remove_schema(&self, svc: &str) -> Result<Value, ApiFailure> {
+        self.call("DELETE", &format!("/services/{}/schema", seg(svc)), None)
+    }
+
     pub fn pins(&self, svc: &str) -> Result<Value, ApiFailure> {
         self.call("GET", &format!("/services/{}/pins", seg(svc)), None)
     }

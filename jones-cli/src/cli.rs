@@ -142,6 +142,9 @@ pub enum Command {
         #[arg(long, short)]
         yes: bool,
     },
+    /// The JSON Schema (draft 2020-12) every view of a service must satisfy.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Freeze an environment's view as it was right after history entry ID:
     /// it and its children stop following edits above it until unpinned.
     Pin {
@@ -215,6 +218,17 @@ pub enum ServiceCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print the schema.
+    Get { service: String },
+    /// Set the schema from FILE (`-`: stdin); refused (exit 2), each
+    /// violation named, when a view breaks it.
+    Set { service: String, file: String },
+    /// Remove the schema.
+    Rm { service: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum EnvCommand {
     /// The environment tree of a service.
     Ls { service: String },
@@ -254,6 +268,11 @@ pub enum EnvCommand {
         /// from a copy of the inherited object, so no inherited key is lost.
         #[arg(long)]
         copy_inherited: bool,
+        /// Write nothing: print every view the change would rewrite, key by
+        /// key, the associations reading each, and whether the service's
+        /// schema would refuse it (exit 2).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Remove one key (dotted keys reach nested objects).
     Unset {
@@ -263,6 +282,9 @@ pub enum EnvCommand {
         /// Save even if the change hides inherited keys.
         #[arg(long, short)]
         yes: bool,
+        /// Write nothing: print what the change would do (see `env set`).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Edit the config in $EDITOR; saved with the version read.
     ///

@@ -9,6 +9,8 @@
 //! | [`restore`] | `restore`: a dump loaded back into a service |
 //! | [`history`] | `history`: a service's recorded changes, with diffs; `rollback` |
 //! | [`pins`] | `pin`, `unpin`, `pins` |
+//! | [`schema`] | `schema get`, `set`, `rm` |
+//! | [`dryrun`] | `--dry-run` of config writes: views, keys, readers, schema refusals |
 //! | [`reach`] | what a delete removes, shown before it asks |
 //! | [`hidden`] | inherited keys a change hides, in words |
 //! | [`confirm`] | asking before a change that loses something, or `--yes` |
@@ -28,6 +30,7 @@ mod cli;
 mod confirm;
 mod diff;
 mod dotted;
+mod dryrun;
 mod edit;
 mod error;
 mod formats;
@@ -41,6 +44,7 @@ mod pins;
 mod reach;
 mod restore;
 mod runner;
+mod schema;
 
 use clap::{CommandFactory, Parser};
 
@@ -148,6 +152,7 @@ fn run(cli: Cli) -> Result<()> {
             before,
         } => history::history(&api, &service, env.as_deref(), limit, before, json),
         Command::Rollback { service, id, yes } => history::rollback(&api, &service, id, yes, json),
+        Command::Schema(command) => schema::schema(&api, command, json),
         Command::Pin { service, env, id } => pins::pin(&api, &service, &env, id, json),
         Command::Unpin { service, env } => pins::unpin(&api, &service, &env, json),
         Command::Pins { service } => pins::pins(&api, &service, json),

@@ -39,7 +39,8 @@ mod zk;
 
 pub use admin::{
     AclAudit, Admin, Association, DeletePreview, Dump, DumpNode, EnvDetails, EnvTree, HiddenKey,
-    PinnedEnv, Preview, Problem, Resolved, RolledBack, ServiceAcls, Verification, WriteCounts,
+    KeyChange, PinnedEnv, Preview, Problem, Reach, Resolved, RolledBack, ServiceAcls, Verification,
+    ViewChange, WriteCounts,
 };
 pub use error::Error;
 pub use healer::Healer;

@@ -681,3 +681,78 @@ async fn pin_holds_a_view_through_edits_above_until_unpin() {
     assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
     assert!(ok(&jones(&["pins", &svc]).await).contains("no environment"));
 }
+
+#[tokio::test]
+async fn env_set_dry_run_prints_the_reach_and_writes_nothing() {
+    let zk = shared_zk();
+    let server = TestServer::start(&zk, None).await;
+    let svc = unique_name("dry");
+    let jones = |args: &[&str]| {
+        let (zk, url) = (zk.clone(), server.url.clone());
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            jones_at(&zk, &url, &args, &[]).await
+        }
+    };
+    ok(&jones(&["service", "create", &svc]).await);
+    ok(&jones(&["env", "set", &svc, "/", "pool", "4"]).await);
+    ok(&jones(&["env", "create", &svc, "prod"]).await);
+    for host in ["web-01", "web-02"] {
+        ok(&jones(&["assoc", "set", &svc, host, "prod"]).await);
+    }
+    let text = ok(&jones(&["env", "set", &svc, "/", "pool", "8", "--dry-run"]).await);
+    assert!(
+        text.contains("2 views would change, read by 2 associations"),
+        "{text}"
+    );
+    assert!(
+        text.contains("prod  (2 associations: web-01, web-02)"),
+        "{text}"
+    );
+    assert!(text.contains("pool: 4 -> 8"), "{text}");
+    let json_out = parse(&ok(&jones(&[
+        "env",
+        "set",
+        &svc,
+        "/",
+        "pool",
+        "8",
+        "--dry-run",
+        "--json",
+    ])
+    .await));
+    assert_eq!(json_out["reach"], json!({"envs": 2, "associations": 2}));
+    let root = parse(&ok(&jones(&["env", "get", &svc, "/", "--json"]).await));
+    assert_eq!(root["config"], json!({"pool": 4}));
+
+    // A schema the change would break: exit 2, each violation named.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schema.json");
+    std::fs::write(&file, r#"{"properties": {"pool": {"maximum": 10}}}"#).unwrap();
+    ok(&jones(&["schema", "set", &svc, file.to_str().unwrap()]).await);
+    let refused = jones(&["env", "set", &svc, "/", "pool", "11", "--dry-run"]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let shown = stdout(&refused);
+    assert!(shown.contains("prod at /pool"), "{shown}");
+    assert!(
+        stderr(&refused).contains("schema would refuse"),
+        "{}",
+        stderr(&refused)
+    );
+    let written = jones(&["env", "set", &svc, "/", "pool", "11"]).await;
+    assert_eq!(written.status.code(), Some(2), "{}", stderr(&written));
+    assert!(
+        stderr(&written).contains("breaks the service's schema"),
+        "{}",
+        stderr(&written)
+    );
+    let stored = parse(&ok(&jones(&["schema", "get", &svc]).await));
+    assert_eq!(stored["properties"]["pool"]["maximum"], 10);
+    std::fs::write(&file, r#"{"properties": {"pool": {"maximum": 1}}}"#).unwrap();
+    let strict = jones(&["schema", "set", &svc, file.to_str().unwrap()]).await;
+    assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
+    ok(&jones(&["schema", "rm", &svc]).await);
+    let gone = jones(&["schema", "get", &svc]).await;
+    assert_eq!(gone.status.code(), Some(3), "{}", stderr(&gone));
+}

@@ -38,7 +38,7 @@ pub use associations::{Association, Resolved};
 pub use dump::{Dump, DumpNode};
 pub use envs::{EnvDetails, EnvTree};
 pub use pins::PinnedEnv;
-pub use preview::{DeletePreview, HiddenKey, Preview};
+pub use preview::{DeletePreview, HiddenKey, KeyChange, Preview, Reach, ViewChange};
 pub use rollback::RolledBack;
 pub use verify::{Problem, Verification};
 

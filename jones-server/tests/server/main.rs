@@ -17,6 +17,7 @@ mod names;
 mod original_trees;
 mod orphans;
 mod pins;
+mod preview;
 mod process;
 mod refusals;
 mod registry;
