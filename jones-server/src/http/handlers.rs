@@ -13,9 +13,14 @@ use super::errors::ApiError;
 use super::events as event_stream;
 use super::router::{Handled, Request};
 
-pub(crate) async fn list_services(state: &ServerState) -> Handled {
+/// The services the caller may view (all of them for a global role).
+pub(crate) async fn list_services(state: &ServerState, req: &Request) -> Handled {
     let services = state.admin().list_services().await?;
-    let names: Vec<&str> = services.iter().map(ServiceName::as_str).collect();
+    let names: Vec<&str> = services
+        .iter()
+        .filter(|s| super::roles::may_list(&req.caller, s))
+        .map(ServiceName::as_str)
+        .collect();
     Ok(json_response(StatusCode::OK, &json!({"services": names})))
 }
 
@@ -461,7 +466,7 @@ fn author(
     }
     Ok(state
         .admin()
-        .acting_as(crate::Author::new(req.actor).with_message(message)))
+        .acting_as(crate::Author::new(req.actor()).with_message(message)))
 }
 
 /// A page of the service's history: `env`, `limit` (default 50) and
@@ -497,7 +502,7 @@ pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) ->
 }
 
 /// The body as a JSON object, or a 400 naming what is wrong.
-fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {
+pub(crate) fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {
     let bytes = &req.body;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the request needs a JSON body"));

@@ -323,7 +323,7 @@ async fn writes_and_refusals_are_logged_without_token_or_config() {
         .collect();
     assert_eq!(access.len(), 3, "{log}");
     for (line, (method, token, status, target)) in access.iter().zip([
-        ("POST", "valid", "201", "web"),
+        ("POST", "admin", "201", "web"),
         ("POST", "wrong", "401", "other"),
         ("DELETE", "none", "401", "web"),
     ]) {

@@ -108,7 +108,7 @@ async fn a_wrong_digest_gets_no_auth_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn writes_need_the_admin_token_when_one_is_set() {
+async fn requests_need_the_admin_token_when_one_is_set() {
     let admin = admin().await;
     let svc = service();
     fixture(&admin, &svc).await;
@@ -134,7 +134,13 @@ async fn writes_need_the_admin_token_when_one_is_set() {
         assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
     }
     let get = warp::test::request().path(&path).reply(&api).await;
-    assert_eq!(get.status(), 200, "reads need no token");
+    assert_eq!(get.status(), 401, "reads need a role too");
+    let get = warp::test::request()
+        .path(&path)
+        .header("authorization", "Bearer s3cret")
+        .reply(&api)
+        .await;
+    assert_eq!(get.status(), 200, "the admin token reads");
     let response = put(Some("Bearer s3cret")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
