@@ -8,6 +8,7 @@
 //! | [`admin`] | services, environments, associations, view, dump |
 //! | [`restore`] | `restore`: a dump loaded back into a service |
 //! | [`history`] | `history`: a service's recorded changes, with diffs |
+//! | [`account`] | `account add`, `ls`, `rm`: who may do what on the server |
 //! | [`reach`] | what a delete removes, shown before it asks |
 //! | [`hidden`] | inherited keys a change hides, in words |
 //! | [`confirm`] | asking before a change that loses something, or `--yes` |
@@ -20,6 +21,7 @@
 //! | [`formats`] | json, yaml, toml, env and php output |
 //! | [`atomic`] | atomic file replacement |
 
+mod account;
 mod admin;
 mod api;
 mod atomic;
@@ -146,6 +148,7 @@ fn run(cli: Cli) -> Result<()> {
             before,
         } => history::history(&api, &service, env.as_deref(), limit, before, json),
         Command::Repair { service } => admin::repair(&api, &service, json),
+        Command::Account(command) => account::account(&api, command, json),
         Command::View {
             service,
             association,

@@ -2,7 +2,8 @@
 //!
 //! - `GET /api/v1/accounts`: every account, without hashes (a znode that
 //!   is not an account is listed with its `problem`);
-//! - `POST /api/v1/accounts` `{"name", "grants": [{"role", "service"}]}`:
+//! - `POST /api/v1/accounts` `{"name", "grants": [{"role", "service"}]}`
+//!   (and an optional `message`, logged):
 //!   201 with the account and its `token`, the only time it is shown;
 //! - `DELETE /api/v1/accounts/{name}`: refused everywhere from then on;
 //! - `GET /api/v1/session`: who the request's credential names;
@@ -44,7 +45,10 @@ pub(crate) async fn list(state: &ServerState) -> Handled {
 
 pub(crate) async fn create(state: &ServerState, req: &Request) -> Handled {
     let body = json_body(req)?;
-    if let Some(other) = body.keys().find(|k| *k != "name" && *k != "grants") {
+    if let Some(other) = body
+        .keys()
+        .find(|k| !["name", "grants", "message"].contains(&k.as_str()))
+    {
         return Err(ApiError::bad_request(format!(
             "unknown field `{other}`: an account has `name` and `grants`"
         )));
@@ -69,7 +73,8 @@ pub(crate) async fn create(state: &ServerState, req: &Request) -> Handled {
         }
     };
     let (account, token) = state.admin().create_account(&name, grants).await?;
-    tracing::info!(account = %name, by = %req.actor(), "account created");
+    let message = body.get("message").and_then(Value::as_str).unwrap_or("");
+    tracing::info!(account = %name, by = %req.actor(), %message, "account created");
     let mut shown = account.to_json();
     shown["token"] = json!(token);
     Ok(json_response(StatusCode::CREATED, &shown))
