@@ -169,6 +169,21 @@ fn the_binary_refuses_a_public_address_without_a_token() {
 }
 
 #[test]
+fn the_binary_refuses_anonymous_reads_without_a_token() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_jones-server"))
+        .args(["--anonymous-read", "--zk", "127.0.0.1:1"])
+        .env_remove("JONES_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--anonymous-read needs --admin-token"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_binary_in_dev_mode_serves_the_demo_and_stops_cleanly_on_sigterm() {
     use std::io::{BufRead, BufReader, Read, Write};
     let state = tempfile::tempdir().unwrap();
@@ -216,6 +231,10 @@ fn the_binary_in_dev_mode_serves_the_demo_and_stops_cleanly_on_sigterm() {
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("jones-server stopped"), "{rest}");
+    assert!(
+        rest.contains("the API is open to every local user"),
+        "says at start that it is open: {rest}"
+    );
     // ZooKeeper's data stays in the state dir for the next run.
     assert!(state.path().join("zookeeper").is_dir());
 }
