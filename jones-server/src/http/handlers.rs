@@ -363,7 +363,9 @@ pub(crate) async fn clients(state: &ServerState, svc: &ServiceName) -> Handled {
 }
 
 /// Opens an event stream: 503 beyond the cap on open streams.
-pub(crate) async fn events(state: &ServerState, svc: &ServiceName) -> Handled {
+/// The service's event stream. A stream opened with an account's token
+/// holds a watch on the account's znode and ends when it is removed.
+pub(crate) async fn events(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
     let Some(slot) = state.inner.hub.reserve() else {
         return Err(ApiError::unavailable(
             "too_many_streams",
@@ -377,10 +379,27 @@ pub(crate) async fn events(state: &ServerState, svc: &ServiceName) -> Handled {
     if !admin.service_exists(svc).await? {
         return Err(crate::Error::ServiceNotFound(svc.clone()).into());
     }
+    let revoked = match &req.caller {
+        super::auth::Caller::Account(account) => {
+            let path = account.name().path();
+            let (found, watcher) = admin.zk().watch_exists(&path).await?;
+            if found.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    format!("account {} was removed", account.name()),
+                ));
+            }
+            Some(Box::pin(async move {
+                watcher.changed().await;
+            }) as event_stream::Revoked)
+        }
+        _ => None,
+    };
     let stream = state
         .inner
         .hub
-        .subscribe(ServiceLayout::new(svc.clone()), slot)
+        .subscribe(ServiceLayout::new(svc.clone()), slot, revoked)
         .await?;
     let stream = warp::sse::keep_alive()
         .interval(event_stream::KEEP_ALIVE)

@@ -215,7 +215,7 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::Repair(svc) if *m == Method::POST => h::repair(state, svc).await,
         Route::Clients(svc) if get => h::clients(state, svc).await,
         Route::History(svc) if get => h::history(state, req, svc).await,
-        Route::Events(svc) if get => h::events(state, svc).await,
+        Route::Events(svc) if get => h::events(state, req, svc).await,
         Route::Accounts => match *m {
             Method::GET => accounts::list(state).await,
             Method::POST => accounts::create(state, req).await,

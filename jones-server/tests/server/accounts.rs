@@ -946,3 +946,74 @@ async fn raw_call_host(
     let status = text.split(' ').nth(1).unwrap().parse().unwrap();
     (status, text)
 }
+
+/// Opens `svc`'s event stream on `addr` with `token` and waits for `ready`.
+async fn open_stream_as(
+    addr: SocketAddr,
+    svc: &ServiceName,
+    token: &str,
+) -> (tokio::net::TcpStream, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /api/v1/services/{svc}/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    crate::harness::read_until(&mut stream, &mut seen, "event:ready", STREAM_WAIT).await;
+    (stream, seen)
+}
+
+/// Generous: a watch event on a loaded machine.
+const STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[tokio::test]
+async fn a_stream_opened_by_a_removed_account_ends() {
+    let (first_admin, second_admin) = (admin().await, admin().await);
+    let svc = service();
+    fixture(&first_admin, &svc).await;
+    let first = server(&first_admin, Some(ADMIN_TOKEN), false).await;
+    let second = server(&second_admin, Some(ADMIN_TOKEN), false).await;
+    let name = unique_name("streamer");
+    let token = add_account(
+        first.addr,
+        &name,
+        json!([{"role": "viewer", "service": svc.as_str()}]),
+    )
+    .await;
+    let (mut removed, mut seen) = open_stream_as(second.addr, &svc, &token).await;
+    let (mut kept, mut kept_seen) = open_stream_as(second.addr, &svc, ADMIN_TOKEN).await;
+    let (status, _) = call(
+        first.addr,
+        "DELETE",
+        &format!("/api/v1/accounts/{name}"),
+        None,
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    crate::harness::read_until(&mut removed, &mut seen, "event:revoked", STREAM_WAIT).await;
+    // The stream has ended: its chunked body is terminated.
+    crate::harness::read_until(&mut removed, &mut seen, "\r\n0\r\n\r\n", STREAM_WAIT).await;
+    let (status, answer) = call(
+        second.addr,
+        "GET",
+        &format!("/api/v1/services/{svc}/events"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 401, "{answer}");
+    // A stream of another credential goes on.
+    first_admin
+        .set_env(
+            &svc,
+            &crate::harness::env("parent"),
+            crate::harness::obj(json!({"a": 99})),
+            None,
+        )
+        .await
+        .unwrap();
+    crate::harness::read_until(&mut kept, &mut kept_seen, "event:change", STREAM_WAIT).await;
+    assert!(!kept_seen.contains("revoked"), "{kept_seen}");
+}
