@@ -7,10 +7,10 @@
 //! | `/api/v1/session` | open | open (sign in) | | open (sign out) |
 //! | `/api/v1/services` | any role (lists what it may view) | | | |
 //! | `/api/v1/services/{svc}` | viewer | admin (create) | admin (settings) | admin |
-//! | `.../envs`, `.../associations`, `.../resolve/{name}`, `.../dump`, `.../verify`, `.../clients`, `.../history`, `.../events` | viewer | | | |
+//! | `.../envs`, `.../associations`, `.../resolve/{name}`, `.../dump`, `.../verify`, `.../clients`, `.../history`, `.../events`, `.../preview/delete[/{env}]` | viewer | | | |
 //! | `.../config[/{env}]` | viewer | admin (create) | editor | admin |
 //! | `.../associations/{name}` | viewer | | editor | editor |
-//! | `.../preview/config[/{env}]`, `.../preview/delete[/{env}]` | | viewer | | |
+//! | `.../preview/config[/{env}]` | | viewer | | |
 //! | `.../repair` | | admin | | |
 //! | `/api/v1/accounts[/{name}]` | global admin | global admin | | global admin |
 //!
