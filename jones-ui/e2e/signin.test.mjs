@@ -83,3 +83,14 @@ test('the admin token signs in as an admin of every service', async () => {
     await page.locator(`button[aria-label="Delete service ${svc}"]`).waitFor();
   });
 });
+
+test('removing the signed-in account brings the sign-in back at once', async () => {
+  const name = `gone-${process.pid}`;
+  const token = await account(name, 'viewer');
+  await withPage(browser, server, `#/services/${svc}/prod`, async (page) => {
+    await signIn(page, token);
+    await page.locator('.live-badge.is-live').waitFor();
+    assert.equal((await server.api('DELETE', `/accounts/${name}`)).status, 200);
+    await page.locator('#signin').waitFor();
+  });
+});
