@@ -1017,3 +1017,58 @@ async fn a_stream_opened_by_a_removed_account_ends() {
     crate::harness::read_until(&mut kept, &mut kept_seen, "event:change", STREAM_WAIT).await;
     assert!(!kept_seen.contains("revoked"), "{kept_seen}");
 }
+
+#[tokio::test]
+async fn two_server_processes_share_accounts_and_removal() {
+    use crate::process::ServerProcess;
+    let admin = admin().await;
+    let svc = service();
+    fixture(&admin, &svc).await;
+    let first = ServerProcess::start(&["--admin-token", ADMIN_TOKEN]).await;
+    let second = ServerProcess::start(&["--admin-token", ADMIN_TOKEN, "--anonymous-read"]).await;
+    let name = unique_name("procs");
+    let token = add_account(
+        first.addr,
+        &name,
+        json!([{"role": "editor", "service": svc.as_str()}]),
+    )
+    .await;
+    let path = format!("/api/v1/services/{svc}/config/parent");
+    let version = crate::harness::version_of(&admin, &svc, "parent").await;
+    let body = json!({"config": {"a": 3}, "version": version}).to_string();
+    let (status, answer) = call(second.addr, "PUT", &path, Some(&body), Some(&token)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = call(second.addr, "GET", &path, None, None).await;
+    assert_eq!(status, 200, "--anonymous-read");
+    let (status, _) = call(first.addr, "GET", &path, None, None).await;
+    assert_eq!(status, 401, "no --anonymous-read");
+    let (status, _) = call(
+        first.addr,
+        "DELETE",
+        &format!("/api/v1/accounts/{name}"),
+        None,
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let version = crate::harness::version_of(&admin, &svc, "parent").await;
+    let body = json!({"config": {"a": 4}, "version": version}).to_string();
+    let (status, answer) = call(second.addr, "PUT", &path, Some(&body), Some(&token)).await;
+    assert_eq!(status, 401, "{answer}");
+    let secret = token.rsplit('_').next().unwrap().to_owned();
+    let actor = format!("actor={name}");
+    let logs = [
+        first.log_holding(&["every request needs a role"]).await,
+        second
+            .log_holding(&["--anonymous-read: reads need no credential", &actor])
+            .await,
+    ];
+    for log in &logs {
+        assert!(
+            !log.contains(&secret) && !log.contains(ADMIN_TOKEN),
+            "{log}"
+        );
+    }
+    first.kill().await;
+    second.kill().await;
+}
