@@ -101,6 +101,23 @@ mod tests {
         assert!(account_of(&format!("jones_alice_{secret}")).is_some());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_name_survives_its_token(name in "[a-z0-9][a-z0-9._-]{0,63}") {
+            let name = AccountName::new(&name).unwrap();
+            let token = generate(&name).unwrap();
+            proptest::prop_assert_eq!(account_of(&token), Some(name));
+        }
+
+        #[test]
+        fn any_string_is_judged_without_panicking(token in "\\PC{0,160}") {
+            if let Some(name) = account_of(&token) {
+                let prefix = format!("{PREFIX}{name}_");
+                proptest::prop_assert!(token.starts_with(&prefix));
+            }
+        }
+    }
+
     #[test]
     fn hashes_are_sha256() {
         assert_eq!(
