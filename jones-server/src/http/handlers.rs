@@ -13,12 +13,13 @@ use super::errors::ApiError;
 use super::events as event_stream;
 use super::router::{Handled, Request};
 
-/// The services the caller may view (all of them for a global role).
+/// The services the caller may view (all of them for a global role, or
+/// when anonymous requests may read).
 pub(crate) async fn list_services(state: &ServerState, req: &Request) -> Handled {
     let services = state.admin().list_services().await?;
     let names: Vec<&str> = services
         .iter()
-        .filter(|s| super::roles::may_list(&req.caller, s))
+        .filter(|s| super::roles::may_list(&req.caller, s, state.options().anonymous_read))
         .map(ServiceName::as_str)
         .collect();
     Ok(json_response(StatusCode::OK, &json!({"services": names})))

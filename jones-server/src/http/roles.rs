@@ -20,9 +20,10 @@
 //! they are added here.
 //!
 //! On a server without an admin token every local user passes. On a
-//! server with one, `--anonymous-read` lets requests without a credential
-//! through where a viewer would pass with `GET` (a `POST` preview still
-//! needs a viewer).
+//! server with one, `--anonymous-read` lets requests without a credential,
+//! and accounts without the role, through where a viewer would pass with
+//! `GET` (a `POST` preview still needs a viewer); a wrong token is still
+//! refused.
 
 use jones_client::ServiceName;
 use serde_json::json;
@@ -118,13 +119,14 @@ pub(crate) fn authorize(
         Requirement::Open | Requirement::AnyRole => role.is_some(),
         Requirement::OnService(r) | Requirement::Global(r) => role.is_some_and(|have| have >= r),
     };
-    if enough {
+    // With --anonymous-read a signed-in account reads at least what
+    // anonymous requests may; a credential that proves nothing does not.
+    if enough || (anonymous_ok && !matches!(caller, Caller::Refused(_))) {
         return Ok(());
     }
     let what = format!("{method} {}", route.template());
     let wanted = describe(needed, service);
     match caller {
-        Caller::Anonymous if anonymous_ok => Ok(()),
         Caller::Anonymous => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -179,10 +181,12 @@ fn describe(needed: Requirement, service: Option<&ServiceName>) -> String {
     }
 }
 
-/// Whether `caller` may see `service` in the service list.
-pub(crate) fn may_list(caller: &Caller, service: &ServiceName) -> bool {
+/// Whether `caller` may see `service` in the service list: every service
+/// when anonymous requests may read.
+pub(crate) fn may_list(caller: &Caller, service: &ServiceName, anonymous_read: bool) -> bool {
     match caller {
         Caller::Anonymous => true,
+        _ if anonymous_read => true,
         other => other.role_on(Some(service)).is_some(),
     }
 }
@@ -261,6 +265,9 @@ mod tests {
         let post = Method::POST;
         let needed = required(&preview, &post);
         assert!(authorize(&Caller::Anonymous, needed, &preview, &post, true).is_err());
+        let elsewhere = account(vec![Grant::on(Role::Viewer, svc("b"))]);
+        assert!(authorize(&elsewhere, required(&route, &get), &route, &get, true).is_ok());
+        assert!(authorize(&elsewhere, required(&route, &get), &route, &get, false).is_err());
     }
 
     #[test]

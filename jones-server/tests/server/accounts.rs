@@ -224,6 +224,11 @@ impl Caller {
         let read = method == "GET";
         match needs {
             Needs::Open => true,
+            Needs::AnyRole | Needs::On(Role::Viewer)
+                if self.anonymous_read && read && !self.unauthenticated =>
+            {
+                true
+            }
             _ if self.unauthenticated => {
                 self.anonymous_read
                     && read
@@ -313,6 +318,13 @@ async fn every_role_allowed_and_refused_on_every_route() {
         (
             &reading,
             account("viewer, --anonymous-read", 0, Some(Role::Viewer)),
+        ),
+        (
+            &reading,
+            Caller {
+                anonymous_read: true,
+                ..account("admin elsewhere, --anonymous-read", 3, None)
+            },
         ),
         (&open, everything("local, open server", None)),
         (
