@@ -479,6 +479,9 @@ mod tests {
                 "/api/v1/services/s/clients",
                 "/api/v1/services/{svc}/clients",
             ),
+            ("/api/v1/accounts", "/api/v1/accounts"),
+            ("/api/v1/accounts/ci.deploy_1", "/api/v1/accounts/{name}"),
+            ("/api/v1/session", "/api/v1/session"),
         ] {
             assert_eq!(
                 resolve(&request(path)).unwrap().template(),
@@ -491,6 +494,9 @@ mod tests {
             "/api/v1/nope",
             "/api/v1/services/s/nope",
             "/api/v1/services/%zz",
+            "/api/v1/accounts/Not%20A%20Name",
+            "/api/v1/accounts/a/b",
+            "/api/v1/session/x",
         ] {
             assert!(resolve(&request(path)).is_err(), "{path}");
         }
