@@ -313,8 +313,10 @@ pub enum AccountCommand {
     /// Without --service the role holds on every service; each --service
     /// grants it on that service.
     Add {
-        /// `a-z`, `0-9`, `.`, `_` and `-`, starting with a letter or digit, at most 64.
+        /// The account's name: `a-z`, `0-9`, `.`, `_` and `-`, starting
+        /// with a letter or digit, at most 64 characters.
         name: String,
+        /// What the account may do.
         #[arg(long, value_enum)]
         role: Role,
         /// A service the role holds on; repeatable.
