@@ -174,6 +174,21 @@ impl Api {
         })
     }
 
+    /// Creates account `name` with `grants`; the answer holds its token.
+    pub fn create_account(&self, name: &str, grants: &[Value]) -> Result<Value, ApiFailure> {
+        let body = json!({ "name": name, "grants": grants });
+        self.call("POST", "/accounts", Some(&body))
+    }
+
+    /// Every account, without tokens or hashes.
+    pub fn accounts(&self) -> Result<Value, ApiFailure> {
+        self.call("GET", "/accounts", None)
+    }
+
+    pub fn delete_account(&self, name: &str) -> Result<Value, ApiFailure> {
+        self.call("DELETE", &format!("/accounts/{}", seg(name)), None)
+    }
+
     pub fn services(&self) -> Result<Value, ApiFailure> {
         self.call("GET", "/services", None)
     }

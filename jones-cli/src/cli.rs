@@ -19,6 +19,7 @@ Examples:
   jones assoc set checkout web-01.example.com prod
   jones view checkout --association web-01.example.com
   jones history checkout prod --limit 5
+  jones account add ci-deploy --role editor --service checkout   # prints the token, once
   jones export checkout --association $(hostname -f) --out /etc/checkout.env --format env --exec 'systemctl reload checkout'
   jones watch checkout --association $(hostname -f) --exec ./on-config-change.sh --mode queue
 
@@ -55,7 +56,8 @@ pub struct Cli {
     /// ZooKeeper connect string, `host:port[,host:port][/chroot]`.
     #[arg(long, env = "JONES_ZK", global = true)]
     pub zk: Option<String>,
-    /// The server's admin token, sent as a bearer token with writes.
+    /// A token for the server: an account's (from `jones account add`) or
+    /// the server's admin token, sent as a bearer token with every request.
     #[arg(long, env = "JONES_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
     /// ZooKeeper session timeout in seconds, for the commands that read ZooKeeper.
@@ -164,6 +166,10 @@ pub enum Command {
     /// Recompute every view, finish an unfinished write, delete orphan views;
     /// then verify (exit 0 consistent, 1 not).
     Repair { service: String },
+    /// Accounts of the server: who may read and change what (needs an
+    /// admin of every service: the admin token or such an account).
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Keep a file equal to the config an association reads.
     Export(ExportArgs),
     /// Run a command each time a config (or any znode) changes.
@@ -321,6 +327,52 @@ pub enum EnvCommand {
         #[arg(long, short)]
         yes: bool,
     },
+}
+
+/// What an account may do on a service (or on every service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Read configs, environments, associations, history, event streams.
+    Viewer,
+    /// A viewer that also sets configs and associations.
+    Editor,
+    /// An editor that also creates and deletes services and environments,
+    /// repairs, and (on every service) manages accounts.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account and print its token: the only time it is shown
+    /// (only its hash is stored).
+    ///
+    /// Without --service the role holds on every service; each --service
+    /// grants it on that service.
+    Add {
+        /// The account's name: `a-z`, `0-9`, `.`, `_` and `-`, starting
+        /// with a letter or digit, at most 64 characters.
+        name: String,
+        /// What the account may do.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// A service the role holds on; repeatable.
+        #[arg(long = "service", value_name = "SERVICE")]
+        services: Vec<String>,
+    },
+    /// List the accounts and their roles.
+    Ls,
+    /// Remove an account: every server refuses its token from then on.
+    Rm { name: String },
 }
 
 #[derive(Debug, Subcommand)]

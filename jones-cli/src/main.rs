@@ -11,6 +11,7 @@
 //! | [`pins`] | `pin`, `unpin`, `pins` |
 //! | [`schema`] | `schema get`, `set`, `rm` |
 //! | [`dryrun`] | `--dry-run` of config writes: views, keys, readers, schema refusals |
+//! | [`account`] | `account add`, `ls`, `rm`: who may do what on the server |
 //! | [`reach`] | what a delete removes, shown before it asks |
 //! | [`hidden`] | inherited keys a change hides, in words |
 //! | [`confirm`] | asking before a change that loses something, or `--yes` |
@@ -23,6 +24,7 @@
 //! | [`formats`] | json, yaml, toml, env and php output |
 //! | [`atomic`] | atomic file replacement |
 
+mod account;
 mod admin;
 mod api;
 mod atomic;
@@ -157,6 +159,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Unpin { service, env } => pins::unpin(&api, &service, &env, json),
         Command::Pins { service } => pins::pins(&api, &service, json),
         Command::Repair { service } => admin::repair(&api, &service, json),
+        Command::Account(command) => account::account(&api, command, json),
         Command::View {
             service,
             association,

@@ -147,6 +147,15 @@ pub enum Error {
         /// Why, with the deadline.
         reason: String,
     },
+    /// The account does not exist (or was removed).
+    #[error("account {:?} does not exist", .0.as_str())]
+    AccountNotFound(crate::AccountName),
+    /// An account of that name already exists.
+    #[error("account {:?} already exists", .0.as_str())]
+    AccountExists(crate::AccountName),
+    /// The operating system's random source failed: no token was made.
+    #[error("cannot make a token: {0}")]
+    Entropy(String),
     /// Data stored in ZooKeeper could not be read as Jones data.
     #[error("corrupt data at {path}: {reason}")]
     Corrupt {

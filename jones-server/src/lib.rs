@@ -15,12 +15,14 @@
 //! | `index` | pure: the association index a nodemap implies, and how a stored one differs |
 //! | `writer` | commit with version checks, retry, batching with a pending marker, repair |
 //! | `history` | every change's entry, committed in the change's transaction; pages, retention |
-//! | `admin` | services, environments, associations, dump ([`Admin`]) |
+//! | `admin` | services, environments, associations, dump, accounts ([`Admin`]) |
+//! | `accounts` | accounts, roles and grants; tokens stored as hashes ([`Account`], [`Role`]) |
 //! | `http` | the HTTP API under `/api/v1`, `/healthz`, `/metrics`, events, the web editor ([`http::routes`]) |
 //! | `rollout` | which live clients read a service and what each has applied: a live picture of the client registry |
 //! | `healer` | every server repairs a service whose write was left unfinished ([`Healer`]) |
 //! | `devmode` | a local ZooKeeper for `jones-server` without `--zk` |
 
+mod accounts;
 mod admin;
 pub mod devmode;
 mod error;
@@ -37,6 +39,7 @@ mod tree;
 mod writer;
 mod zk;
 
+pub use accounts::{Account, AccountName, Grant, MAX_GRANTS, Role};
 pub use admin::{
     AclAudit, Admin, Association, DeletePreview, Dump, DumpNode, EnvDetails, EnvTree, HiddenKey,
     KeyChange, PinnedEnv, Preview, Problem, Reach, Resolved, RolledBack, ServiceAcls, Verification,

@@ -32,9 +32,17 @@ struct Args {
     /// `jones:jones-dev`.
     #[arg(long, env = "JONES_ZK_DIGEST", hide_env_values = true)]
     digest: Option<String>,
-    /// Admin token every HTTP write must carry as `Authorization: Bearer`.
+    /// The bootstrap admin token, an admin of every service. With it every
+    /// request but health, metrics and the editor's files needs a role:
+    /// this token or an account's (`jones account add`), as
+    /// `Authorization: Bearer` or the editor's sign-in. Without it the API
+    /// is open to every local user (loopback only).
     #[arg(long, env = "JONES_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// With --admin-token: let requests without a credential read (what a
+    /// viewer may GET, event streams included); writes still need a role.
+    #[arg(long, env = "JONES_ANONYMOUS_READ")]
+    anonymous_read: bool,
     /// Allow listening on a non-loopback address without an admin token.
     #[arg(long)]
     insecure: bool,
@@ -99,6 +107,12 @@ fn main() -> ExitCode {
         jones_server::http::check_listen(args.listen, args.admin_token.is_some(), args.insecure)
     {
         eprintln!("jones-server: {refusal}");
+        return ExitCode::from(2);
+    }
+    if args.anonymous_read && args.admin_token.is_none() {
+        eprintln!(
+            "jones-server: --anonymous-read needs --admin-token (without one every request is open)"
+        );
         return ExitCode::from(2);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -215,6 +229,18 @@ async fn run(args: Args) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let public: Vec<String> = args.public_urls.iter().map(ToString::to_string).collect();
     tracing::info!(%addr, zk = %connect, token = args.admin_token.is_some(), ?public, "jones-server listening on http://{addr}/");
+    match (&args.admin_token, args.anonymous_read) {
+        (None, _) => tracing::warn!(
+            "no --admin-token: the API is open to every local user who can reach http://{addr}/ \
+             (accounts' tokens, when sent, only name who made a change)"
+        ),
+        (Some(_), true) => tracing::info!(
+            "--anonymous-read: reads need no credential; writes need the role of an account or the admin token"
+        ),
+        (Some(_), false) => {
+            tracing::info!("every request needs a role: an account's token or the admin token")
+        }
+    }
     // Watch the session so it can be seen closing once the server (the
     // last holder of the client) is gone, before dev mode's ZooKeeper stops.
     let mut session = admin
@@ -228,6 +254,7 @@ async fn run(args: Args) -> Result<(), String> {
     options.max_streams = args.max_streams;
     options.max_connections = args.max_connections;
     options.send_timeout = Duration::from_millis(args.send_timeout_ms);
+    options.anonymous_read = args.anonymous_read;
     let state = ServerState::with_options(admin, args.admin_token.clone(), options);
     serve(listener, state, shutdown_signal()).await;
     healer.stop().await;

@@ -22,6 +22,10 @@ static PROTECTED: [Acl; 2] = [
     Acl::new_const(Permission::ALL, "auth", ""),
 ];
 
+/// The ACL of account znodes: the server's digest identity may do
+/// everything, nobody else anything, not even read.
+static SECRET: [Acl; 1] = [Acl::new_const(Permission::ALL, "auth", "")];
+
 /// The registry directory's ACL (see [`Zk::registry_acls`]).
 static REGISTRY: std::sync::LazyLock<[Acl; 2]> = std::sync::LazyLock::new(|| {
     [
@@ -280,6 +284,58 @@ impl Zk {
             Acls::new(&REGISTRY[..])
         } else {
             Acls::anyone_all()
+        }
+    }
+
+    /// The ACL of znodes only servers may read (accounts): with a
+    /// credential, the server's identity alone; without one, open to
+    /// anyone.
+    pub(crate) fn secret_acls(&self) -> Acls<'static> {
+        if self.inner.options.digest.is_some() {
+            Acls::new(&SECRET)
+        } else {
+            Acls::anyone_all()
+        }
+    }
+
+    /// Creates `path` with `data` and the [secret ACL](Self::secret_acls);
+    /// `false` when it already exists.
+    pub(crate) async fn create_secret(&self, path: &str, data: &[u8]) -> Result<bool, Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        let options = CreateMode::Persistent.with_acls(self.secret_acls());
+        match client.create(path, data, &options).await {
+            Ok(_) => Ok(true),
+            Err(zookeeper_client::Error::NodeExists) => Ok(false),
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
+    /// Data and stat of `path` as of now: a `sync` first, so a read from a
+    /// follower sees every write committed before it (ZooKeeper serves a
+    /// session's requests in order; both are sent at once, one wait).
+    /// `None` when it does not exist.
+    pub(crate) async fn get_synced(&self, path: &str) -> Result<Option<(Vec<u8>, Stat)>, Error> {
+        let client = self.client().await?;
+        self.count(2, 2);
+        let (synced, read) =
+            futures_util::future::join(client.sync("/"), client.get_data(path)).await;
+        synced.map_err(|e| crate::error::zk_error(path, e))?;
+        match read {
+            Ok(found) => Ok(Some(found)),
+            Err(zookeeper_client::Error::NoNode) => Ok(None),
+            Err(e) => Err(crate::error::zk_error(path, e)),
+        }
+    }
+
+    /// Deletes `path` at any version; `false` when it did not exist.
+    pub(crate) async fn delete_existing(&self, path: &str) -> Result<bool, Error> {
+        let client = self.client().await?;
+        self.count(1, 1);
+        match client.delete(path, None).await {
+            Ok(()) => Ok(true),
+            Err(zookeeper_client::Error::NoNode) => Ok(false),
+            Err(e) => Err(crate::error::zk_error(path, e)),
         }
     }
 

@@ -1,5 +1,7 @@
 // The server's HTTP API under /api/v1: one function per call, every
-// failure an ApiError carrying the status and the server's own words.
+// failure an ApiError carrying the status and the server's own words. The
+// credential is the session cookie the browser sends itself; a 401 raises
+// `jones:unauthorized` for the sign-in form.
 
 const BASE = '/api/v1';
 
@@ -11,19 +13,12 @@ export class ApiError extends Error {
   }
 }
 
-let token = sessionStorage.getItem('jones-token') || '';
-export function setToken(value) {
-  token = value;
-  sessionStorage.setItem('jones-token', value);
-}
-
 const enc = (s) => encodeURIComponent(s);
 const envPath = (env) => (env ? '/' + env.split('/').map(enc).join('/') : '');
 
 async function call(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token && method !== 'GET') headers.Authorization = `Bearer ${token}`;
   let response;
   try {
     response = await fetch(BASE + path, {
@@ -42,6 +37,9 @@ async function call(method, path, body) {
     } catch {
       data = { error: text };
     }
+  }
+  if (response.status === 401 && !path.startsWith('/session')) {
+    window.dispatchEvent(new CustomEvent('jones:unauthorized', { detail: data }));
   }
   if (!response.ok) {
     const what = (data && (data.error || data.message)) || response.statusText;
@@ -73,5 +71,8 @@ export const api = {
   dissociate: (svc, name) => call('DELETE', `/services/${enc(svc)}/associations/${enc(name)}`),
   resolve: (svc, name) => call('GET', `/services/${enc(svc)}/resolve/${enc(name)}`),
   clients: (svc) => call('GET', `/services/${enc(svc)}/clients`),
+  session: () => call('GET', '/session'),
+  signIn: (token) => call('POST', '/session', { token }),
+  signOut: () => call('DELETE', '/session'),
   eventsUrl: (svc) => `${BASE}/services/${enc(svc)}/events`,
 };

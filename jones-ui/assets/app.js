@@ -3,6 +3,7 @@
 import { renderServices } from './services.js';
 import { ServicePage } from './service.js';
 import { dropMessagesOfOtherPages, h } from './dom.js';
+import { startSession } from './signin.js';
 
 const main = document.getElementById('main');
 const crumbs = document.getElementById('crumbs');
@@ -47,8 +48,15 @@ function renderCrumbs(target) {
   crumbs.replaceChildren(...parts);
 }
 
+/** Renders the current location afresh (after signing in or out). */
+function reload() {
+  page && page.unmount();
+  page = null;
+  route();
+}
+
 window.addEventListener('hashchange', route);
 window.addEventListener('beforeunload', (e) => {
   if (page && page.panel && page.panel.editor && page.panel.isDirty()) e.preventDefault();
 });
-route();
+startSession(main, reload);

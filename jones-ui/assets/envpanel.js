@@ -10,6 +10,7 @@ import { dialog, h, notify, pageKey, preview, replaceKeepingFocus, showError } f
 import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
 import { associationProblem } from './names.js';
 import { RolloutCard } from './rollout.js';
+import { may } from './signin.js';
 
 const envLabel = (env) => (env === '' ? 'root' : env);
 /** Where the editor mode the user picked is remembered. */
@@ -144,7 +145,7 @@ export class EnvPanel {
       h('div.actions', {},
         this.readOnly() ? null : this.revertButton,
         this.readOnly() ? null : this.saveButton,
-        this.env !== '' && !this.serviceReadOnly ? h('button.danger', { type: 'button', onclick: () => this.remove() }, 'Delete…') : null),
+        this.env !== '' && !this.serviceReadOnly && may('admin', this.svc) ? h('button.danger', { type: 'button', onclick: () => this.remove() }, 'Delete…') : null),
     );
     this.banner = h('div.banners', { id: 'banners' });
     const editorHost = h('div.editor', { id: 'config-editor' });
@@ -201,7 +202,7 @@ export class EnvPanel {
 
   /** Whether this environment can only be read (its name, or its service's, predates the rules). */
   readOnly() {
-    return this.serviceReadOnly || !!this.data.read_only;
+    return this.serviceReadOnly || !!this.data.read_only || !may('editor', this.svc);
   }
 
   /** The version the edit is based on, and the server's when it differs:
@@ -273,7 +274,7 @@ export class EnvPanel {
   renderAssociations() {
     if (!this.assocList) {
       this.assocList = h('div', { id: 'association-list' });
-      this.assocHost.replaceChildren(this.assocList, this.readOnly() ? null : this.buildAssociationForm());
+      this.assocHost.replaceChildren(...[this.assocList, this.readOnly() ? null : this.buildAssociationForm()].filter(Boolean));
     }
     const picked = new Map();
     for (const row of this.assocList.querySelectorAll('.assoc-row')) {

@@ -4,7 +4,8 @@
 // The server sends `ready` once its ZooKeeper watch is in place, `change`
 // for each changed znode, `clients` with the report of the client registry
 // when it changed (at most 4 a second), and `resync` when it had to re-add
-// its watch.
+// its watch, and `revoked` before it ends a stream whose account was
+// removed: the stream is closed and the sign-in asked for.
 // The browser reconnects a dropped stream by itself; changes made while it
 // was away are not replayed, so a `ready` after the first one counts as a
 // resync too. The browser gives up for good when the server answers the
@@ -37,5 +38,10 @@ export function subscribe(url, onChange, onState) {
   source.addEventListener('change', (e) => onChange({ type: 'change', ...parse(e) }));
   source.addEventListener('clients', (e) => onChange({ type: 'clients', report: parse(e) }));
   source.addEventListener('resync', () => onChange({ type: 'resync' }));
+  source.addEventListener('revoked', (e) => {
+    source.close();
+    onState('disconnected');
+    window.dispatchEvent(new CustomEvent('jones:unauthorized', { detail: parse(e) }));
+  });
   return () => source.close();
 }

@@ -8,6 +8,7 @@ import { EnvPanel } from './envpanel.js';
 import { subscribe } from './live.js';
 import { renderLookup } from './lookup.js';
 import { segmentProblem } from './names.js';
+import { may } from './signin.js';
 import { AssociationIndex } from './associations.js';
 import { allEnvs, findNode, focusNode, renderTree } from './tree.js';
 
@@ -71,6 +72,10 @@ export class ServicePage {
     const mode = this.service ? this.service.merge : 'shallow';
     if (this.service && this.service.read_only) {
       this.mergeHost.replaceChildren(h('span.muted', { title: this.service.read_only }, `Merge: ${mode} · read-only`));
+      return;
+    }
+    if (!may('admin', this.svc)) {
+      this.mergeHost.replaceChildren(h('span.muted', {}, `Merge: ${mode}`));
       return;
     }
     const select = h('select', { id: 'merge-select', 'aria-label': 'Merge mode' },
@@ -162,7 +167,7 @@ export class ServicePage {
     // below one that cannot be changed.
     const readOnly = (this.service && this.service.read_only)
       || (this.panel && this.panel.env === this.env && this.panel.data && this.panel.data.read_only);
-    this.addHost.hidden = !findNode(this.tree, this.env) || !!readOnly;
+    this.addHost.hidden = !findNode(this.tree, this.env) || !!readOnly || !may('admin', this.svc);
     this.addChild.check();
   }
 

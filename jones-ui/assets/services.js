@@ -3,6 +3,7 @@
 import { api } from './api.js';
 import { confirmTyped, h, notify, showError } from './dom.js';
 import { confirmationForm, serviceProblem, visibleName } from './names.js';
+import { may } from './signin.js';
 
 export async function renderServices(main, navigate) {
   main.replaceChildren(h('p.muted', {}, 'Loading services…'));
@@ -54,7 +55,7 @@ export async function renderServices(main, navigate) {
         ? h('span', {}, h('a.legacy-name', { href: `#/services/${encodeURIComponent(svc)}` }, visibleName(svc)),
             h('span.badge', { title: 'Its name predates the name rules: it can be read and deleted, not changed' }, 'old name · read-only'))
         : h('a', { href: `#/services/${encodeURIComponent(svc)}` }, svc),
-      h(
+      may('admin', svc) && h(
         'button.danger.small',
         {
           type: 'button',
@@ -94,8 +95,8 @@ export async function renderServices(main, navigate) {
   );
   main.replaceChildren(
     h('section.card.services', {}, h('h1', {}, 'Services'),
-      rows.length ? h('ul.service-list', {}, rows) : h('p.muted', {}, 'No services yet. Create the first one below.'),
-      form, problem),
+      rows.length ? h('ul.service-list', {}, rows) : h('p.muted', {}, may('admin') ? 'No services yet. Create the first one below.' : 'No services you may view.'),
+      may('admin') && form, may('admin') && problem),
   );
-  if (!rows.length) name.focus();
+  if (!rows.length && may('admin')) name.focus();
 }

@@ -42,15 +42,17 @@ async function waitFor(what, check, timeoutMs = 90_000) {
 
 /**
  * Starts jones-server in dev mode on a free loopback port, or on `port`
- * (to stand in for a server that was stopped).
+ * (to stand in for a server that was stopped), with `adminToken` as its
+ * `--admin-token` when given: `api` then sends it.
  */
-export async function startServer({ port: wanted } = {}) {
+export async function startServer({ port: wanted, adminToken } = {}) {
   const binary = process.env.JONES_SERVER_BIN || join(targetDir, 'debug', 'jones-server');
   const state = mkdtempSync(join(tmpdir(), 'jones-e2e-'));
   const port = wanted ?? (await freePort());
   const zkPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = ['--listen', `127.0.0.1:${port}`, '--state-dir', state, '--dev-zk-port', String(zkPort)];
+  if (adminToken) args.push('--admin-token', adminToken);
   const child = spawn(binary, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
@@ -76,7 +78,10 @@ export async function startServer({ port: wanted } = {}) {
     api: (method, path, body) =>
       fetch(`${url}/api/v1${path}`, {
         method,
-        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        headers: {
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          ...(adminToken ? { Authorization: `Bearer ${adminToken}` } : {}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) })),
     async stop() {

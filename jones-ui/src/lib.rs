@@ -44,6 +44,7 @@ const FILES: &[(&str, &[u8])] = embed![
     "rollout.js",
     "service.js",
     "services.js",
+    "signin.js",
     "tree.js",
     "vendor/vanilla-jsoneditor/standalone.js",
     "vendor/vanilla-jsoneditor/LICENSE.md",

@@ -12,8 +12,10 @@
 //!   what a delete would remove;
 //! - `dump`: the whole tree of a service with its data;
 //! - `verify`: verify and repair a service;
-//! - `acl_audit`: world-writable znodes left by original Jones, and securing them.
+//! - `acl_audit`: world-writable znodes left by original Jones, and securing them;
+//! - `accounts`: accounts and their tokens' hashes; which account a token proves.
 
+mod accounts;
 mod acl_audit;
 mod associations;
 mod dump;

@@ -103,6 +103,11 @@ impl From<Error> for ApiError {
             Error::Unrestorable { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unrestorable", message)
             }
+            Error::AccountNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "account_not_found", message)
+            }
+            Error::AccountExists(_) => Self::new(StatusCode::CONFLICT, "account_exists", message),
+            Error::Entropy(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "entropy", message),
             Error::ServiceExists(_) => Self::new(StatusCode::CONFLICT, "service_exists", message),
             Error::EnvExists { .. } => Self::new(StatusCode::CONFLICT, "env_exists", message),
             Error::HasChildren { ref children, .. } => {

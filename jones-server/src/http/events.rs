@@ -184,11 +184,14 @@ impl Hub {
     }
 
     /// A stream of `layout`'s events, starting with `ready` once the
-    /// service's watch is in place.
+    /// service's watch is in place. When `revoked` completes (the account
+    /// the stream was opened with was removed), the stream sends a last
+    /// `revoked` event and ends: a client that reconnects is checked anew.
     pub(crate) async fn subscribe(
         &self,
         layout: ServiceLayout,
         slot: Slot,
+        revoked: Option<Revoked>,
     ) -> Result<EventStream, Error> {
         let feed = self.feed(&layout);
         // Subscribe before waiting for the watch: nothing that happens
@@ -214,6 +217,8 @@ impl Hub {
             .data(json!({"service": layout.service().as_str()}).to_string());
         let stream = Subscription {
             first: Some(ready),
+            revoked,
+            ended: false,
             events,
             shutdown: self.shutdown.clone(),
             stats: self.stats.clone(),
@@ -412,10 +417,18 @@ async fn run_feed(
     }
 }
 
+/// Completes when the credential a stream was opened with may no longer
+/// hold (see [`Hub::subscribe`]).
+pub(crate) type Revoked = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// One client's view of a feed.
 struct Subscription {
     /// `ready`, sent first.
     first: Option<Event>,
+    /// Ends the stream when the account that opened it is removed.
+    revoked: Option<Revoked>,
+    /// The last event (`revoked`) was sent.
+    ended: bool,
     events: broadcast::Receiver<Arc<FeedEvent>>,
     shutdown: watch::Receiver<bool>,
     stats: Arc<HubStats>,
@@ -431,10 +444,22 @@ impl Subscription {
             if let Some(ready) = sub.first.take() {
                 return Some((Ok(ready), sub));
             }
+            if sub.ended {
+                return None;
+            }
             let event = tokio::select! {
                 biased;
                 _ = sub.shutdown.wait_for(|stop| *stop) => return None,
-                event = sub.events.recv() => event,
+                _ = until_revoked(&mut sub.revoked) => None,
+                event = sub.events.recv() => Some(event),
+            };
+            let Some(event) = event else {
+                sub.ended = true;
+                let last = Event::default().event("revoked").data(
+                    json!({"reason": "the account this stream was opened with was removed or changed; reconnect with a valid credential"})
+                        .to_string(),
+                );
+                return Some((Ok(last), sub));
             };
             let sse = match event {
                 Ok(event) => event.to_sse(),
@@ -448,6 +473,14 @@ impl Subscription {
             };
             Some((Ok(sse), sub))
         })
+    }
+}
+
+/// Completes when `revoked` does; never without one.
+async fn until_revoked(revoked: &mut Option<Revoked>) {
+    match revoked {
+        Some(revoked) => revoked.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -137,6 +137,17 @@ impl HostRules<'_> {
                 .any(|u| u.scheme == scheme && u.host == name && u.port == port)
     }
 
+    /// Whether a `Host` header value names one of the `https` public URLs:
+    /// the request reached the server over TLS (at its proxy).
+    pub(crate) fn is_https_host(&self, host: &str) -> bool {
+        let Some((name, port)) = split_host_port(host) else {
+            return false;
+        };
+        self.public.iter().any(|u| {
+            u.scheme == "https" && u.host == name && port.map_or(u.port == 443, |p| p == u.port)
+        })
+    }
+
     /// The listen-address part of the rules: `name` is lower-case, IPv6
     /// without brackets.
     fn allows_listen(&self, name: &str, port: u16) -> bool {
@@ -185,6 +196,15 @@ fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
         None => None,
     };
     Some((host.to_ascii_lowercase(), port))
+}
+
+/// Whether the request came over `https`, as far as the server can tell:
+/// its `Host` names an `https` `--public-url`.
+pub(crate) fn came_over_https(rules: &HostRules<'_>, headers: &HeaderMap) -> bool {
+    headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| rules.is_https_host(h))
 }
 
 /// Whether `method` changes something (everything but GET and HEAD).

@@ -13,9 +13,15 @@ use super::errors::ApiError;
 use super::events as event_stream;
 use super::router::{Handled, Request};
 
-pub(crate) async fn list_services(state: &ServerState) -> Handled {
+/// The services the caller may view (all of them for a global role, or
+/// when anonymous requests may read).
+pub(crate) async fn list_services(state: &ServerState, req: &Request) -> Handled {
     let services = state.admin().list_services().await?;
-    let names: Vec<&str> = services.iter().map(ServiceName::as_str).collect();
+    let names: Vec<&str> = services
+        .iter()
+        .filter(|s| super::roles::may_list(&req.caller, s, state.options().anonymous_read))
+        .map(ServiceName::as_str)
+        .collect();
     Ok(json_response(StatusCode::OK, &json!({"services": names})))
 }
 
@@ -358,7 +364,9 @@ pub(crate) async fn clients(state: &ServerState, svc: &ServiceName) -> Handled {
 }
 
 /// Opens an event stream: 503 beyond the cap on open streams.
-pub(crate) async fn events(state: &ServerState, svc: &ServiceName) -> Handled {
+/// The service's event stream. A stream opened with an account's token
+/// holds a watch on the account's znode and ends when it is removed.
+pub(crate) async fn events(state: &ServerState, req: &Request, svc: &ServiceName) -> Handled {
     let Some(slot) = state.inner.hub.reserve() else {
         return Err(ApiError::unavailable(
             "too_many_streams",
@@ -372,10 +380,27 @@ pub(crate) async fn events(state: &ServerState, svc: &ServiceName) -> Handled {
     if !admin.service_exists(svc).await? {
         return Err(crate::Error::ServiceNotFound(svc.clone()).into());
     }
+    let revoked = match &req.caller {
+        super::auth::Caller::Account(account) => {
+            let path = account.name().path();
+            let (found, watcher) = admin.zk().watch_exists(&path).await?;
+            if found.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    format!("account {} was removed", account.name()),
+                ));
+            }
+            Some(Box::pin(async move {
+                watcher.changed().await;
+            }) as event_stream::Revoked)
+        }
+        _ => None,
+    };
     let stream = state
         .inner
         .hub
-        .subscribe(ServiceLayout::new(svc.clone()), slot)
+        .subscribe(ServiceLayout::new(svc.clone()), slot, revoked)
         .await?;
     let stream = warp::sse::keep_alive()
         .interval(event_stream::KEEP_ALIVE)
@@ -461,7 +486,7 @@ fn author(
     }
     Ok(state
         .admin()
-        .acting_as(crate::Author::new(req.actor).with_message(message)))
+        .acting_as(crate::Author::new(req.actor()).with_message(message)))
 }
 
 /// A page of the service's history: `env`, `limit` (default 50) and
@@ -644,7 +669,7 @@ pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) ->
 }
 
 /// The body as a JSON object, or a 400 naming what is wrong.
-fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {
+pub(crate) fn json_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {
     let bytes = &req.body;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the request needs a JSON body"));

@@ -6,7 +6,9 @@
 //! | `server` | accepts connections: connection cap, header-read and send timeouts, shutdown deadline |
 //! | `router` | resolves routes, checks the request head before the body is read, access log, metrics |
 //! | `guard` | web security: `Host`, `Origin`, `Content-Type` |
-//! | `auth` | the admin token, compared in constant time, never shown |
+//! | `auth` | who sent a request: the admin token, an account's token (bearer or session cookie), nobody |
+//! | `roles` | what each route needs, in one table, and whether the caller has it |
+//! | `accounts` | the account and session routes |
 //! | `handlers` | one function per resource and method |
 //! | `events` | server-sent events: one ZooKeeper watch per service, broadcast to its streams |
 //! | `errors` | every failure as a status and a JSON body |
@@ -25,12 +27,14 @@
 //! # Ok(()) }
 //! ```
 
+mod accounts;
 mod auth;
 mod errors;
 mod events;
 mod guard;
 mod handlers;
 mod metrics;
+mod roles;
 mod router;
 mod server;
 
@@ -83,6 +87,9 @@ pub struct HttpOptions {
     /// Time open requests have to finish at shutdown before their
     /// connections are closed.
     pub shutdown_deadline: Duration,
+    /// On a server with an admin token, let requests without a credential
+    /// read (`--anonymous-read`): whatever a viewer may `GET`.
+    pub anonymous_read: bool,
 }
 
 impl Default for HttpOptions {
@@ -95,6 +102,7 @@ impl Default for HttpOptions {
             send_timeout: Duration::from_secs(30),
             max_streams: 2048,
             shutdown_deadline: Duration::from_secs(5),
+            anonymous_read: false,
         }
     }
 }
@@ -211,7 +219,7 @@ pub fn routes(
                     headers,
                     peer: peer.map(|p| p.0),
                     body: bytes::Bytes::new(),
-                    actor: "local",
+                    caller: auth::Caller::Anonymous,
                 };
                 router::handle(state, request, body).await
             },

@@ -24,10 +24,14 @@
 //! | `/api/v1/services/{svc}/pins` | GET |
 //! | `/api/v1/services/{svc}/pins[/{env}]` | PUT, DELETE |
 //! | `/api/v1/services/{svc}/events` | GET (server-sent events) |
+//! | `/api/v1/accounts` | GET, POST |
+//! | `/api/v1/accounts/{name}` | DELETE |
+//! | `/api/v1/session` | GET, POST (sign in), DELETE (sign out) |
 //! | anything else | GET: the web editor |
 //!
 //! The order of checks on a request: `Host` (403); for writes `Origin`
-//! (403), the admin token (401), `Content-Type` (415), a declared
+//! (403); the route (404); the caller's credential and role for the route
+//! (401, 403; see `roles.rs`); for writes `Content-Type` (415), a declared
 //! `Content-Length` over the limit (413); then the body is read, refused
 //! with 413 the moment it passes the limit; then the handler runs.
 
@@ -41,10 +45,12 @@ use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 
 use super::ServerState;
-use super::auth::{self, Credential};
+use super::auth::{self, Caller};
 use super::errors::ApiError;
-use super::guard;
 use super::handlers;
+use super::roles::{self, Requirement};
+use super::{accounts, guard};
+use crate::AccountName;
 
 /// A request as the handlers see it: the head, and the body of a write once
 /// every check passed.
@@ -59,9 +65,16 @@ pub(crate) struct Request {
     pub peer: Option<SocketAddr>,
     /// The body; empty for reads.
     pub body: Bytes,
-    /// Who the request's changes are recorded as: `admin` for the admin
-    /// token, `local` on a server without one.
-    pub actor: &'static str,
+    /// Who sent it; found only for routes that need a role.
+    pub caller: Caller,
+}
+
+impl Request {
+    /// Who the request's changes are recorded as: the account's name,
+    /// `admin` for the admin token, `local` on a server without one.
+    pub(crate) fn actor(&self) -> &str {
+        self.caller.actor()
+    }
 }
 
 pub(crate) type Handled = Result<Response, ApiError>;
@@ -93,11 +106,14 @@ pub(crate) enum Route {
     Pins(ServiceName, EnvPath),
     Schema(ServiceName),
     Events(ServiceName),
+    Accounts,
+    Account(AccountName),
+    Session,
 }
 
 impl Route {
     /// The route as a template, the `route` label of metrics.
-    fn template(&self) -> &'static str {
+    pub(crate) fn template(&self) -> &'static str {
         match self {
             Route::Healthz => "/healthz",
             Route::Metrics => "/metrics",
@@ -128,12 +144,22 @@ impl Route {
             Route::Pins(..) => "/api/v1/services/{svc}/pins/{env}",
             Route::Schema(_) => "/api/v1/services/{svc}/schema",
             Route::Events(_) => "/api/v1/services/{svc}/events",
+            Route::Accounts => "/api/v1/accounts",
+            Route::Account(_) => "/api/v1/accounts/{name}",
+            Route::Session => "/api/v1/session",
         }
     }
 
-    fn service(&self) -> Option<&ServiceName> {
+    /// The service the route is about.
+    pub(crate) fn service(&self) -> Option<&ServiceName> {
         match self {
-            Route::Healthz | Route::Metrics | Route::Ui | Route::Services => None,
+            Route::Healthz
+            | Route::Metrics
+            | Route::Ui
+            | Route::Services
+            | Route::Accounts
+            | Route::Account(_)
+            | Route::Session => None,
             Route::Service(s)
             | Route::Envs(s)
             | Route::Config(s, _)
@@ -164,6 +190,7 @@ impl Route {
             | Route::PreviewDelete(_, env)
             | Route::Pins(_, env) => Some(env.as_str()),
             Route::Association(_, name) | Route::Resolve(_, name) => Some(name),
+            Route::Account(name) => Some(name.as_str()),
             _ => None,
         }
     }
@@ -178,7 +205,7 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
         Route::Healthz if get => h::healthz(state),
         Route::Metrics if get => h::metrics(state),
         Route::Ui if get => h::ui(&req.path),
-        Route::Services if get => h::list_services(state).await,
+        Route::Services if get => h::list_services(state, req).await,
         Route::Service(svc) => match *m {
             Method::GET => h::service_tree(state, svc).await,
             Method::POST => h::create_service(state, req, svc).await,
@@ -226,7 +253,19 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
             Method::DELETE => h::unpin(state, req, svc, env).await,
             _ => Err(not_allowed(req)),
         },
-        Route::Events(svc) if get => h::events(state, svc).await,
+        Route::Events(svc) if get => h::events(state, req, svc).await,
+        Route::Accounts => match *m {
+            Method::GET => accounts::list(state).await,
+            Method::POST => accounts::create(state, req).await,
+            _ => Err(not_allowed(req)),
+        },
+        Route::Account(name) if *m == Method::DELETE => accounts::delete(state, name).await,
+        Route::Session => match *m {
+            Method::GET => accounts::session(state, req).await,
+            Method::POST => accounts::sign_in(state, req).await,
+            Method::DELETE => accounts::sign_out(state, req),
+            _ => Err(not_allowed(req)),
+        },
         _ => Err(not_allowed(req)),
     }
 }
@@ -245,6 +284,9 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
     let rest = match segs.as_slice() {
         ["healthz"] => return Ok(Route::Healthz),
         ["metrics"] => return Ok(Route::Metrics),
+        ["api", "v1", "session"] => return Ok(Route::Session),
+        ["api", "v1", "accounts"] => return Ok(Route::Accounts),
+        ["api", "v1", "accounts", name] => return Ok(Route::Account(AccountName::new(name)?)),
         ["api", "v1", "services", rest @ ..] => rest,
         ["api", "v1", ..] => return Err(no_route()),
         ["api", ..] => {
@@ -314,22 +356,11 @@ where
 {
     let started = Instant::now();
     let write = guard::is_write(&req.method);
-    let credential = auth::credential(
-        state.inner.token.as_ref(),
-        req.headers
-            .get(warp::http::header::AUTHORIZATION)
-            .map(|v| v.as_bytes()),
-    );
-    req.actor = match credential {
-        Credential::Valid => "admin",
-        Credential::None | Credential::Wrong => "local",
-    };
     let route = resolve(&req);
-    let result = match (admit(&state, &req, write, credential), &route) {
-        (Err(e), _) => Err(e),
-        (Ok(()), Err(e)) => Err(e.clone()),
-        (Ok(()), Ok(route)) if !write => dispatch(&state, &req, route).await,
-        (Ok(()), Ok(route)) => match read_body(body, state.inner.options.max_body_bytes).await {
+    let result = match admit(&state, &mut req, write, &route).await {
+        Err(e) => Err(e),
+        Ok(route) if !write => dispatch(&state, &req, route).await,
+        Ok(route) => match read_body(body, state.inner.options.max_body_bytes).await {
             Ok(bytes) => {
                 req.body = bytes;
                 dispatch(&state, &req, route).await
@@ -348,12 +379,14 @@ where
         Ok(r) => r.template(),
         Err(_) => "unknown",
     };
-    if write || status == StatusCode::UNAUTHORIZED {
+    let refused = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+    if write || refused {
         let route = route.as_ref().ok();
         tracing::info!(
             target: "jones_server::access",
             peer = %req.peer.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            token = %credential.as_str(),
+            token = %req.caller.log_label(),
+            actor = %req.actor(),
             method = %req.method,
             path = %req.path,
             service = %route.and_then(Route::service).map_or("-", ServiceName::as_str),
@@ -370,26 +403,41 @@ where
     response
 }
 
-/// Everything decided from the head: host, and for writes origin, token,
-/// content type and declared length.
-fn admit(
+/// Everything decided from the head: host; for writes origin; the route;
+/// the caller and its role; for writes content type and declared length.
+/// Finds the caller (one ZooKeeper read for an account's token) only for
+/// routes that need a role.
+async fn admit<'r>(
     state: &ServerState,
-    req: &Request,
+    req: &mut Request,
     write: bool,
-    credential: Credential,
-) -> Result<(), ApiError> {
+    route: &'r Result<Route, ApiError>,
+) -> Result<&'r Route, ApiError> {
     let rules = state.host_rules();
     guard::check_host(&rules, &req.headers)?;
-    if !write {
-        return Ok(());
+    if write {
+        guard::check_write_origin(&rules, &req.headers)?;
     }
-    guard::check_write_origin(&rules, &req.headers)?;
-    auth::check_write(state.inner.token.as_ref(), credential)?;
+    let route = route.as_ref().map_err(Clone::clone)?;
+    let needed = roles::required(route, &req.method);
+    if needed != Requirement::Open {
+        req.caller = auth::identify(state, auth::presented(&req.headers)).await?;
+    }
+    roles::authorize(
+        &req.caller,
+        needed,
+        route,
+        &req.method,
+        state.inner.options.anonymous_read,
+    )?;
+    if !write {
+        return Ok(route);
+    }
     guard::check_content_type(&req.headers)?;
     let limit = state.inner.options.max_body_bytes;
     match guard::declared_length(&req.headers) {
         Some(n) if n > limit as u64 => Err(ApiError::body_too_large(limit)),
-        _ => Ok(()),
+        _ => Ok(route),
     }
 }
 
@@ -458,7 +506,7 @@ mod tests {
             headers: HeaderMap::new(),
             peer: None,
             body: Bytes::new(),
-            actor: "local",
+            caller: Caller::Anonymous,
         }
     }
 
@@ -484,6 +532,9 @@ mod tests {
                 "/api/v1/services/s/clients",
                 "/api/v1/services/{svc}/clients",
             ),
+            ("/api/v1/accounts", "/api/v1/accounts"),
+            ("/api/v1/accounts/ci.deploy_1", "/api/v1/accounts/{name}"),
+            ("/api/v1/session", "/api/v1/session"),
         ] {
             assert_eq!(
                 resolve(&request(path)).unwrap().template(),
@@ -496,6 +547,9 @@ mod tests {
             "/api/v1/nope",
             "/api/v1/services/s/nope",
             "/api/v1/services/%zz",
+            "/api/v1/accounts/Not%20A%20Name",
+            "/api/v1/accounts/a/b",
+            "/api/v1/session/x",
         ] {
             assert!(resolve(&request(path)).is_err(), "{path}");
         }

@@ -266,10 +266,23 @@ pub struct RunningServer {
 }
 
 pub async fn serve_on_socket(admin: &Admin, token: Option<&str>) -> RunningServer {
+    serve_with_options(admin, token, jones_server::http::HttpOptions::default()).await
+}
+
+/// [`serve_on_socket`] with `options`.
+pub async fn serve_with_options(
+    admin: &Admin,
+    token: Option<&str>,
+    options: jones_server::http::HttpOptions,
+) -> RunningServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = jones_server::http::ServerState::new(admin.clone(), token.map(str::to_owned));
+    let state = jones_server::http::ServerState::with_options(
+        admin.clone(),
+        token.map(str::to_owned),
+        options,
+    );
     let task = tokio::spawn(jones_server::http::serve(listener, state, async move {
         let _ = stopped.await;
     }));
@@ -304,7 +317,7 @@ pub async fn http_with_token(
 }
 
 /// [`http`] with `headers` (complete lines, each ending in CRLF).
-async fn http_with_headers(
+pub async fn http_with_headers(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,

@@ -9,7 +9,7 @@ use jones_client::{ServiceLayout, ServiceName};
 use jones_server::{Action, Admin, Author, Entry, Limits};
 use serde_json::{Value, json};
 
-use crate::harness::{admin, env, http, obj, serve_on_socket, service};
+use crate::harness::{admin, env, obj, serve_on_socket, service};
 
 /// Every entry of `svc`, oldest first, through the paged API.
 async fn all_entries(admin: &Admin, svc: &ServiceName) -> Vec<Entry> {
@@ -373,7 +373,7 @@ async fn the_history_api_pages_filters_and_records_the_actor_and_message() {
     .await;
     assert_eq!(status, 200);
 
-    let (status, text) = http(addr, "GET", &format!("{base}/history?env=a&limit=3"), None).await;
+    let (status, text) = authed("GET", format!("{base}/history?env=a&limit=3"), None).await;
     assert_eq!(status, 200, "{text}");
     let page: Value = serde_json::from_str(&text).unwrap();
     let entries = page["entries"].as_array().unwrap();
@@ -384,10 +384,9 @@ async fn the_history_api_pages_filters_and_records_the_actor_and_message() {
     assert_eq!(entries[1]["after"], json!({"n": 5}));
     assert_eq!(entries[1]["message"], "step 5");
     let next = page["next"].as_u64().unwrap();
-    let (_, text) = http(
-        addr,
+    let (_, text) = authed(
         "GET",
-        &format!("{base}/history?env=a&limit=10&before={next}"),
+        format!("{base}/history?env=a&limit=10&before={next}"),
         None,
     )
     .await;
@@ -407,14 +406,13 @@ async fn the_history_api_pages_filters_and_records_the_actor_and_message() {
         ("before=-1", "before"),
         ("env=..", ""),
     ] {
-        let (status, text) = http(addr, "GET", &format!("{base}/history?{query}"), None).await;
+        let (status, text) = authed("GET", format!("{base}/history?{query}"), None).await;
         assert_eq!(status, 400, "{query}: {text}");
         assert!(text.contains(wanted), "{query}: {text}");
     }
-    let (status, _) = http(
-        addr,
+    let (status, _) = authed(
         "GET",
-        "/api/v1/services/no-such-service/history",
+        "/api/v1/services/no-such-service/history".into(),
         None,
     )
     .await;

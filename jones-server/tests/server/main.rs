@@ -1,6 +1,7 @@
 //! Integration tests of jones-server on a real ZooKeeper (one per binary,
 //! shared; every test works in its own service).
 
+mod accounts;
 mod admin;
 mod compat;
 mod contention;

@@ -66,6 +66,25 @@ impl ServerProcess {
         Self { child, addr, log }
     }
 
+    /// Every line logged after the listening line, so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The log once it holds every one of `needles` (its lines are read
+    /// as the process writes them); panics after a generous wait.
+    pub async fn log_holding(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.log_text();
+            if needles.iter().all(|n| text.contains(n)) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{needles:?} not logged:\n{text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Sends `signal` (e.g. `"STOP"`, `"KILL"`) to the process.
     pub fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("running").to_string();
@@ -323,7 +342,7 @@ async fn writes_and_refusals_are_logged_without_token_or_config() {
         .collect();
     assert_eq!(access.len(), 3, "{log}");
     for (line, (method, token, status, target)) in access.iter().zip([
-        ("POST", "valid", "201", "web"),
+        ("POST", "admin", "201", "web"),
         ("POST", "wrong", "401", "other"),
         ("DELETE", "none", "401", "web"),
     ]) {

@@ -108,7 +108,7 @@ async fn a_wrong_digest_gets_no_auth_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn writes_need_the_admin_token_when_one_is_set() {
+async fn requests_need_the_admin_token_when_one_is_set() {
     let admin = admin().await;
     let svc = service();
     fixture(&admin, &svc).await;
@@ -134,7 +134,13 @@ async fn writes_need_the_admin_token_when_one_is_set() {
         assert!(body["error"].as_str().unwrap().contains("token"), "{body}");
     }
     let get = warp::test::request().path(&path).reply(&api).await;
-    assert_eq!(get.status(), 200, "reads need no token");
+    assert_eq!(get.status(), 401, "reads need a role too");
+    let get = warp::test::request()
+        .path(&path)
+        .header("authorization", "Bearer s3cret")
+        .reply(&api)
+        .await;
+    assert_eq!(get.status(), 200, "the admin token reads");
     let response = put(Some("Bearer s3cret")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
@@ -158,6 +164,21 @@ fn the_binary_refuses_a_public_address_without_a_token() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("--insecure") && stderr.contains("admin token"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_binary_refuses_anonymous_reads_without_a_token() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_jones-server"))
+        .args(["--anonymous-read", "--zk", "127.0.0.1:1"])
+        .env_remove("JONES_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--anonymous-read needs --admin-token"),
         "{stderr}"
     );
 }
@@ -210,6 +231,10 @@ fn the_binary_in_dev_mode_serves_the_demo_and_stops_cleanly_on_sigterm() {
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("jones-server stopped"), "{rest}");
+    assert!(
+        rest.contains("the API is open to every local user"),
+        "says at start that it is open: {rest}"
+    );
     // ZooKeeper's data stays in the state dir for the next run.
     assert!(state.path().join("zookeeper").is_dir());
 }
