@@ -83,6 +83,7 @@ impl ZkOptions {
 pub(crate) struct ZkStats {
     requests: AtomicU64,
     ops: AtomicU64,
+    multi_bytes: AtomicU64,
     sessions_replaced: AtomicU64,
 }
 
@@ -93,6 +94,8 @@ pub struct ZkCounts {
     pub requests: u64,
     /// Operations (each op inside a `multi` counts).
     pub ops: u64,
+    /// Bytes of the transactions (`multi`) sent, as their ops' wire sizes.
+    pub multi_bytes: u64,
     /// Sessions that ended (expired, closed or refused) and were replaced.
     pub sessions_replaced: u64,
 }
@@ -103,6 +106,7 @@ impl ZkCounts {
         ZkCounts {
             requests: self.requests - earlier.requests,
             ops: self.ops - earlier.ops,
+            multi_bytes: self.multi_bytes - earlier.multi_bytes,
             sessions_replaced: self.sessions_replaced - earlier.sessions_replaced,
         }
     }
@@ -255,6 +259,7 @@ impl Zk {
         ZkCounts {
             requests: self.inner.stats.requests.load(Ordering::Relaxed),
             ops: self.inner.stats.ops.load(Ordering::Relaxed),
+            multi_bytes: self.inner.stats.multi_bytes.load(Ordering::Relaxed),
             sessions_replaced: self.inner.stats.sessions_replaced.load(Ordering::Relaxed),
         }
     }
@@ -570,6 +575,11 @@ impl Zk {
             source: zookeeper_client::Error::ConnectionLoss,
         })?;
         self.count(1, ops.len() as u64);
+        let bytes: usize = ops.iter().map(Op::wire_size).sum();
+        self.inner
+            .stats
+            .multi_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
         let mut writer = client.new_multi_writer();
         let options = CreateMode::Persistent.with_acls(self.acls());
         let registry = CreateMode::Persistent.with_acls(self.registry_acls());

@@ -479,14 +479,7 @@ async fn history_shows_each_change_with_its_message_and_diff() {
     let zk = shared_zk();
     let server = TestServer::start(&zk, None).await;
     let svc = unique_name("hist");
-    let jones = |args: &[&str]| {
-        let (zk, url) = (zk.clone(), server.url.clone());
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            jones_at(&zk, &url, &args, &[]).await
-        }
-    };
+    let cli = Cli::new(&zk, &server);
     let config = r#"{"pool": 4}"#;
     for write in [
         vec!["service", "create", &svc],
@@ -521,10 +514,10 @@ async fn history_shows_each_change_with_its_message_and_diff() {
         ],
         vec!["env", "rm", &svc, "prod", "--yes", "-m", "retired"],
     ] {
-        ok(&jones(&write).await);
+        ok(&cli.run(&write).await);
     }
 
-    let text = ok(&jones(&["history", &svc, "prod", "--limit", "3"]).await);
+    let text = ok(&cli.run(&["history", &svc, "prod", "--limit", "3"]).await);
     let headlines: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
     assert_eq!(headlines.len(), 3, "{text}");
     assert!(headlines[0].ends_with("local  env.delete  prod"), "{text}");
@@ -545,7 +538,7 @@ async fn history_shows_each_change_with_its_message_and_diff() {
     );
     assert!(text.contains("(older: --before "), "{text}");
 
-    let json = parse(&ok(&jones(&["history", &svc, "--json"]).await));
+    let json = parse(&ok(&cli.run(&["history", &svc, "--json"]).await));
     let actions: Vec<&str> = json["entries"]
         .as_array()
         .unwrap()
@@ -565,7 +558,7 @@ async fn history_shows_each_change_with_its_message_and_diff() {
     assert_eq!(json["entries"][3]["message"], "first cut");
     assert_eq!(json["next"], Value::Null);
 
-    let refused = jones(&["history", &svc, "--limit", "0"]).await;
+    let refused = cli.run(&["history", &svc, "--limit", "0"]).await;
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("limit"), "{}", stderr(&refused));
 }
@@ -575,22 +568,17 @@ async fn rollback_shows_the_diff_asks_and_restores_with_the_version_read() {
     let zk = shared_zk();
     let server = TestServer::start(&zk, None).await;
     let svc = unique_name("back");
-    let jones = |args: &[&str]| {
-        let (zk, url) = (zk.clone(), server.url.clone());
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            jones_at(&zk, &url, &args, &[]).await
-        }
-    };
-    ok(&jones(&["service", "create", &svc]).await);
-    ok(&jones(&["env", "create", &svc, "prod", "--config", r#"{"pool": 4}"#]).await);
-    ok(&jones(&["env", "set", &svc, "prod", "pool", "20"]).await);
-    let history = parse(&ok(&jones(&["history", &svc, "prod", "--json"]).await));
+    let cli = Cli::new(&zk, &server);
+    ok(&cli.run(&["service", "create", &svc]).await);
+    ok(&cli
+        .run(&["env", "create", &svc, "prod", "--config", r#"{"pool": 4}"#])
+        .await);
+    ok(&cli.run(&["env", "set", &svc, "prod", "pool", "20"]).await);
+    let history = parse(&ok(&cli.run(&["history", &svc, "prod", "--json"]).await));
     let created = history["entries"][1]["id"].as_u64().unwrap().to_string();
 
     // No terminal and no --yes: the diff is shown, nothing is written.
-    let refused = jones(&["rollback", &svc, &created]).await;
+    let refused = cli.run(&["rollback", &svc, &created]).await;
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     let shown = stderr(&refused);
     assert!(
@@ -598,37 +586,38 @@ async fn rollback_shows_the_diff_asks_and_restores_with_the_version_read() {
         "{shown}"
     );
     assert!(shown.contains("--yes"), "{shown}");
-    let prod = parse(&ok(&jones(&["env", "get", &svc, "prod", "--json"]).await));
+    let prod = parse(&ok(&cli.run(&["env", "get", &svc, "prod", "--json"]).await));
     assert_eq!(prod["config"], json!({"pool": 20}));
 
-    let text = ok(&jones(&[
-        "rollback",
-        &svc,
-        &created,
-        "--yes",
-        "-m",
-        "pool 20 starved the db",
-    ])
-    .await);
+    let text = ok(&cli
+        .run(&[
+            "rollback",
+            &svc,
+            &created,
+            "--yes",
+            "-m",
+            "pool 20 starved the db",
+        ])
+        .await);
     assert!(
         text.contains(&format!("rolled prod back to entry #{created}")),
         "{text}"
     );
-    let prod = parse(&ok(&jones(&["env", "get", &svc, "prod", "--json"]).await));
+    let prod = parse(&ok(&cli.run(&["env", "get", &svc, "prod", "--json"]).await));
     assert_eq!(prod["config"], json!({"pool": 4}));
-    let newest = parse(&ok(
-        &jones(&["history", &svc, "--limit", "1", "--json"]).await
-    ));
+    let newest = parse(&ok(&cli
+        .run(&["history", &svc, "--limit", "1", "--json"])
+        .await));
     assert_eq!(newest["entries"][0]["action"], "config.rollback");
     assert_eq!(newest["entries"][0]["message"], "pool 20 starved the db");
 
-    let again = ok(&jones(&["rollback", &svc, &created, "--yes"]).await);
+    let again = ok(&cli.run(&["rollback", &svc, &created, "--yes"]).await);
     assert!(again.contains("nothing to roll back"), "{again}");
-    let missing = jones(&["rollback", &svc, "99999999", "--yes"]).await;
+    let missing = cli.run(&["rollback", &svc, "99999999", "--yes"]).await;
     assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
-    let whole = parse(&ok(&jones(&["history", &svc, "--json"]).await));
+    let whole = parse(&ok(&cli.run(&["history", &svc, "--json"]).await));
     let first = whole["entries"].as_array().unwrap().last().unwrap()["id"].to_string();
-    let not_config = jones(&["rollback", &svc, &first, "--yes"]).await;
+    let not_config = cli.run(&["rollback", &svc, &first, "--yes"]).await;
     assert_eq!(not_config.status.code(), Some(2), "{}", stderr(&not_config));
     assert!(
         stderr(&not_config).contains("service.create"),
@@ -642,30 +631,23 @@ async fn pin_holds_a_view_through_edits_above_until_unpin() {
     let zk = shared_zk();
     let server = TestServer::start(&zk, None).await;
     let svc = unique_name("pin");
-    let jones = |args: &[&str]| {
-        let (zk, url) = (zk.clone(), server.url.clone());
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            jones_at(&zk, &url, &args, &[]).await
-        }
-    };
-    ok(&jones(&["service", "create", &svc]).await);
-    ok(&jones(&["env", "set", &svc, "/", "timeout", "100"]).await);
-    ok(&jones(&["env", "create", &svc, "prod"]).await);
-    let history = parse(&ok(
-        &jones(&["history", &svc, "--limit", "1", "--json"]).await
-    ));
+    let cli = Cli::new(&zk, &server);
+    ok(&cli.run(&["service", "create", &svc]).await);
+    ok(&cli.run(&["env", "set", &svc, "/", "timeout", "100"]).await);
+    ok(&cli.run(&["env", "create", &svc, "prod"]).await);
+    let history = parse(&ok(&cli
+        .run(&["history", &svc, "--limit", "1", "--json"])
+        .await));
     let then = history["entries"][0]["id"].as_u64().unwrap().to_string();
-    let text = ok(&jones(&["pin", &svc, "prod", &then]).await);
+    let text = ok(&cli.run(&["pin", &svc, "prod", &then]).await);
     assert!(
         text.contains(&format!("pinned prod at entry #{then}")),
         "{text}"
     );
-    ok(&jones(&["env", "set", &svc, "/", "timeout", "900"]).await);
-    let prod = parse(&ok(&jones(&["env", "get", &svc, "prod", "--json"]).await));
+    ok(&cli.run(&["env", "set", &svc, "/", "timeout", "900"]).await);
+    let prod = parse(&ok(&cli.run(&["env", "get", &svc, "prod", "--json"]).await));
     assert_eq!(prod["view"], json!({"timeout": 100}));
-    let listed = ok(&jones(&["pins", &svc]).await);
+    let listed = ok(&cli.run(&["pins", &svc]).await);
     assert!(
         listed.contains(&format!("prod  pinned at #{then}")),
         "{listed}"
@@ -674,12 +656,12 @@ async fn pin_holds_a_view_through_edits_above_until_unpin() {
         listed.contains("-   \"timeout\": 100") && listed.contains("+   \"timeout\": 900"),
         "{listed}"
     );
-    ok(&jones(&["unpin", &svc, "prod"]).await);
-    let prod = parse(&ok(&jones(&["env", "get", &svc, "prod", "--json"]).await));
+    ok(&cli.run(&["unpin", &svc, "prod"]).await);
+    let prod = parse(&ok(&cli.run(&["env", "get", &svc, "prod", "--json"]).await));
     assert_eq!(prod["view"], json!({"timeout": 900}));
-    let again = jones(&["unpin", &svc, "prod"]).await;
+    let again = cli.run(&["unpin", &svc, "prod"]).await;
     assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
-    assert!(ok(&jones(&["pins", &svc]).await).contains("no environment"));
+    assert!(ok(&cli.run(&["pins", &svc]).await).contains("no environment"));
 }
 
 #[tokio::test]
@@ -687,21 +669,16 @@ async fn env_set_dry_run_prints_the_reach_and_writes_nothing() {
     let zk = shared_zk();
     let server = TestServer::start(&zk, None).await;
     let svc = unique_name("dry");
-    let jones = |args: &[&str]| {
-        let (zk, url) = (zk.clone(), server.url.clone());
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            jones_at(&zk, &url, &args, &[]).await
-        }
-    };
-    ok(&jones(&["service", "create", &svc]).await);
-    ok(&jones(&["env", "set", &svc, "/", "pool", "4"]).await);
-    ok(&jones(&["env", "create", &svc, "prod"]).await);
+    let cli = Cli::new(&zk, &server);
+    ok(&cli.run(&["service", "create", &svc]).await);
+    ok(&cli.run(&["env", "set", &svc, "/", "pool", "4"]).await);
+    ok(&cli.run(&["env", "create", &svc, "prod"]).await);
     for host in ["web-01", "web-02"] {
-        ok(&jones(&["assoc", "set", &svc, host, "prod"]).await);
+        ok(&cli.run(&["assoc", "set", &svc, host, "prod"]).await);
     }
-    let text = ok(&jones(&["env", "set", &svc, "/", "pool", "8", "--dry-run"]).await);
+    let text = ok(&cli
+        .run(&["env", "set", &svc, "/", "pool", "8", "--dry-run"])
+        .await);
     assert!(
         text.contains("2 views would change, read by 2 associations"),
         "{text}"
@@ -711,27 +688,23 @@ async fn env_set_dry_run_prints_the_reach_and_writes_nothing() {
         "{text}"
     );
     assert!(text.contains("pool: 4 -> 8"), "{text}");
-    let json_out = parse(&ok(&jones(&[
-        "env",
-        "set",
-        &svc,
-        "/",
-        "pool",
-        "8",
-        "--dry-run",
-        "--json",
-    ])
-    .await));
+    let json_out = parse(&ok(&cli
+        .run(&["env", "set", &svc, "/", "pool", "8", "--dry-run", "--json"])
+        .await));
     assert_eq!(json_out["reach"], json!({"envs": 2, "associations": 2}));
-    let root = parse(&ok(&jones(&["env", "get", &svc, "/", "--json"]).await));
+    let root = parse(&ok(&cli.run(&["env", "get", &svc, "/", "--json"]).await));
     assert_eq!(root["config"], json!({"pool": 4}));
 
     // A schema the change would break: exit 2, each violation named.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("schema.json");
     std::fs::write(&file, r#"{"properties": {"pool": {"maximum": 10}}}"#).unwrap();
-    ok(&jones(&["schema", "set", &svc, file.to_str().unwrap()]).await);
-    let refused = jones(&["env", "set", &svc, "/", "pool", "11", "--dry-run"]).await;
+    ok(&cli
+        .run(&["schema", "set", &svc, file.to_str().unwrap()])
+        .await);
+    let refused = cli
+        .run(&["env", "set", &svc, "/", "pool", "11", "--dry-run"])
+        .await;
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     let shown = stdout(&refused);
     assert!(shown.contains("prod at /pool"), "{shown}");
@@ -740,19 +713,21 @@ async fn env_set_dry_run_prints_the_reach_and_writes_nothing() {
         "{}",
         stderr(&refused)
     );
-    let written = jones(&["env", "set", &svc, "/", "pool", "11"]).await;
+    let written = cli.run(&["env", "set", &svc, "/", "pool", "11"]).await;
     assert_eq!(written.status.code(), Some(2), "{}", stderr(&written));
     assert!(
         stderr(&written).contains("breaks the service's schema"),
         "{}",
         stderr(&written)
     );
-    let stored = parse(&ok(&jones(&["schema", "get", &svc]).await));
+    let stored = parse(&ok(&cli.run(&["schema", "get", &svc]).await));
     assert_eq!(stored["properties"]["pool"]["maximum"], 10);
     std::fs::write(&file, r#"{"properties": {"pool": {"maximum": 1}}}"#).unwrap();
-    let strict = jones(&["schema", "set", &svc, file.to_str().unwrap()]).await;
+    let strict = cli
+        .run(&["schema", "set", &svc, file.to_str().unwrap()])
+        .await;
     assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
-    ok(&jones(&["schema", "rm", &svc]).await);
-    let gone = jones(&["schema", "get", &svc]).await;
+    ok(&cli.run(&["schema", "rm", &svc]).await);
+    let gone = cli.run(&["schema", "get", &svc]).await;
     assert_eq!(gone.status.code(), Some(3), "{}", stderr(&gone));
 }

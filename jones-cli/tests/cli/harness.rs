@@ -210,6 +210,25 @@ pub async fn jones_at(zk: &str, server: &str, args: &[&str], env: &[(&str, &str)
         .unwrap()
 }
 
+/// `jones` bound to ZooKeeper `zk` and a test server: `cli.run(&[...])`.
+pub struct Cli {
+    zk: String,
+    url: String,
+}
+
+impl Cli {
+    pub fn new(zk: &str, server: &TestServer) -> Self {
+        Self {
+            zk: zk.to_owned(),
+            url: server.url.clone(),
+        }
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Output {
+        jones_at(&self.zk, &self.url, args, &[]).await
+    }
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

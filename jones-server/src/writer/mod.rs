@@ -127,6 +127,10 @@ pub struct Limits {
     /// History entries a service keeps when its history directory does
     /// not say (default 1,000).
     pub history_retention: usize,
+    /// For benchmarks only: write without history entries, to measure
+    /// what they cost.
+    #[doc(hidden)]
+    pub record_history: bool,
     /// Fault injection, for tests only.
     ///
     /// For crash tests: stop a batched write after this many batches, as if
@@ -163,6 +167,7 @@ impl Default for Limits {
             max_attempts: 50,
             write_deadline: std::time::Duration::from_secs(10),
             history_retention: history::DEFAULT_RETENTION,
+            record_history: true,
             stop_after_batches: None,
             lose_answers: 0,
             commit_delay: None,
@@ -367,6 +372,9 @@ impl Writer<'_> {
         record: Record,
         room: usize,
     ) -> (Vec<Op>, bool) {
+        if !self.limits.record_history {
+            return (Vec::new(), true);
+        }
         let mut ops = Vec::with_capacity(2);
         if !dir_exists {
             ops.push(history::create_dir(self.layout));
@@ -385,6 +393,38 @@ impl Writer<'_> {
     /// A record of `action` on `env` by this writer's author.
     pub(crate) fn record(&self, action: history::Action, env: Option<&EnvPath>) -> Record {
         Record::new(self.author, action, env)
+    }
+
+    /// Commits a write too large for one transaction: plans every view
+    /// batch first (refusing what cannot be written, the tree untouched),
+    /// then commits `first` (the change and the marker), guarded by every
+    /// view of `read` when that fits (see [`view_checks`]), then writes the
+    /// views as a repair does. `Ok(false)`: the first batch met a
+    /// concurrent change, nothing was written; read again.
+    pub(crate) async fn commit_behind_marker(
+        &self,
+        read: &TreeRead,
+        writes: &[crate::materialize::ViewWrite],
+        mut first: Vec<Op>,
+        outcome: &mut WriteOutcome,
+    ) -> Result<bool, Error> {
+        let versions = crate::materialize::Versions {
+            read,
+            top_after: None,
+        };
+        crate::materialize::view_batches(self.layout, &versions, writes, self.limits.multi_bytes)?;
+        let guard = view_checks(self.layout, read);
+        if ops_size(&first) + ops_size(&guard) <= self.limits.multi_bytes {
+            first.splice(0..0, guard);
+        }
+        match self.try_commit(&first).await? {
+            Commit::Applied(_) => outcome.transactions += 1,
+            Commit::Raced | Commit::Unknown => return Ok(false),
+        }
+        let rest = self.repair_after(outcome.transactions).await?;
+        outcome.transactions += rest.transactions;
+        outcome.views_written += rest.views_written;
+        Ok(true)
     }
 
     fn crash_hook(&self, committed: usize) -> Result<(), Error> {

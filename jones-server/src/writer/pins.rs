@@ -8,9 +8,7 @@ use serde_json::Value;
 
 use super::{Commit, WriteOutcome, Writer, assert_no_marker, checks_except_top, conf_checks};
 use crate::history::Action;
-use crate::materialize::{
-    MAX_NODE_BYTES, Versions, changed_views, ops_size, view_batches, view_data, view_op,
-};
+use crate::materialize::{MAX_NODE_BYTES, changed_views, ops_size, view_data, view_op};
 use crate::pins::{Pin, Pins, pins_path};
 use crate::schema::check_views;
 use crate::tree::{marker_path, read_tree};
@@ -87,14 +85,8 @@ impl Writer<'_> {
                     Commit::Raced | Commit::Unknown => continue,
                 }
             }
-            // Planned whole before the first write; then the pins, the
-            // service znode, the marker and the entry in batch 1, the
-            // views as a repair writes them.
-            let versions = Versions {
-                read: &read,
-                top_after: None,
-            };
-            view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
+            // The pins, the service znode, the marker and the entry in
+            // batch 1, the views as a repair writes them.
             let mut first = vec![
                 Op::Create {
                     path: marker_path(self.layout),
@@ -109,18 +101,12 @@ impl Writer<'_> {
             self.fits(&first, || {
                 format!("the pin of environment {:?}", env.as_str())
             })?;
-            let guard = super::view_checks(self.layout, &read);
-            if ops_size(&first) + ops_size(&guard) <= self.limits.multi_bytes {
-                first.splice(0..0, guard);
+            if self
+                .commit_behind_marker(&read, &writes, first, &mut outcome)
+                .await?
+            {
+                return Ok(outcome);
             }
-            match self.try_commit(&first).await? {
-                Commit::Applied(_) => outcome.transactions += 1,
-                Commit::Raced | Commit::Unknown => continue,
-            }
-            let rest = self.repair_after(outcome.transactions).await?;
-            outcome.transactions += rest.transactions;
-            outcome.views_written += rest.views_written;
-            return Ok(outcome);
         }
         Err(attempts.contended())
     }

@@ -6,7 +6,7 @@
 use jones_client::{EnvPath, MergeMode};
 
 use super::{Commit, WriteOutcome, Writer, assert_no_marker, conf_checks};
-use crate::materialize::{Versions, changed_views, ops_size, view_batches, view_data, view_op};
+use crate::materialize::{changed_views, ops_size, view_data, view_op};
 use crate::schema::check_views;
 use crate::tree::{marker_path, read_tree};
 use crate::zk::Op;
@@ -53,35 +53,21 @@ impl Writer<'_> {
                     Commit::Raced | Commit::Unknown => continue,
                 }
             }
-            // Planned whole before the first write, then the setting and
-            // the marker in batch 1, the views as a repair writes them.
-            let versions = Versions {
-                read: &read,
-                top_after: None,
-            };
-            view_batches(self.layout, &versions, &writes, self.limits.multi_bytes)?;
-            let mut first = vec![
+            // The setting and the marker in batch 1, the views as a repair
+            // writes them.
+            let first = vec![
                 Op::Create {
                     path: marker_path(self.layout),
                     data: br#"{"merge":true}"#.to_vec(),
                 },
                 set_service,
             ];
-            // Guarded by every view when that fits, so an environment
-            // created or a conf changed since the read makes it plan again
-            // (see `view_checks`).
-            let guard = super::view_checks(self.layout, &read);
-            if ops_size(&first) + ops_size(&guard) <= self.limits.multi_bytes {
-                first.splice(0..0, guard);
+            if self
+                .commit_behind_marker(&read, &writes, first, &mut outcome)
+                .await?
+            {
+                return Ok(outcome);
             }
-            match self.try_commit(&first).await? {
-                Commit::Applied(_) => outcome.transactions += 1,
-                Commit::Raced | Commit::Unknown => continue,
-            }
-            let rest = self.repair_after(outcome.transactions).await?;
-            outcome.transactions += rest.transactions;
-            outcome.views_written += rest.views_written;
-            return Ok(outcome);
         }
         Err(attempts.contended())
     }

@@ -8,7 +8,7 @@ use jones_server::{Action, Admin, Error, Limits};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    admin, assert_consistent, assert_unchanged, env, http, http_with_token, obj, serve_on_socket,
+    admin, assert_consistent, assert_unchanged, env, http_with_token, obj, serve_on_socket,
     service, snapshot, view,
 };
 
@@ -329,7 +329,7 @@ async fn the_pins_api_pins_lists_unpins_and_names_bad_input() {
     let body = json!({"to": then, "message": "hold prod for the freeze"});
     let (got, text) = send("PUT", format!("{base}/prod"), Some(body.to_string())).await;
     assert_eq!(got, 200, "{text}");
-    let (got, text) = http(addr, "GET", &base, None).await;
+    let (got, text) = http_with_token(addr, "GET", &base, None, "sesame").await;
     assert_eq!(got, 200, "{text}");
     let listed: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(listed["pins"][0]["env"], "prod");

@@ -39,8 +39,10 @@ struct Case {
     /// The write: environment index and its new config.
     target: usize,
     write: Config,
-    /// A schema capping `k` at 2 (views set `k` up to 3).
+    /// Whether the service has a schema capping `limit` at 1; the tree
+    /// never sets `limit`, the write sets it to this when given.
     schema: bool,
+    limit: Option<i64>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -51,14 +53,21 @@ fn case() -> impl Strategy<Value = Case> {
         0..ENVS.len(),
         config(),
         any::<bool>(),
+        proptest::option::of(0..3i64),
     )
-        .prop_map(|(deep, confs, hosts, target, write, schema)| Case {
-            deep,
-            confs,
-            hosts,
-            target,
-            write,
-            schema,
+        .prop_map(|(deep, confs, hosts, target, mut write, schema, limit)| {
+            if let Some(limit) = limit {
+                write.insert("limit".into(), limit.into());
+            }
+            Case {
+                deep,
+                confs,
+                hosts,
+                target,
+                write,
+                schema,
+                limit,
+            }
         })
 }
 
@@ -94,8 +103,6 @@ fn applied(before: &Config, preview: &Preview, e: &str) -> Config {
 /// What a case ended in.
 #[derive(Debug, PartialEq, Eq)]
 enum Ended {
-    /// The tree broke the schema before the write.
-    Skipped,
     Refused,
     Written,
 }
@@ -121,11 +128,9 @@ async fn check(admin: &Admin, case: &Case) -> Ended {
             .await
             .unwrap();
     }
-    let schema = json!({"properties": {"k": {"maximum": 2}}});
-    if case.schema && admin.set_schema(&svc, schema).await.is_err() {
-        // The tree itself breaks it: the case is about a write, not the schema.
-        admin.delete_service(&svc).await.unwrap();
-        return Ended::Skipped;
+    if case.schema {
+        let schema = json!({"properties": {"limit": {"maximum": 1}}});
+        admin.set_schema(&svc, schema).await.unwrap();
     }
     let target = env(ENVS[case.target]);
     let mut before = BTreeMap::new();
@@ -137,7 +142,9 @@ async fn check(admin: &Admin, case: &Case) -> Ended {
         .await
         .unwrap();
     let result = admin.set_env(&svc, &target, case.write.clone(), None).await;
-    if !preview.violations.is_empty() {
+    let breaks = case.schema && case.limit.is_some_and(|l| l > 1);
+    assert_eq!(!preview.violations.is_empty(), breaks, "{case:?}: {preview:?}");
+    if breaks {
         match result {
             Err(Error::SchemaViolation { violations, .. }) => {
                 assert_eq!(violations, preview.violations, "{case:?}")

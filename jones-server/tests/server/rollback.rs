@@ -279,7 +279,8 @@ async fn the_rollback_api_answers_the_restored_config_and_names_bad_input() {
         assert!(text.contains(wanted), "{body}: {text}");
     }
     let base = format!("/api/v1/services/{}/history", svc.as_str());
-    let get = |path: String| async move { crate::harness::http(addr, "GET", &path, None).await };
+    let get =
+        |path: String| async move { http_with_token(addr, "GET", &path, None, "sesame").await };
     let (got, text) = get(format!("{base}/{}", created.id)).await;
     assert_eq!(got, 200, "{text}");
     let shown: Value = serde_json::from_str(&text).unwrap();

@@ -8,7 +8,7 @@ use jones_server::{Action, Admin, Error};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    admin, assert_unchanged, env, http, http_with_token, obj, serve_on_socket, service, snapshot,
+    admin, assert_unchanged, env, http_with_token, obj, serve_on_socket, service, snapshot,
 };
 
 /// Views that set `region` need `dpo`; `pool` is a positive integer.
@@ -267,7 +267,8 @@ async fn the_schema_api_answers_422_with_each_violation() {
     let send = |method: &'static str, path: String, body: Option<String>| async move {
         http_with_token(addr, method, &path, body.as_deref(), "sesame").await
     };
-    let (status, text) = http(addr, "GET", &format!("{base}/schema"), None).await;
+    let (status, text) =
+        http_with_token(addr, "GET", &format!("{base}/schema"), None, "sesame").await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
         serde_json::from_str::<Value>(&text).unwrap()["schema"],
@@ -315,7 +316,8 @@ async fn the_schema_api_answers_422_with_each_violation() {
     assert_unchanged(&admin, &svc, &tree).await;
     let (status, _) = send("DELETE", format!("{base}/schema?message=loosen"), None).await;
     assert_eq!(status, 200);
-    let (status, text) = http(addr, "GET", &format!("{base}/schema"), None).await;
+    let (status, text) =
+        http_with_token(addr, "GET", &format!("{base}/schema"), None, "sesame").await;
     assert_eq!(status, 404, "{text}");
     assert!(text.contains("no schema"), "{text}");
 }
