@@ -94,7 +94,7 @@ pub enum Error {
     SchemaViolation {
         /// How many violations there were.
         count: usize,
-        /// The violations, at most [`crate::schema::MAX_LISTED_VIOLATIONS`].
+        /// The violations, at most 100.
         violations: Vec<crate::Violation>,
     },
     /// The service has no schema to remove.

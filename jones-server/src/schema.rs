@@ -22,7 +22,7 @@ use crate::tree::ServiceNode;
 use crate::{Error, Result};
 
 /// The most violations a refusal lists (the count says how many there were).
-pub const MAX_LISTED_VIOLATIONS: usize = 100;
+pub(crate) const MAX_LISTED_VIOLATIONS: usize = 100;
 
 /// One way a view breaks the schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

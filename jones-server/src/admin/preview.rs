@@ -45,15 +45,14 @@ pub struct ViewChange {
     pub env: String,
     /// Every key whose value would change, through nested objects.
     pub changes: Vec<KeyChange>,
-    /// The associations reading this view, sorted; at most
-    /// [`LISTED_ASSOCIATIONS`].
+    /// The associations reading this view, sorted; at most 100.
     pub associations: Vec<String>,
     /// How many associations read this view.
     pub association_count: usize,
 }
 
 /// The most associations a [`ViewChange`] lists.
-pub const LISTED_ASSOCIATIONS: usize = 100;
+const LISTED_ASSOCIATIONS: usize = 100;
 
 /// A key of a view whose value would change.
 #[derive(Debug, Clone, Serialize, PartialEq)]
