@@ -143,7 +143,11 @@ async fn check(admin: &Admin, case: &Case) -> Ended {
         .unwrap();
     let result = admin.set_env(&svc, &target, case.write.clone(), None).await;
     let breaks = case.schema && case.limit.is_some_and(|l| l > 1);
-    assert_eq!(!preview.violations.is_empty(), breaks, "{case:?}: {preview:?}");
+    assert_eq!(
+        !preview.violations.is_empty(),
+        breaks,
+        "{case:?}: {preview:?}"
+    );
     if breaks {
         match result {
             Err(Error::SchemaViolation { violations, .. }) => {
