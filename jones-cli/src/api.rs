@@ -332,6 +332,14 @@ impl Api {
         )
     }
 
+    pub fn jones_history(&self, limit: usize, before: Option<u64>) -> Result<Value, ApiFailure> {
+        let mut query = format!("limit={limit}");
+        if let Some(before) = before {
+            query.push_str(&format!("&before={before}"));
+        }
+        self.call("GET", &format!("/history?{query}"), None)
+    }
+
     /// The environment entry `id` changed and its config right after it.
     pub fn config_at(&self, svc: &str, id: u64) -> Result<Value, ApiFailure> {
         self.call(

@@ -133,6 +133,16 @@ pub enum Command {
         #[arg(long)]
         before: Option<u64>,
     },
+    /// The Jones-wide history: services deleted, accounts created and
+    /// removed (needs a global admin).
+    Audit {
+        /// Entries to show (1 to 500).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only entries older than this id (the `next` of a page).
+        #[arg(long)]
+        before: Option<u64>,
+    },
     /// Make an environment's config what it was right after history entry
     /// ID: shows the diff and asks; writes with the version read, so a
     /// change made meanwhile stops it (exit 4).

@@ -22,11 +22,25 @@ pub fn history(
     parse_service(service)?;
     let env = env.map(parse_env).transpose()?;
     let page = api.history(service, env.as_ref(), limit, before)?;
+    print_page(&page, json);
+    Ok(())
+}
+
+/// Prints up to `limit` entries of the Jones-wide history (service
+/// deletes, accounts), older than entry `before` when given.
+pub fn audit(api: &Api, limit: usize, before: Option<u64>, json: bool) -> Result<()> {
+    let page = api.jones_history(limit, before)?;
+    print_page(&page, json);
+    Ok(())
+}
+
+/// A page of history: per entry a headline, the message, and the diff.
+fn print_page(page: &Value, json: bool) {
     if json {
-        print_json(&page);
-        return Ok(());
+        print_json(page);
+        return;
     }
-    for entry in items(&page, "entries") {
+    for entry in items(page, "entries") {
         outln!("{}", headline(entry));
         if let Some(message) = entry["message"].as_str() {
             outln!("    {message}");
@@ -39,7 +53,6 @@ pub fn history(
     if let Some(next) = page["next"].as_u64() {
         outln!("(older: --before {next})");
     }
-    Ok(())
 }
 
 /// Rolls the environment entry `id` changed back to its config right after
@@ -81,6 +94,8 @@ pub fn rollback(api: &Api, service: &str, id: u64, yes: bool, json: bool) -> Res
 fn headline(entry: &Value) -> String {
     let text = |key: &str| entry[key].as_str().unwrap_or("-").to_owned();
     let target = match (entry["env"].as_str(), entry["association"].as_str()) {
+        _ if entry["account"].is_string() => format!("account {}", text("account")),
+        _ if entry["service"].is_string() => format!("service {}", text("service")),
         (_, Some(name)) => format!(
             "{name} -> {}",
             entry["after"].as_str().map_or("(none)", env_label)

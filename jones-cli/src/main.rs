@@ -7,7 +7,7 @@
 //! | [`api`] | the server's HTTP API, for writes and admin reads |
 //! | [`admin`] | services, environments, associations, view, dump |
 //! | [`restore`] | `restore`: a dump loaded back into a service |
-//! | [`history`] | `history`: a service's recorded changes, with diffs; `rollback` |
+//! | [`history`] | `history`: a service's recorded changes, with diffs; `audit`: the Jones-wide ones; `rollback` |
 //! | [`pins`] | `pin`, `unpin`, `pins` |
 //! | [`schema`] | `schema get`, `set`, `rm` |
 //! | [`dryrun`] | `--dry-run` of config writes: views, keys, readers, schema refusals |
@@ -153,6 +153,7 @@ fn run(cli: Cli) -> Result<()> {
             limit,
             before,
         } => history::history(&api, &service, env.as_deref(), limit, before, json),
+        Command::Audit { limit, before } => history::audit(&api, limit, before, json),
         Command::Rollback { service, id, yes } => history::rollback(&api, &service, id, yes, json),
         Command::Schema(command) => schema::schema(&api, command, json),
         Command::Pin { service, env, id } => pins::pin(&api, &service, &env, id, json),

@@ -128,6 +128,16 @@ pub enum Action {
     /// The service's schema removed.
     #[serde(rename = "schema.remove")]
     SchemaRemove,
+    /// A service deleted with everything in it, its history too: recorded
+    /// in the Jones-wide history.
+    #[serde(rename = "service.delete")]
+    ServiceDelete,
+    /// An account created (`after`: its grants): Jones-wide.
+    #[serde(rename = "account.create")]
+    AccountCreate,
+    /// An account removed (`before`: its grants): Jones-wide.
+    #[serde(rename = "account.remove")]
+    AccountRemove,
 }
 
 impl Action {
@@ -157,6 +167,12 @@ pub(crate) struct Record {
     /// The entry a rollback or pin goes back to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<u64>,
+    /// The service, in the Jones-wide history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The account, in the Jones-wide history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub before: Value,
     pub after: Value,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -176,6 +192,8 @@ impl Record {
             env: env.map(ToString::to_string),
             association: None,
             to: None,
+            service: None,
+            account: None,
             before: Value::Null,
             after: Value::Null,
             before_omitted: false,
@@ -200,6 +218,18 @@ impl Record {
     /// The same record going back to entry `to`.
     pub(crate) fn to(mut self, to: Option<u64>) -> Self {
         self.to = to;
+        self
+    }
+
+    /// The same record about service `name` (Jones-wide).
+    pub(crate) fn service(mut self, name: &str) -> Self {
+        self.service = Some(name.to_owned());
+        self
+    }
+
+    /// The same record about account `name` (Jones-wide).
+    pub(crate) fn account(mut self, name: &str) -> Self {
+        self.account = Some(name.to_owned());
         self
     }
 
@@ -254,6 +284,12 @@ pub struct Entry {
     /// The entry a rollback or pin went back to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<u64>,
+    /// The service, in the Jones-wide history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The account, in the Jones-wide history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// The config (or association target) before; `null` when there was
     /// none, or when it was left out (see `before_omitted`).
     pub before: Value,
@@ -283,11 +319,21 @@ pub(crate) fn history_path(layout: &ServiceLayout) -> String {
     format!("{}/history", layout.service_path())
 }
 
+/// The Jones-wide history: what outlives a service (its deletion) or
+/// belongs to none (accounts), with the same entries.
+pub(crate) const JONES_HISTORY: &str = "/jones/history";
+
 /// The op that appends `record` to the service's history, taking at most
 /// `room` bytes of its transaction (see [`Record::encode`]), and whether
 /// the entry kept the record's `after`.
 pub(crate) fn append(layout: &ServiceLayout, record: Record, room: usize) -> (Op, bool) {
-    let prefix = format!("{}/{ENTRY_PREFIX}", history_path(layout));
+    append_to(&history_path(layout), record, room)
+}
+
+/// The op that appends `record` to the history directory `dir`, as
+/// [`append`] does.
+pub(crate) fn append_to(dir: &str, record: Record, room: usize) -> (Op, bool) {
+    let prefix = format!("{dir}/{ENTRY_PREFIX}");
     let overhead = Op::CreateSequential {
         prefix: prefix.clone(),
         data: Vec::new(),
@@ -347,6 +393,8 @@ pub(crate) fn entry(id: u64, ctime_ms: i64, data: &[u8]) -> Result<Entry> {
         env: record.env,
         association: record.association,
         to: record.to,
+        service: record.service,
+        account: record.account,
         before: record.before,
         after: record.after,
         before_omitted: record.before_omitted,
@@ -506,6 +554,8 @@ mod tests {
             env: Some("prod".into()),
             association: None,
             to: None,
+            service: None,
+            account: None,
             before_omitted: before.is_null() && action != Action::EnvCreate,
             after_omitted: after.is_null() && action != Action::EnvDelete,
             before,

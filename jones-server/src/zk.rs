@@ -126,6 +126,9 @@ pub(crate) enum Op {
     /// registry's ACL: anyone may read it and create children (clients
     /// register anonymously), only the server may change or delete it.
     CreateRegistry { path: String },
+    /// Create `path` with `data` and the secret ACL (see
+    /// [`Zk::secret_acls`]).
+    CreateSecret { path: String, data: Vec<u8> },
     /// Set `path`'s data, if at `version` (any version with `None`).
     Set {
         path: String,
@@ -144,6 +147,7 @@ impl Op {
             | Op::Create { path, .. }
             | Op::CreateSequential { prefix: path, .. }
             | Op::CreateRegistry { path }
+            | Op::CreateSecret { path, .. }
             | Op::Set { path, .. }
             | Op::Delete { path, .. } => path,
         }
@@ -158,6 +162,7 @@ impl Op {
             + match self {
                 Op::Create { data, .. }
                 | Op::CreateSequential { data, .. }
+                | Op::CreateSecret { data, .. }
                 | Op::Set { data, .. } => data.len(),
                 _ => 0,
             }
@@ -329,17 +334,6 @@ impl Zk {
         match read {
             Ok(found) => Ok(Some(found)),
             Err(zookeeper_client::Error::NoNode) => Ok(None),
-            Err(e) => Err(crate::error::zk_error(path, e)),
-        }
-    }
-
-    /// Deletes `path` at any version; `false` when it did not exist.
-    pub(crate) async fn delete_existing(&self, path: &str) -> Result<bool, Error> {
-        let client = self.client().await?;
-        self.count(1, 1);
-        match client.delete(path, None).await {
-            Ok(()) => Ok(true),
-            Err(zookeeper_client::Error::NoNode) => Ok(false),
             Err(e) => Err(crate::error::zk_error(path, e)),
         }
     }
@@ -584,6 +578,7 @@ impl Zk {
         let options = CreateMode::Persistent.with_acls(self.acls());
         let registry = CreateMode::Persistent.with_acls(self.registry_acls());
         let sequential = CreateMode::PersistentSequential.with_acls(self.acls());
+        let secret = CreateMode::Persistent.with_acls(self.secret_acls());
         for op in ops {
             let added = match op {
                 Op::Check { path, version } => writer.add_check_version(path, *version),
@@ -592,6 +587,7 @@ impl Zk {
                     writer.add_create(prefix, data, &sequential)
                 }
                 Op::CreateRegistry { path } => writer.add_create(path, &[], &registry),
+                Op::CreateSecret { path, data } => writer.add_create(path, data, &secret),
                 Op::Set {
                     path,
                     data,

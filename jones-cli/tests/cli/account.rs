@@ -116,6 +116,18 @@ async fn an_account_token_works_until_the_account_is_removed() {
     let again = jones_at(&zk, &url, &["--json", "account", "rm", &name], &as_admin).await;
     assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
     assert_eq!(json_error(&again)["kind"], "account_not_found");
+    // Both recorded in the Jones-wide history, by the admin token.
+    let audit = ok(&jones_at(&zk, &url, &["audit", "--limit", "500"], &as_admin).await);
+    let mine: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.ends_with(&format!("account {name}")))
+        .collect();
+    assert_eq!(mine.len(), 2, "{audit}");
+    assert!(mine[0].contains("admin  account.remove"), "{audit}");
+    assert!(mine[1].contains("admin  account.create"), "{audit}");
+    assert!(!audit.contains(&token[token.len() - 43..]), "{audit}");
+    let denied = jones_at(&zk, &url, &["audit"], &with_token).await;
+    assert_eq!(denied.status.code(), Some(6), "{}", stderr(&denied));
     server.stop().await;
 }
 

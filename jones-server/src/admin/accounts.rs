@@ -6,9 +6,13 @@
 //! accepts the token again, whichever ZooKeeper server its session reads
 //! from.
 
+use serde_json::Value;
+
 use super::Admin;
 use crate::accounts::{ACCOUNTS_ROOT, JONES_ROOT, parse_record, record_bytes, token};
-use crate::zk::{Read, ReadResult};
+use crate::history::{self, Action, JONES_HISTORY, Record};
+use crate::materialize::ops_size;
+use crate::zk::{Op, Read, ReadResult};
 use crate::{Account, AccountName, Error, Grant, Result};
 
 /// Account records read in one multi-read at most.
@@ -47,15 +51,44 @@ impl Admin {
         let token = token::generate(name)?;
         let account = Account::new(name.clone(), grants).with_token(&token);
         self.zk.ensure(JONES_ROOT).await?;
+        self.zk.ensure(JONES_HISTORY).await?;
         self.zk.create_secret(ACCOUNTS_ROOT, b"").await?;
-        match self
-            .zk
-            .create_secret(&name.path(), &record_bytes(&account))
-            .await?
-        {
-            true => Ok((account, token)),
-            false => Err(Error::AccountExists(name.clone())),
+        let create = Op::CreateSecret {
+            path: name.path(),
+            data: record_bytes(&account),
+        };
+        let record = self
+            .account_record(Action::AccountCreate, name)
+            .change(Value::Null, grants_json(&account));
+        match self.commit_recorded(create, record).await {
+            Ok(()) => Ok((account, token)),
+            Err(zookeeper_client::Error::NodeExists) => Err(Error::AccountExists(name.clone())),
+            Err(e) => Err(crate::error::zk_error(&name.path(), e)),
         }
+    }
+
+    /// A Jones-wide record of `action` on account `name`.
+    fn account_record(&self, action: Action, name: &AccountName) -> Record {
+        Record::new(&self.author, action, None).account(name.as_str())
+    }
+
+    /// Commits `op` with `record`'s entry in the Jones-wide history, in one
+    /// transaction; the error is the one `op` met.
+    async fn commit_recorded(
+        &self,
+        op: Op,
+        record: Record,
+    ) -> std::result::Result<(), zookeeper_client::Error> {
+        let mut ops = vec![op];
+        if self.limits.record_history {
+            let room = self.limits.multi_bytes.saturating_sub(ops_size(&ops));
+            ops.push(history::append_to(JONES_HISTORY, record, room).0);
+        }
+        let result = self.zk.multi(&ops).await.map(|_| ()).map_err(|e| e.source);
+        if result.is_ok() {
+            self.after_jones_change().await;
+        }
+        result
     }
 
     /// Every account, sorted by name; a znode that is not a valid account
@@ -91,9 +124,31 @@ impl Admin {
     /// Removes account `name`: from the moment this returns, its token is
     /// refused by every server.
     pub async fn delete_account(&self, name: &AccountName) -> Result<()> {
-        match self.zk.delete_existing(&name.path()).await? {
-            true => Ok(()),
-            false => Err(Error::AccountNotFound(name.clone())),
+        self.zk.ensure(JONES_ROOT).await?;
+        self.zk.ensure(JONES_HISTORY).await?;
+        let Some((data, stat)) = self.zk.get(&name.path()).await? else {
+            return Err(Error::AccountNotFound(name.clone()));
+        };
+        // What it could do, for the record; a garbled record still goes.
+        let grants = parse_record(name, &data)
+            .map(|account| grants_json(&account))
+            .unwrap_or(Value::Null);
+        let delete = Op::Delete {
+            path: name.path(),
+            version: Some(stat.version),
+        };
+        let record = self
+            .account_record(Action::AccountRemove, name)
+            .change(grants, Value::Null);
+        match self.commit_recorded(delete, record).await {
+            Ok(()) => Ok(()),
+            Err(zookeeper_client::Error::NoNode) => Err(Error::AccountNotFound(name.clone())),
+            // Changed since read: it was replaced or removed meanwhile.
+            Err(zookeeper_client::Error::BadVersion) => Err(Error::Unavailable(format!(
+                "account {:?} changed while it was being removed; try again",
+                name.as_str()
+            ))),
+            Err(e) => Err(crate::error::zk_error(&name.path(), e)),
         }
     }
 
@@ -109,4 +164,10 @@ impl Admin {
         let account = parse_record(&name, &data)?;
         Ok(account.token_matches(token).then_some(account))
     }
+}
+
+/// An account's grants as its history entries show them (never its
+/// token's hash).
+fn grants_json(account: &Account) -> Value {
+    Value::Array(account.grants().iter().map(Grant::to_json).collect())
 }

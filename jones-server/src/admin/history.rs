@@ -37,21 +37,43 @@ impl Admin {
         limit: usize,
         before: Option<u64>,
     ) -> Result<HistoryPage> {
+        let layout = ServiceLayout::new(service.clone());
+        let dir = history_path(&layout);
+        if self.zk.stat(layout.service_path()).await?.is_none() {
+            return Err(Error::ServiceNotFound(service.clone()));
+        }
+        self.history_page(&dir, env, limit, before).await
+    }
+
+    /// The entries of the Jones-wide history (service deletes, accounts
+    /// created and removed), newest first, paged as [`Admin::history`].
+    ///
+    /// ```no_run
+    /// # async fn demo(admin: jones_server::Admin) -> Result<(), jones_server::Error> {
+    /// for entry in admin.jones_history(20, None).await?.entries {
+    ///     println!("{} {:?} {:?} by {}", entry.id, entry.action, entry.service, entry.actor);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn jones_history(&self, limit: usize, before: Option<u64>) -> Result<HistoryPage> {
+        self.history_page(history::JONES_HISTORY, None, limit, before)
+            .await
+    }
+
+    /// A page of the history directory `dir`; see [`Admin::history`].
+    async fn history_page(
+        &self,
+        dir: &str,
+        env: Option<&EnvPath>,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<HistoryPage> {
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::invalid(format!(
                 "limit must be between 1 and {MAX_PAGE}, not {limit}"
             )));
         }
-        let layout = ServiceLayout::new(service.clone());
-        let dir = history_path(&layout);
-        let (children, exists) = futures_util::future::try_join(
-            self.zk.children(&dir),
-            self.zk.stat(layout.service_path()),
-        )
-        .await?;
-        if exists.is_none() {
-            return Err(Error::ServiceNotFound(service.clone()));
-        }
+        let children = self.zk.children(dir).await?;
         let mut ids: Vec<u64> = children
             .unwrap_or_default()
             .iter()
@@ -163,9 +185,22 @@ impl Admin {
     /// how many went.
     pub async fn prune_history(&self, service: &ServiceName) -> Result<usize> {
         let layout = ServiceLayout::new(service.clone());
-        let dir = history_path(&layout);
+        self.prune_dir(&history_path(&layout)).await
+    }
+
+    /// Called after each change this server recorded in the Jones-wide
+    /// history: prunes it. A failure is logged; the change stands.
+    pub(super) async fn after_jones_change(&self) {
+        if let Err(e) = self.prune_dir(history::JONES_HISTORY).await {
+            tracing::warn!(error = %e, "pruning the Jones-wide history failed");
+        }
+    }
+
+    /// Deletes the oldest entries of history directory `dir` beyond its
+    /// retention.
+    async fn prune_dir(&self, dir: &str) -> Result<usize> {
         let (children, settings) =
-            futures_util::future::try_join(self.zk.children(&dir), self.zk.get(&dir)).await?;
+            futures_util::future::try_join(self.zk.children(dir), self.zk.get(dir)).await?;
         let ids: BTreeSet<u64> = children
             .unwrap_or_default()
             .iter()
@@ -185,7 +220,7 @@ impl Admin {
                 .collect();
             if let Err(e) = self.zk.multi(&ops).await {
                 // Another server pruned some of them first.
-                tracing::debug!(service = %service, error = ?e.source, "a pruning transaction failed");
+                tracing::debug!(dir, error = ?e.source, "a pruning transaction failed");
                 return Ok(0);
             }
         }

@@ -79,6 +79,10 @@ impl Admin {
     pub async fn delete_service(&self, service: &ServiceName) -> Result<()> {
         let layout = ServiceLayout::new(service.clone());
         let _turn = self.queue(service).await?;
-        self.writer(&layout).delete_service().await
+        let result = self.writer(&layout).delete_service().await;
+        if result.is_ok() {
+            self.after_jones_change().await;
+        }
+        result
     }
 }

@@ -72,17 +72,20 @@ pub(crate) async fn create(state: &ServerState, req: &Request) -> Handled {
             ));
         }
     };
-    let (account, token) = state.admin().create_account(&name, grants).await?;
-    let message = body.get("message").and_then(Value::as_str).unwrap_or("");
-    tracing::info!(account = %name, by = %req.actor(), %message, "account created");
+    let (account, token) = super::handlers::author(state, req, &body)?
+        .create_account(&name, grants)
+        .await?;
+    tracing::info!(account = %name, by = %req.actor(), "account created");
     let mut shown = account.to_json();
     shown["token"] = json!(token);
     Ok(json_response(StatusCode::CREATED, &shown))
 }
 
-pub(crate) async fn delete(state: &ServerState, name: &AccountName) -> Handled {
-    state.admin().delete_account(name).await?;
-    tracing::info!(account = %name, "account removed");
+pub(crate) async fn delete(state: &ServerState, req: &Request, name: &AccountName) -> Handled {
+    super::handlers::author(state, req, &serde_json::Map::new())?
+        .delete_account(name)
+        .await?;
+    tracing::info!(account = %name, by = %req.actor(), "account removed");
     Ok(json_response(
         StatusCode::OK,
         &json!({"deleted": name.as_str()}),

@@ -455,7 +455,7 @@ const MAX_MESSAGE_BYTES: usize = 4096;
 /// The admin that records this request's change: by the request's actor,
 /// with the body's `message` (or the `message` query parameter, for
 /// requests without a body).
-fn author(
+pub(crate) fn author(
     state: &ServerState,
     req: &Request,
     body: &serde_json::Map<String, Value>,
@@ -500,21 +500,31 @@ pub(crate) async fn history(state: &ServerState, req: &Request, svc: &ServiceNam
         ),
         None => None,
     };
-    let number = |name: &str, default: Option<u64>| -> Result<Option<u64>, ApiError> {
-        match query_param(&req.query, name) {
-            None => Ok(default),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                ApiError::bad_request(format!("`{name}` must be a whole number, not {v:?}"))
-            }),
-        }
-    };
-    let limit = number("limit", Some(50))?.unwrap_or(50) as usize;
-    let before = number("before", None)?;
+    let (limit, before) = page_params(req)?;
     let page = state
         .admin()
         .history(svc, env.as_ref(), limit, before)
         .await?;
     Ok(json_response(StatusCode::OK, &page))
+}
+
+pub(crate) async fn jones_history(state: &ServerState, req: &Request) -> Handled {
+    let (limit, before) = page_params(req)?;
+    let page = state.admin().jones_history(limit, before).await?;
+    Ok(json_response(StatusCode::OK, &page))
+}
+
+/// A history page's `limit` (default 50) and `before` from the query.
+fn page_params(req: &Request) -> Result<(usize, Option<u64>), ApiError> {
+    let number = |name: &str| -> Result<Option<u64>, ApiError> {
+        match query_param(&req.query, name) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("`{name}` must be a whole number, not {v:?}"))
+            }),
+        }
+    };
+    Ok((number("limit")?.unwrap_or(50) as usize, number("before")?))
 }
 
 pub(crate) async fn history_entry(state: &ServerState, svc: &ServiceName, id: u64) -> Handled {

@@ -16,6 +16,7 @@
 //! | `.../pins[/{env}]` | viewer (the list) | | admin | admin |
 //! | `.../schema` | viewer | | admin | admin |
 //! | `/api/v1/accounts[/{name}]` | global admin | global admin | | global admin |
+//! | `/api/v1/history` | global admin | | | |
 //!
 //! A role on a service is the caller's highest grant on it or on every
 //! service. Anything the table does not name needs a global admin (and is
@@ -93,6 +94,7 @@ pub(crate) fn required(route: &Route, method: &Method) -> Requirement {
         Route::Pins(..) if put || delete => OnService(Admin),
         Route::Schema(_) if put || delete => OnService(Admin),
         Route::Accounts if get || post => Global(Admin),
+        Route::JonesHistory if get => Global(Admin),
         Route::Account(_) if delete => Global(Admin),
         _ => Global(Admin),
     }

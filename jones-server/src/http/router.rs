@@ -17,6 +17,7 @@
 //! | `/api/v1/services/{svc}/verify` | GET |
 //! | `/api/v1/services/{svc}/repair` | POST |
 //! | `/api/v1/services/{svc}/clients` | GET |
+//! | `/api/v1/history` | GET (the Jones-wide history) |
 //! | `/api/v1/services/{svc}/history` | GET |
 //! | `/api/v1/services/{svc}/history/{id}[/config]` | GET |
 //! | `/api/v1/services/{svc}/rollback` | POST |
@@ -109,6 +110,8 @@ pub(crate) enum Route {
     Accounts,
     Account(AccountName),
     Session,
+    /// The Jones-wide history: service deletes, accounts.
+    JonesHistory,
 }
 
 impl Route {
@@ -147,6 +150,7 @@ impl Route {
             Route::Accounts => "/api/v1/accounts",
             Route::Account(_) => "/api/v1/accounts/{name}",
             Route::Session => "/api/v1/session",
+            Route::JonesHistory => "/api/v1/history",
         }
     }
 
@@ -159,7 +163,8 @@ impl Route {
             | Route::Services
             | Route::Accounts
             | Route::Account(_)
-            | Route::Session => None,
+            | Route::Session
+            | Route::JonesHistory => None,
             Route::Service(s)
             | Route::Envs(s)
             | Route::Config(s, _)
@@ -254,12 +259,13 @@ async fn dispatch(state: &ServerState, req: &Request, route: &Route) -> Handled 
             _ => Err(not_allowed(req)),
         },
         Route::Events(svc) if get => h::events(state, req, svc).await,
+        Route::JonesHistory if get => h::jones_history(state, req).await,
         Route::Accounts => match *m {
             Method::GET => accounts::list(state).await,
             Method::POST => accounts::create(state, req).await,
             _ => Err(not_allowed(req)),
         },
-        Route::Account(name) if *m == Method::DELETE => accounts::delete(state, name).await,
+        Route::Account(name) if *m == Method::DELETE => accounts::delete(state, req, name).await,
         Route::Session => match *m {
             Method::GET => accounts::session(state, req).await,
             Method::POST => accounts::sign_in(state, req).await,
@@ -285,6 +291,7 @@ fn resolve(req: &Request) -> Result<Route, ApiError> {
         ["healthz"] => return Ok(Route::Healthz),
         ["metrics"] => return Ok(Route::Metrics),
         ["api", "v1", "session"] => return Ok(Route::Session),
+        ["api", "v1", "history"] => return Ok(Route::JonesHistory),
         ["api", "v1", "accounts"] => return Ok(Route::Accounts),
         ["api", "v1", "accounts", name] => return Ok(Route::Account(AccountName::new(name)?)),
         ["api", "v1", "services", rest @ ..] => rest,

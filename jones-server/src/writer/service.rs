@@ -6,9 +6,10 @@ use jones_client::MergeMode;
 
 use super::{Next, Writer, classify};
 use crate::Error;
+use crate::history;
 use crate::materialize::ops_size;
 use crate::nodemap::NodemapFormat;
-use crate::tree::{DELETE_MARKER, marker_path};
+use crate::tree::{DELETE_MARKER, delete_pending, marker_path};
 use crate::zk::Op;
 
 impl Writer<'_> {
@@ -85,10 +86,17 @@ impl Writer<'_> {
     /// registers (creates an ephemeral znode under `clients`) between the
     /// listing and the delete fails the transaction with `NotEmpty`, and
     /// the delete lists again and retries.
+    ///
+    /// The delete is recorded in the Jones-wide history (the service's own
+    /// goes with it) in the transaction that decides it: the whole delete,
+    /// or the one that makes the marker a delete marker, after which any
+    /// server finishes it without recording it again.
     pub(crate) async fn delete_service(&self) -> Result<(), Error> {
         // Whether an attempt may have deleted the tree: then finding
         // nothing left means done, not not-found.
         let mut maybe_done = false;
+        self.zk.ensure(crate::accounts::JONES_ROOT).await?;
+        self.zk.ensure(history::JONES_HISTORY).await?;
         let mut attempts = self.attempts();
         while attempts.next().await.is_some() {
             let paths = self.zk.subtree(self.layout.service_path()).await?;
@@ -98,12 +106,24 @@ impl Writer<'_> {
                     false => Err(Error::ServiceNotFound(self.layout.service().clone())),
                 };
             }
+            if delete_pending(self.zk, self.layout).await? {
+                // Decided (and recorded) before, by this delete after a
+                // lost answer or by another: finish it.
+                return self.finish_delete(0).await;
+            }
+            let record = self
+                .record(history::Action::ServiceDelete, None)
+                .service(self.layout.service().as_str());
             let whole = deletes_deepest_first(paths);
-            let (ops, then_finish) = if ops_size(&whole) <= self.limits.multi_bytes {
+            let (mut ops, then_finish) = if ops_size(&whole) <= self.limits.multi_bytes {
                 (whole, false)
             } else {
                 (vec![self.delete_marker_op().await?], true)
             };
+            if self.limits.record_history {
+                let room = self.room_beside(&ops);
+                ops.push(history::append_to(history::JONES_HISTORY, record, room).0);
+            }
             match self.commit(&ops).await {
                 Ok(_) if then_finish => return self.finish_delete(1).await,
                 Ok(_) => return Ok(()),

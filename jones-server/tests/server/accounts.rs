@@ -217,6 +217,7 @@ fn table(svc: &ServiceName) -> Vec<(&'static str, String, Option<String>, Needs)
         ("DELETE", format!("{s}/schema"), None, On(Role::Admin)),
         ("PATCH", format!("{s}/dump"), None, GlobalAdmin),
         ("GET", "/api/v1/accounts".into(), None, GlobalAdmin),
+        ("GET", "/api/v1/history".into(), None, GlobalAdmin),
         (
             "POST",
             "/api/v1/accounts".into(),

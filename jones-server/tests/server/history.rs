@@ -561,3 +561,133 @@ async fn a_server_killed_mid_write_leaves_one_entry_per_change() {
     assert!(sets >= 8, "{sets} config writes in 8 rounds");
     survivor.terminate().await;
 }
+
+/// The Jones-wide entries about service `svc`, oldest first.
+async fn jones_entries_of(admin: &Admin, svc: &ServiceName) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = admin
+        .jones_history(500, None)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.service.as_deref() == Some(svc.as_str()))
+        .collect();
+    entries.reverse();
+    entries
+}
+
+#[tokio::test]
+async fn a_service_delete_is_recorded_jones_wide_exactly_once_whatever_dies() {
+    let admin = admin().await;
+    // Whole, and by someone who said why.
+    let svc = service();
+    admin.create_service(&svc).await.unwrap();
+    admin
+        .acting_as(Author::new("alice").with_message(Some("retired".into())))
+        .delete_service(&svc)
+        .await
+        .unwrap();
+    let recorded = jones_entries_of(&admin, &svc).await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(
+        (
+            recorded[0].action,
+            recorded[0].actor.as_str(),
+            recorded[0].message.as_deref()
+        ),
+        (Action::ServiceDelete, "alice", Some("retired"))
+    );
+    // The answer lost: applied once, recorded once.
+    let svc = service();
+    admin.create_service(&svc).await.unwrap();
+    let lossy = admin.clone().with_limits(Limits {
+        lose_answers: 1,
+        ..Limits::default()
+    });
+    lossy.delete_service(&svc).await.unwrap();
+    assert_eq!(jones_entries_of(&admin, &svc).await.len(), 1);
+    // Too large for one transaction, the deleter dying after the delete
+    // marker: the next delete finishes it without a second entry.
+    let small = Limits {
+        multi_bytes: 8 * 1024,
+        ..Limits::default()
+    };
+    let svc = service();
+    let big = admin.clone().with_limits(small.clone());
+    big.create_service(&svc).await.unwrap();
+    for i in 0..40 {
+        big.create_env(
+            &svc,
+            &env(&format!("e{i:02}")),
+            obj(json!({"pad": "x".repeat(300)})),
+        )
+        .await
+        .unwrap();
+    }
+    let dying = admin.clone().with_limits(Limits {
+        stop_after_batches: Some(1),
+        ..small.clone()
+    });
+    assert!(dying.delete_service(&svc).await.is_err());
+    assert_eq!(jones_entries_of(&admin, &svc).await.len(), 1);
+    assert!(admin.service_exists(&svc).await.unwrap(), "half deleted");
+    big.delete_service(&svc).await.unwrap();
+    assert!(!admin.service_exists(&svc).await.unwrap());
+    assert_eq!(jones_entries_of(&admin, &svc).await.len(), 1);
+}
+
+#[tokio::test]
+async fn accounts_made_and_removed_are_recorded_without_their_token() {
+    use jones_server::{AccountName, Grant, Role};
+    let admin = admin().await.acting_as(Author::new("root-admin"));
+    let name = AccountName::new(&jones_testkit::unique_name("audited")).unwrap();
+    let svc = service();
+    let (_, token) = admin
+        .create_account(&name, vec![Grant::on(Role::Editor, svc.clone())])
+        .await
+        .unwrap();
+    admin.delete_account(&name).await.unwrap();
+    let mine: Vec<Entry> = admin
+        .jones_history(500, None)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.account.as_deref() == Some(name.as_str()))
+        .collect();
+    let shape: Vec<(Action, &str, Value, Value)> = mine
+        .iter()
+        .map(|e| {
+            (
+                e.action,
+                e.actor.as_str(),
+                e.before.clone(),
+                e.after.clone(),
+            )
+        })
+        .collect();
+    let grants = json!([{"role": "editor", "service": svc.as_str()}]);
+    assert_eq!(
+        shape,
+        [
+            (
+                Action::AccountRemove,
+                "root-admin",
+                grants.clone(),
+                Value::Null
+            ),
+            (Action::AccountCreate, "root-admin", Value::Null, grants),
+        ]
+    );
+    let text = serde_json::to_string(&mine).unwrap();
+    let secret = &token[token.len() - 43..];
+    assert!(!text.contains(secret) && !text.contains("sha256"), "{text}");
+    // Removing what is not there records nothing.
+    assert!(admin.delete_account(&name).await.is_err());
+    let after = admin.jones_history(500, None).await.unwrap().entries;
+    let count = after
+        .iter()
+        .filter(|e| e.account.as_deref() == Some(name.as_str()))
+        .count();
+    assert_eq!(count, 2);
+}
