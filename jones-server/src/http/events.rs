@@ -3,7 +3,7 @@
 //! service's streams through a broadcast channel (the hub).
 //!
 //! Events: `ready` once the watch is in place; `change` with data
-//! `{"path", "kind": "conf"|"view"|"nodemap"|"service", "env"}` for every
+//! `{"path", "kind": "conf"|"view"|"nodemap"|"pins"|"schema"|"service", "env"}` for every
 //! znode change except the client registry's and the association index's;
 //! `clients` with the report of `GET .../clients` when the registry
 //! picture changed (at most one per 250 ms per service, see
@@ -77,6 +77,10 @@ pub(crate) fn classify(layout: &ServiceLayout, path: &str) -> (&'static str, Opt
         ("associations", None)
     } else if env_of(&crate::history::history_path(layout)).is_some() {
         ("history", None)
+    } else if path == crate::pins::pins_path(layout) {
+        ("pins", None)
+    } else if path == crate::schema::schema_path(layout) {
+        ("schema", None)
     } else {
         ("service", None)
     }
@@ -538,5 +542,7 @@ mod tests {
             classify(&l, "/services/s/history/e0000000042"),
             ("history", None)
         );
+        assert_eq!(classify(&l, "/services/s/pins"), ("pins", None));
+        assert_eq!(classify(&l, "/services/s/schema"), ("schema", None));
     }
 }
