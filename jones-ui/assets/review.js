@@ -32,7 +32,7 @@ function renderView(v) {
     v.changes.length ? h('ul', {}, v.changes.map(renderChange)) : null,
     v.association_count
       ? h('p.reach-hosts', {}, 'Read by ',
-          v.associations.map((name, i) => [i ? ', ' : '', h('code', {}, name)]),
+          v.associations.flatMap((name, i) => [i ? ', ' : '', h('code', {}, name)]),
           more > 0 ? ` and ${more} more` : '')
       : null);
 }
