@@ -121,11 +121,12 @@ export class HistoryPanel {
       return;
     }
     const rows = this.entries.map((entry) => this.renderEntry(entry, open.has(String(entry.id))));
+    const older = this.next !== null
+      ? [h('button.secondary.small', { type: 'button', dataset: { focus: 'history-older' }, onclick: () => this.older() }, 'Older')]
+      : [];
     replaceKeepingFocus(this.list,
       rows.length ? h('ol.history-entries', {}, rows) : h('p.muted', {}, 'No change is recorded.'),
-      this.next !== null
-        ? h('button.secondary.small', { type: 'button', dataset: { focus: 'history-older' }, onclick: () => this.older() }, 'Older')
-        : null);
+      ...older);
   }
 
   renderEntry(entry, open) {
@@ -136,7 +137,6 @@ export class HistoryPanel {
     ].filter(Boolean);
     const body = h('div.history-body', {},
       entry.to !== undefined && entry.to !== null ? h('p', {}, `Went back to #${entry.to}.`) : null,
-      entry.association ? h('p', {}, 'Association ', h('code', {}, entry.association)) : null,
       omitted.map((text) => h('p.history-omitted', {}, text)),
       renderDiff(entry.before ?? null, entry.after ?? null, [`${what} before #${entry.id}`, `${what} after #${entry.id}`]),
       h('div.actions', {}, this.actions(entry)));
@@ -147,7 +147,9 @@ export class HistoryPanel {
           h('time', { dateTime: entry.at || '', title: entry.at || '' }, timeText(entry.at)), ' ',
           h('span.history-actor', {}, entry.actor || 'unknown'), ' ',
           h('span.history-action', { title: entry.action }, ACTIONS[entry.action] || entry.action),
-          this.env === null && entry.env !== null && entry.env !== undefined ? [' ', h('code', {}, envLabel(entry.env))] : null,
+          entry.association
+            ? [' ', h('code', {}, entry.association), entry.action === 'association.remove' ? ' from ' : ' → ', h('code', {}, envLabel(entry.env ?? ''))]
+            : this.env === null && entry.env !== null && entry.env !== undefined ? [' ', h('code', {}, envLabel(entry.env))] : null,
           entry.message ? [' · ', h('span.history-message', {}, entry.message)] : null),
         body));
   }
