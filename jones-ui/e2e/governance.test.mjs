@@ -149,6 +149,27 @@ test('a schema violation disables Save and names the environment and pointer; th
   });
 });
 
+test('the check as you type follows a parent changed elsewhere and keeps the text, and the focus, being typed', async () => {
+  const svc = uniqueService('ui-schema-live');
+  await createService(svc, [['', { name: 'checkout' }], ['prod', {}]]);
+  await ok(server.api('PUT', `/services/${svc}/schema`, { schema: { properties: { pool: { type: 'integer', minimum: 1 } } } }));
+  await withSignedIn(ADMIN, `#/services/${svc}/prod`, async (page) => {
+    await page.locator('#live', { hasText: '● live' }).waitFor();
+    await setEditorText(page, '{"pool": 0, "typed": tr');
+    const content = page.locator('#config-editor .cm-content');
+    for (const round of [1, 2]) {
+      // The parent's view changes: the panel refreshes and the check is built anew.
+      await setConfig(svc, '', { name: 'checkout', [`k${round}`]: round });
+      await page.locator(`#view-table tr[data-key="k${round}"]`).waitFor();
+      assert.match(await content.innerText(), /"typed": tr/, `after live update ${round}`);
+      assert.equal(await page.evaluate(() => !!document.activeElement.closest('#config-editor')), true, 'the editor keeps the focus');
+    }
+    await page.keyboard.insertText('ue}');
+    assert.match(await content.innerText(), /"typed": true}/);
+    await page.locator('#schema-status li', { hasText: '/pool' }).waitFor();
+  });
+});
+
 test('a viewer reads the history and the pin but is offered no rollback, pin or unpin', async () => {
   const svc = uniqueService('ui-viewer');
   await createService(svc, [['prod', { a: 1 }]]);
