@@ -138,7 +138,9 @@ export class HistoryPanel {
     const body = h('div.history-body', {},
       entry.to !== undefined && entry.to !== null ? h('p', {}, `Went back to #${entry.to}.`) : null,
       omitted.map((text) => h('p.history-omitted', {}, text)),
-      renderDiff(entry.before ?? null, entry.after ?? null, [`${what} before #${entry.id}`, `${what} after #${entry.id}`]),
+      renderDiff(entry.before ?? null, entry.after ?? null, [
+        `${what} before #${entry.id}${entry.before === null ? ' (none)' : ''}`,
+        `${what} after #${entry.id}${entry.after === null ? ' (none)' : ''}`]),
       h('div.actions', {}, this.actions(entry)));
     return h('li.history-entry', { dataset: { id: String(entry.id), action: entry.action } },
       h('details', { dataset: { id: String(entry.id) }, open },

@@ -115,6 +115,24 @@ test('the review counts the environments and hosts a save reaches, from associat
   });
 });
 
+test('the review names at most 100 hosts of a view and counts the rest', async () => {
+  const svc = uniqueService('ui-reach-many');
+  await createService(svc, [['big', {}]]);
+  for (let i = 0; i < 103; i++) {
+    await ok(server.api('PUT', `/services/${svc}/associations/host-${String(i).padStart(3, '0')}`, { env: 'big' }));
+  }
+  await withSignedIn(ADMIN, `#/services/${svc}/big`, async (page) => {
+    await setEditorText(page, '{"k": 1}');
+    await page.locator('#save').click();
+    const dialog = page.locator('dialog.modal');
+    await dialog.locator('#reach-count', { hasText: 'Reaches 1 environment and 103 hosts' }).waitFor();
+    const hosts = await dialog.locator('.reach-view[data-env="big"] .reach-hosts').innerText();
+    assert.match(hosts, /^Read by host-000, host-001, .*host-099 and 3 more$/);
+    assert.equal(await dialog.locator('.reach-view[data-env="big"] .reach-hosts code').count(), 100);
+    await dialog.locator('button', { hasText: 'Keep editing' }).click();
+  });
+});
+
 test('a schema violation disables Save and names the environment and pointer; the check as you type uses the view', async () => {
   const svc = uniqueService('ui-schema');
   await createService(svc, [['', { name: 'checkout' }], ['prod', { pool: 4 }], ['prod/eu', {}]]);
