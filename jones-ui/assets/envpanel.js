@@ -14,7 +14,7 @@ import { renderPreview, renderViolations } from './review.js';
 import { HistoryPanel } from './history.js';
 import { RESTORABLE, rollBack } from './rollback.js';
 import { pinTo, renderPinCard, unpin } from './pins.js';
-import { configValidator, viewChecker } from './schema.js';
+import { SchemaCheck } from './schema.js';
 import { may } from './signin.js';
 
 const envLabel = (env) => (env === '' ? 'root' : env);
@@ -51,8 +51,6 @@ export class EnvPanel {
     this.onPinsChanged = onPinsChanged;
     // The service's merge mode, for checking the would-be view against the schema.
     this.merge = merge;
-    // What the schema check is built from, to rebuild it only when that changed.
-    this.schemaKey = null;
     // The page this panel is: its messages, even those of answers that
     // arrive after the user left, belong to it.
     this.page = pageKey(svc, env);
@@ -109,6 +107,7 @@ export class EnvPanel {
 
   destroy() {
     this.rollout?.destroy();
+    this.schemaCheck?.detach();
     this.observer?.disconnect();
     this.editor && this.editor.destroy();
     this.editor = null;
@@ -168,6 +167,8 @@ export class EnvPanel {
     this.rawHost = h('div', { id: 'raw-json' });
     this.rollout = new RolloutCard(this.env, this.clients());
     this.pinHost = h('div', { id: 'pin-host' });
+    // A pinned environment's view does not follow its config: the server judges it.
+    this.schemaCheck = new SchemaCheck(this.svc, this.env, { merge: this.merge, skip: () => this.readOnly() || !!this.pin() });
     this.history = new HistoryPanel(this.svc, { env: this.env, page: this.page, actions: (entry) => this.historyActions(entry) });
     this.root.replaceChildren(
       header,
@@ -176,7 +177,7 @@ export class EnvPanel {
       h('div.columns', {},
         h('section.card', {}, h('h2', {}, 'Own config'),
           h('p.help', {}, 'Keys set here override the same keys of the environments above.'), editorHost, this.status,
-          this.schemaStatus = h('div.schema-status', { id: 'schema-status', 'aria-live': 'polite', hidden: true })),
+          this.schemaCheck.root),
         h('section.card', {}, h('h2', {}, 'Inherited view'),
           h('p.help', {}, 'What apps associated with this environment read.'), this.viewHost)),
       this.rollout.root,
@@ -218,46 +219,7 @@ export class EnvPanel {
     this.renderPin();
     this.updateStatus();
     this.history.refresh();
-    this.schemaKey = null;
-    this.checkSchema();
-  }
-
-  /**
-   * Checks the editor's content against the service's schema as you type
-   * (see schema.js): reads the schema and the parent's view, and gives the
-   * editor a new validator only when either changed, so a live update never
-   * disturbs what is being typed. A pinned environment's view does not
-   * follow its config: it is left to the server.
-   */
-  async checkSchema() {
-    let schema;
-    let parent = {};
-    try {
-      schema = this.readOnly() || this.pin() ? null : await api.schema(this.svc);
-      if (schema !== null && this.env !== '') {
-        parent = (await api.env(this.svc, this.env.includes('/') ? this.env.slice(0, this.env.lastIndexOf('/')) : '')).view || {};
-      }
-    } catch {
-      schema = null;
-    }
-    if (!this.editor) return;
-    const key = schema === null ? 'none' : JSON.stringify([schema, parent, this.merge()]);
-    if (key === this.schemaKey) return;
-    this.schemaKey = key;
-    const check = schema === null ? null : viewChecker(schema);
-    this.schemaStatus.hidden = true;
-    this.editor.updateProps({
-      validator: check ? configValidator(check, parent, this.merge(), (found) => this.showSchemaCheck(found)) : null,
-    });
-  }
-
-  /** What the as-you-type check found, below the editor. */
-  showSchemaCheck(found) {
-    this.schemaStatus.hidden = found.length === 0;
-    this.schemaStatus.replaceChildren(...(found.length ? [
-      h('p', {}, `The view would break the service’s schema (checked again when you save):`),
-      h('ul', {}, found.map((f) => h('li', {}, h('code', {}, f.pointer || '/'), `: ${f.message}`, f.own ? '' : ' (not in a key set here)'))),
-    ] : []));
+    this.schemaCheck.attach(this.editor);
   }
 
   /** Whether this environment can only be read (its name, or its service's, predates the rules). */
@@ -670,7 +632,7 @@ export class EnvPanel {
     this.renderBanners();
     this.updateStatus();
     this.history.refresh();
-    this.checkSchema();
+    this.schemaCheck.update();
   }
 
   /** The pin card and badge; re-rendered alone when the pins change. */

@@ -11,6 +11,8 @@
 // 2020-12: keywords only 2020-12 has are not checked here. The server's
 // verdict (the review's violations, a 422) is what counts; this is a hint.
 
+import { api } from './api.js';
+import { h } from './dom.js';
 import { createAjvValidator } from './vendor/vanilla-jsoneditor/standalone.js';
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -80,4 +82,64 @@ export function configValidator(check, parent, merge, report) {
     report(found);
     return marks;
   };
+}
+
+/**
+ * The check of one environment's editor: reads the schema and the parent's
+ * view, and gives the editor a new validator only when either changed, so
+ * a live update never disturbs what is being typed. `root` lists below the
+ * editor what the check found. `skip()` says when to leave it to the server.
+ */
+export class SchemaCheck {
+  constructor(svc, env, { merge, skip }) {
+    this.svc = svc;
+    this.env = env;
+    this.merge = merge;
+    this.skip = skip;
+    this.editor = null;
+    this.key = null;
+    this.root = h('div.schema-status', { id: 'schema-status', 'aria-live': 'polite', hidden: true });
+  }
+
+  /** Checks `editor` from now on. */
+  attach(editor) {
+    this.editor = editor;
+    this.key = null;
+    this.update();
+  }
+
+  /** Stops checking (the editor is destroyed). */
+  detach() {
+    this.editor = null;
+  }
+
+  /** Reads the schema and the parent's view again (after a change). */
+  async update() {
+    const editor = this.editor;
+    let schema;
+    let parent = {};
+    try {
+      schema = this.skip() ? null : await api.schema(this.svc);
+      if (schema !== null && this.env !== '') {
+        parent = (await api.env(this.svc, this.env.includes('/') ? this.env.slice(0, this.env.lastIndexOf('/')) : '')).view || {};
+      }
+    } catch {
+      schema = null;
+    }
+    if (!editor || editor !== this.editor) return;
+    const key = schema === null ? 'none' : JSON.stringify([schema, parent, this.merge()]);
+    if (key === this.key) return;
+    this.key = key;
+    const check = schema === null ? null : viewChecker(schema);
+    this.show([]);
+    editor.updateProps({ validator: check ? configValidator(check, parent, this.merge(), (found) => this.show(found)) : null });
+  }
+
+  show(found) {
+    this.root.hidden = found.length === 0;
+    this.root.replaceChildren(...(found.length ? [
+      h('p', {}, 'The view would break the service’s schema (checked again when you save):'),
+      h('ul', {}, found.map((f) => h('li', {}, h('code', {}, f.pointer || '/'), `: ${f.message}`, f.own ? '' : ' (not in a key set here)'))),
+    ] : []));
+  }
 }
