@@ -74,6 +74,13 @@ test('an entry of the history shows who changed what and why, and its diff', asy
     await page.locator('#history-env .history-entry', { hasText: 'from elsewhere' }).waitFor();
     assert.ok(await row.locator('details').evaluate((d) => d.open), 'the opened entry stays open');
     await screenshot(page, 'history-entry');
+    // The root has its own history too.
+    const root = await server.api('GET', `/services/${svc}/config`);
+    await server.api('PUT', `/services/${svc}/config`, { config: { region: 'eu' }, version: root.body.version, message: 'the root moves' });
+    await page.locator('button.node[data-env=""]').click();
+    await page.locator('h1', { hasText: 'root' }).waitFor();
+    await page.locator('#history-env .history-entry', { hasText: 'the root moves' }).waitFor();
+    assert.equal(await page.locator('#history-env .history-entry', { hasText: 'raise a for the launch' }).count(), 0, 'only the root’s entries');
   });
 });
 
