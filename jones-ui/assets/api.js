@@ -71,6 +71,30 @@ export const api = {
   dissociate: (svc, name) => call('DELETE', `/services/${enc(svc)}/associations/${enc(name)}`),
   resolve: (svc, name) => call('GET', `/services/${enc(svc)}/resolve/${enc(name)}`),
   clients: (svc) => call('GET', `/services/${enc(svc)}/clients`),
+  history: (svc, { env, limit, before } = {}) => {
+    const query = new URLSearchParams();
+    if (env !== undefined && env !== null) query.set('env', env);
+    if (limit) query.set('limit', String(limit));
+    if (before !== undefined && before !== null) query.set('before', String(before));
+    const q = query.toString();
+    return call('GET', `/services/${enc(svc)}/history${q ? '?' + q : ''}`);
+  },
+  historyConfig: (svc, id) => call('GET', `/services/${enc(svc)}/history/${enc(String(id))}/config`),
+  rollback: (svc, to, version, message) =>
+    call('POST', `/services/${enc(svc)}/rollback`, { to, version, ...(message ? { message } : {}) }),
+  pins: async (svc) => list(await call('GET', `/services/${enc(svc)}/pins`), 'pins'),
+  pin: (svc, env, to, message) => call('PUT', `/services/${enc(svc)}/pins${envPath(env)}`, { to, ...(message ? { message } : {}) }),
+  unpin: (svc, env, message) =>
+    call('DELETE', `/services/${enc(svc)}/pins${envPath(env)}${message ? '?message=' + enc(message) : ''}`),
+  /** The service's schema, or null when it has none. */
+  schema: async (svc) => {
+    try {
+      return (await call('GET', `/services/${enc(svc)}/schema`)).schema;
+    } catch (e) {
+      if (e.status === 404) return null;
+      throw e;
+    }
+  },
   session: () => call('GET', '/session'),
   signIn: (token) => call('POST', '/session', { token }),
   signOut: () => call('DELETE', '/session'),

@@ -10,6 +10,11 @@ import { dialog, h, notify, pageKey, preview, replaceKeepingFocus, showError } f
 import { createJSONEditor } from './vendor/vanilla-jsoneditor/standalone.js';
 import { associationProblem } from './names.js';
 import { RolloutCard } from './rollout.js';
+import { renderPreview, renderViolations } from './review.js';
+import { HistoryPanel } from './history.js';
+import { RESTORABLE, rollBack } from './rollback.js';
+import { pinTo, renderPinCard, unpin } from './pins.js';
+import { SchemaCheck } from './schema.js';
 import { may } from './signin.js';
 
 const envLabel = (env) => (env === '' ? 'root' : env);
@@ -30,7 +35,7 @@ function editorMode(config) {
 const EDITOR_SETTLE_MS = 350;
 
 export class EnvPanel {
-  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged, clients = () => null, serviceReadOnly = false }) {
+  constructor(svc, env, { allEnvs, onNavigate, onTreeChanged, clients = () => null, pin = () => null, onPinsChanged = async () => {}, merge = () => 'shallow', serviceReadOnly = false }) {
     this.svc = svc;
     // A service whose name predates the rules: read, never changed here
     // (deleting it is on the services page).
@@ -41,6 +46,11 @@ export class EnvPanel {
     this.onTreeChanged = onTreeChanged;
     // The service's latest registry report, for the rollout card.
     this.clients = clients;
+    // The pin of this environment (GET .../pins, kept by the service page), or null.
+    this.pin = pin;
+    this.onPinsChanged = onPinsChanged;
+    // The service's merge mode, for checking the would-be view against the schema.
+    this.merge = merge;
     // The page this panel is: its messages, even those of answers that
     // arrive after the user left, belong to it.
     this.page = pageKey(svc, env);
@@ -97,6 +107,7 @@ export class EnvPanel {
 
   destroy() {
     this.rollout?.destroy();
+    this.schemaCheck?.detach();
     this.observer?.disconnect();
     this.editor && this.editor.destroy();
     this.editor = null;
@@ -139,7 +150,8 @@ export class EnvPanel {
       {},
       h('div', {},
         h('h1', {}, envLabel(this.env)),
-        h('span.badge', { id: 'env-version', title: 'Version of this environment’s config: the ZooKeeper transaction of its last change, which never repeats' }, this.versionText())),
+        h('span.badge', { id: 'env-version', title: 'Version of this environment’s config: the ZooKeeper transaction of its last change, which never repeats' }, this.versionText()),
+        this.pinBadge = h('span.badge.pin-badge', { id: 'pin-badge', hidden: true })),
       // Nothing that writes is offered on what cannot be changed; an old
       // environment of a writable service can still be deleted.
       h('div.actions', {},
@@ -154,17 +166,24 @@ export class EnvPanel {
     this.assocList = null;
     this.rawHost = h('div', { id: 'raw-json' });
     this.rollout = new RolloutCard(this.env, this.clients());
+    this.pinHost = h('div', { id: 'pin-host' });
+    // A pinned environment's view does not follow its config: the server judges it.
+    this.schemaCheck = new SchemaCheck(this.svc, this.env, { merge: this.merge, skip: () => this.readOnly() || !!this.pin() });
+    this.history = new HistoryPanel(this.svc, { env: this.env, page: this.page, actions: (entry) => this.historyActions(entry) });
     this.root.replaceChildren(
       header,
       this.banner,
+      this.pinHost,
       h('div.columns', {},
         h('section.card', {}, h('h2', {}, 'Own config'),
-          h('p.help', {}, 'Keys set here override the same keys of the environments above.'), editorHost, this.status),
+          h('p.help', {}, 'Keys set here override the same keys of the environments above.'), editorHost, this.status,
+          this.schemaCheck.root),
         h('section.card', {}, h('h2', {}, 'Inherited view'),
           h('p.help', {}, 'What apps associated with this environment read.'), this.viewHost)),
       this.rollout.root,
       h('section.card', {}, h('h2', {}, 'Associations'), this.assocHost),
       h('section.card', {}, h('h2', {}, 'Raw JSON'), this.rawHost),
+      this.history.root,
     );
     for (const type of ['keydown', 'beforeinput', 'input', 'paste', 'cut', 'drop', 'compositionstart']) {
       editorHost.addEventListener(type, () => (this.touched = true), true);
@@ -197,7 +216,10 @@ export class EnvPanel {
     this.renderAssociations();
     this.renderRaw();
     this.renderBanners();
+    this.renderPin();
     this.updateStatus();
+    this.history.refresh();
+    this.schemaCheck.attach(this.editor);
   }
 
   /** Whether this environment can only be read (its name, or its service's, predates the rules). */
@@ -394,14 +416,16 @@ export class EnvPanel {
       this.fail(e, 'Cannot save');
       return;
     }
-    const hidden = await this.hiddenBy(config);
+    const review = await this.review(config);
+    const refused = review.violations.length > 0;
     const confirmed = await dialog(
       `Save ${envLabel(this.env)}?`,
       h('div', {},
-        hidden,
+        review.node,
+        refused ? h('p.field-problem', { id: 'save-refused' }, 'Save is disabled: the schema would refuse it. Change the config so every view satisfies the schema.') : null,
         h('p', {}, `Changes to version ${this.base.version}:`),
         renderDiff(this.base.config, config, [`version ${this.base.version}`, 'your edit'])),
-      [{ label: 'Keep editing', value: false }, { label: hidden ? 'Save anyway' : 'Save', kind: 'primary', value: true }],
+      [{ label: 'Keep editing', value: false }, { label: review.hidden ? 'Save anyway' : 'Save', kind: 'primary', value: true, disabled: refused }],
     );
     if (!confirmed) return;
     let done;
@@ -417,6 +441,10 @@ export class EnvPanel {
         // The inherited view went with that save too: read it (the edit stays).
         await this.refresh();
         this.say('Not saved: the environment changed on the server. Your edit is kept.', 'error');
+        return;
+      }
+      if (e.status === 422 && e.body && e.body.kind === 'schema_violation') {
+        await dialog('Not saved', renderViolations(e.body.violations || [], 'save-violations'), [{ label: 'Keep editing', value: null }]);
         return;
       }
       this.fail(e, 'Not saved');
@@ -454,24 +482,16 @@ export class EnvPanel {
   }
 
   /**
-   * The inherited keys saving `config` would take out of views, as a
-   * warning for the review dialog; null when none (or when the server
-   * cannot tell: the save itself will say what is wrong).
+   * What saving `config` would do, from the server's preview (see
+   * review.js); an empty account when the server cannot tell: the save
+   * itself will say what is wrong.
    */
-  async hiddenBy(config) {
-    let found;
+  async review(config) {
     try {
-      found = await api.previewEnv(this.svc, this.env, config);
+      return renderPreview(await api.previewEnv(this.svc, this.env, config));
     } catch {
-      return null;
+      return renderPreview(null);
     }
-    if (!found.hidden?.length) return null;
-    return h('div.field-problem', { id: 'hidden-keys', role: 'alert' },
-      h('p', {}, found.merge === 'shallow'
-        ? 'This service merges shallowly (as original Jones): a key you set replaces the inherited value whole, nested keys included. Saving hides:'
-        : 'Saving replaces inherited objects and hides:'),
-      h('ul', {}, ...found.hidden.map((k) => h('li', {},
-        `${envLabel(k.env)}’s view no longer has `, h('code', {}, k.key), ` (from ${envLabel(k.from)})`))));
   }
 
   /**
@@ -611,6 +631,53 @@ export class EnvPanel {
     this.renderRaw();
     this.renderBanners();
     this.updateStatus();
+    this.history.refresh();
+    this.schemaCheck.update();
+  }
+
+  /** The pin card and badge; re-rendered alone when the pins change. */
+  renderPin() {
+    const pin = this.pin();
+    this.pinBadge.hidden = !pin;
+    this.pinBadge.textContent = pin ? `pinned at #${pin.to}` : '';
+    const mayUnpin = pin && may('admin', this.svc) && !this.serviceReadOnly;
+    replaceKeepingFocus(this.pinHost, ...(pin ? [renderPinCard(pin, mayUnpin ? () => this.unpin() : null)] : []));
+  }
+
+  /** What a history entry of this environment offers: roll back to it (editors), pin at it (admins). */
+  historyActions(entry) {
+    const buttons = [];
+    const writable = !this.serviceReadOnly && !this.data.read_only;
+    if (writable && may('editor', this.svc) && RESTORABLE.has(entry.action) && entry.env === this.env) {
+      buttons.push(h('button.secondary.small.rollback', { type: 'button', dataset: { focus: `rollback:${entry.id}` }, onclick: () => this.rollBack(entry) }, `Roll back to #${entry.id}…`));
+    }
+    if (writable && may('admin', this.svc)) {
+      buttons.push(h('button.secondary.small.pin', { type: 'button', dataset: { focus: `pin:${entry.id}` }, onclick: () => this.pinAt(entry) }, `Pin at #${entry.id}…`));
+    }
+    return buttons;
+  }
+
+  async rollBack(entry) {
+    const done = await rollBack(this.svc, this.env, entry, this.page);
+    if (!done) return;
+    this.say(`Rolled ${envLabel(this.env)} back to #${entry.id}.`);
+    if (done.version !== undefined) this.rollout.saved(done.version);
+    await this.refresh();
+  }
+
+  async pinAt(entry) {
+    if (!(await pinTo(this.svc, this.env, entry, this.page))) return;
+    this.say(`Pinned ${envLabel(this.env)} at #${entry.id}.`);
+    await this.onPinsChanged();
+    await this.refresh();
+  }
+
+  async unpin() {
+    const pin = this.pin();
+    if (!pin || !(await unpin(this.svc, this.env, pin, this.page))) return;
+    this.say(`Unpinned ${envLabel(this.env)}.`);
+    await this.onPinsChanged();
+    await this.refresh();
   }
 
   /** A newer report of the client registry: only the rollout card changes. */

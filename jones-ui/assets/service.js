@@ -10,6 +10,8 @@ import { renderLookup } from './lookup.js';
 import { segmentProblem } from './names.js';
 import { may } from './signin.js';
 import { AssociationIndex } from './associations.js';
+import { HistoryPanel } from './history.js';
+import { loadPins } from './pins.js';
 import { allEnvs, findNode, focusNode, renderTree } from './tree.js';
 
 export class ServicePage {
@@ -25,6 +27,8 @@ export class ServicePage {
     // events: a GET answered after a newer event is dropped.
     this.clients = null;
     this.clientsSeen = 0;
+    // The pinned environments (GET .../pins), for the tree's badges and the panel.
+    this.pins = new Map();
   }
 
   href(env) {
@@ -39,6 +43,9 @@ export class ServicePage {
     this.liveBadge = h('span.live-badge.is-connecting', { id: 'live', title: 'Changes made elsewhere appear here without a reload' }, '○ connecting…');
     this.mergeHost = h('div.merge-mode', { id: 'merge-mode' });
     this.assocIndex = new AssociationIndex(this.svc, (env) => this.navigate(this.href(env)));
+    this.panelSlot = h('div');
+    this.serviceHistory = new HistoryPanel(this.svc, { env: null });
+    this.panelHost.append(this.panelSlot, this.serviceHistory.root);
     this.main.replaceChildren(
       h('div.service-layout', {},
         h('aside.sidebar', {},
@@ -64,6 +71,8 @@ export class ServicePage {
     this.renderMerge();
     this.assocIndex.refresh();
     this.refreshClients();
+    this.serviceHistory.refresh();
+    await this.refreshPins();
     await this.select(this.env);
   }
 
@@ -134,7 +143,8 @@ export class ServicePage {
   renderTree(opts = {}) {
     const active = document.activeElement;
     const focusedEnv = this.treeHost.contains(active) && active.dataset ? active.dataset.env : undefined;
-    this.treeHost.replaceChildren(renderTree(this.tree, this.env, (env, o = {}) => {
+    const marks = new Map([...this.pins].map(([env, pin]) => [env, `pinned at #${pin.to}`]));
+    this.treeHost.replaceChildren(renderTree(this.tree, this.env, marks, (env, o = {}) => {
       if (o.keepFocus !== undefined) {
         this.renderTree();
         focusNode(this.treeHost, o.keepFocus);
@@ -225,13 +235,16 @@ export class ServicePage {
       allEnvs: () => allEnvs(this.tree),
       serviceReadOnly: !!(this.service && this.service.read_only),
       clients: () => this.clients,
+      pin: () => this.pins.get(env) || null,
+      onPinsChanged: () => this.refreshPins(),
+      merge: () => (this.service ? this.service.merge : 'shallow'),
       onNavigate: (target) => this.navigate(this.href(target)),
       onTreeChanged: async (target) => {
         await this.loadTree();
         this.navigate(this.href(target));
       },
     });
-    this.panelHost.replaceChildren(await this.panel.load());
+    this.panelSlot.replaceChildren(await this.panel.load());
     this.renderAddChild();
   }
 
@@ -273,10 +286,29 @@ export class ServicePage {
     this.panel && this.panel.onClients(report);
   }
 
+  /** Reads the pins again: the tree's badges and the panel's pin card follow. */
+  async refreshPins() {
+    const seq = (this.pinsSeq = (this.pinsSeq || 0) + 1);
+    let pins;
+    try {
+      pins = await loadPins(this.svc);
+    } catch {
+      // An older server without pins, or a passing failure: the next event reads them again.
+      return;
+    }
+    if (seq !== this.pinsSeq) return;
+    this.pins = pins;
+    if (this.tree) this.renderTree();
+    if (this.panel && this.panel.data && this.panel.pinHost) this.panel.renderPin();
+  }
+
   async applyEvents() {
     const page = currentPage();
     const events = this.pendingEvents || [];
     this.pendingEvents = [];
+    // Every change is in the history; a pin change rewrites the service znode and views.
+    this.serviceHistory.refresh();
+    await this.refreshPins();
     const resync = events.some((e) => e.type === 'resync');
     const treeChanged = resync || events.some((e) => e.kind === 'conf' || e.kind === 'service');
     if (treeChanged) {

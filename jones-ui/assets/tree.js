@@ -19,18 +19,21 @@ export function findNode(node, env) {
   return null;
 }
 
-/** Renders the tree with `selected` highlighted; `onSelect(env)` on activation. */
-export function renderTree(root, selected, onSelect) {
+/**
+ * Renders the tree with `selected` highlighted; `marks` maps an env to a
+ * badge's words (`pinned at #12`); `onSelect(env)` on activation.
+ */
+export function renderTree(root, selected, marks, onSelect) {
   // Keep the path to the selection open.
   const parts = selected ? selected.split('/') : [];
   for (let i = 1; i <= parts.length; i++) expanded.add(parts.slice(0, i - 1).join('/'));
 
-  const list = h('ul.tree', { role: 'tree', 'aria-label': 'Environments' }, renderNode(root, selected, onSelect));
+  const list = h('ul.tree', { role: 'tree', 'aria-label': 'Environments' }, renderNode(root, selected, marks, onSelect));
   list.addEventListener('keydown', (e) => moveFocus(e, list));
   return list;
 }
 
-function renderNode(node, selected, onSelect) {
+function renderNode(node, selected, marks, onSelect) {
   const children = node.children || [];
   const isOpen = expanded.has(node.env);
   const label = node.env === '' ? 'root' : node.name || node.env.split('/').pop();
@@ -53,14 +56,15 @@ function renderNode(node, selected, onSelect) {
       'aria-current': node.env === selected ? 'true' : undefined,
       onclick: () => onSelect(node.env),
     },
-    label,
+    h('span.node-label', {}, label,
+      marks.has(node.env) ? h('span.node-badge', { title: marks.get(node.env), 'aria-label': marks.get(node.env), dataset: { mark: marks.get(node.env) } }, 'pinned') : null),
     children.length ? h('span.count', {}, String(children.length)) : null,
   );
   return h(
     'li',
     { role: 'treeitem', 'aria-expanded': children.length ? String(isOpen) : undefined, 'aria-selected': String(node.env === selected) },
     h('div.node-row', {}, toggle, button),
-    children.length && isOpen ? h('ul', { role: 'group' }, children.map((c) => renderNode(c, selected, onSelect))) : null,
+    children.length && isOpen ? h('ul', { role: 'group' }, children.map((c) => renderNode(c, selected, marks, onSelect))) : null,
   );
 }
 
