@@ -113,8 +113,7 @@ impl Admin {
         let entries = self.all_entries(service).await?;
         let mut confs = Vec::with_capacity(chain.len());
         for (e, now) in &chain {
-            let config = super::rollback::config_after_in(&entries, e, to, Some(&now.config))
-                .map_err(|reason| Error::Unrestorable { id: to, reason })?
+            let config = super::rollback::config_after_in(&entries, e, to, Some(&now.config))?
                 .ok_or_else(|| Error::Unrestorable {
                     id: to,
                     reason: format!("environment {:?} did not exist then", e.as_str()),

@@ -96,38 +96,22 @@ impl Admin {
         // The stored config first, then the entries: a change between the
         // two reads shows up as an entry.
         let current = self.get_env(service, &env).await?;
-        let config = self
-            .config_after(service, &env, to, Some(&current.config))
-            .await?
+        let entries = self.all_entries(service).await?;
+        let config = config_after_in(&entries, &env, to, Some(&current.config))?
             .ok_or_else(|| unrestorable(format!("environment {:?} did not exist", env.as_str())))?;
         Ok((env, config, current))
-    }
-
-    /// The config `env` had right after entry `id`, from the history and
-    /// `current` (read before this is called); `None` when it did not
-    /// exist then.
-    pub(crate) async fn config_after(
-        &self,
-        service: &ServiceName,
-        env: &EnvPath,
-        id: u64,
-        current: Option<&Config>,
-    ) -> Result<Option<Config>> {
-        let entries = self.all_entries(service).await?;
-        config_after_in(&entries, env, id, current)
-            .map_err(|reason| Error::Unrestorable { id, reason })
     }
 }
 
 /// [`history::config_after`] for `env` among `entries` (a service's, oldest
 /// first): its own config changes count, and deletes of an ancestor, which
-/// deleted it too.
+/// deleted it too. [`Error::Unrestorable`] when the history cannot tell.
 pub(super) fn config_after_in(
     entries: &[Entry],
     env: &EnvPath,
     id: u64,
     current: Option<&Config>,
-) -> std::result::Result<Option<Config>, String> {
+) -> Result<Option<Config>> {
     let concerns = |e: &&Entry| {
         let Some(changed) = e.env.as_deref().and_then(|e| EnvPath::new(e).ok()) else {
             return false;
@@ -137,4 +121,5 @@ pub(super) fn config_after_in(
     };
     let entries: Vec<Entry> = entries.iter().filter(concerns).cloned().collect();
     history::config_after(&entries, id, current)
+        .map_err(|reason| Error::Unrestorable { id, reason })
 }
