@@ -10,8 +10,11 @@
 //! - `root set, 100 envs`: the root of a depth-2 tree of 100 environments;
 //! - `association set`: an association re-pointed between two environments;
 //! - `leaf set, 100 KiB`: a large config, whose entry carries it twice;
-//!   60 writes only, each keeping about 200 KB of entry in ZooKeeper's
-//!   memory (the test kit's ZooKeeper has a 256 MiB heap).
+//! - `leaf set, 300 KiB`: a config whose change and whole entry do not fit
+//!   one transaction, so the entry leaves `before` out.
+//!
+//! The large scenarios make 60 writes per side. ZooKeeper keeps its last 500
+//! transactions in memory, so its heap here is 1 GiB.
 //!
 //! Bytes are those of the transactions sent (`ZkCounts::multi_bytes`).
 //! Prints a table (p50 and p99 latency, bytes and ops per change), then
@@ -34,24 +37,25 @@ enum Scenario {
     Leaf,
     Root,
     Association,
-    LargeLeaf,
+    /// A leaf config of this many KiB.
+    LargeLeaf(usize),
 }
 
 impl Scenario {
     /// Writes measured per side.
     fn writes(self) -> usize {
         match self {
-            Scenario::LargeLeaf => 60,
+            Scenario::LargeLeaf(_) => 60,
             _ => WRITES,
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            Scenario::Leaf => "leaf set",
-            Scenario::Root => "root set, 100 envs",
-            Scenario::Association => "association set",
-            Scenario::LargeLeaf => "leaf set, 100 KiB",
+            Scenario::Leaf => "leaf set".into(),
+            Scenario::Root => "root set, 100 envs".into(),
+            Scenario::Association => "association set".into(),
+            Scenario::LargeLeaf(kib) => format!("leaf set, {kib} KiB"),
         }
     }
 
@@ -100,8 +104,8 @@ impl Scenario {
                     .await
                     .expect("associate");
             }
-            Scenario::LargeLeaf => {
-                let config = obj(json!({"n": n, "pad": pad(100 * 1024)}));
+            Scenario::LargeLeaf(kib) => {
+                let config = obj(json!({"n": n, "pad": pad(kib * 1024)}));
                 let env = EnvPath::new("p1").expect("env");
                 admin.set_env(svc, &env, config, None).await.expect("set");
             }
@@ -171,7 +175,7 @@ async fn run(connect: &str, scenario: Scenario) -> (Side, Side) {
 }
 
 fn main() {
-    let zookeeper = jones_testkit::ZooKeeper::start().expect("ZooKeeper");
+    let zookeeper = jones_testkit::ZooKeeper::start_with_heap_mb(1024).expect("ZooKeeper");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -183,10 +187,11 @@ fn main() {
         Scenario::Leaf,
         Scenario::Root,
         Scenario::Association,
-        Scenario::LargeLeaf,
+        Scenario::LargeLeaf(100),
+        Scenario::LargeLeaf(300),
     ];
     println!(
-        "history: the same writes ({WRITES}, 60 of 100 KiB) with and without their history entries"
+        "history: the same writes ({WRITES}, 60 of each large size) with and without their history entries"
     );
     println!(
         "{:<20} | {:>17} | {:>17} | {:>21} | {:>9}",

@@ -16,6 +16,12 @@ pub const DEV_DIGEST: &str = "jones:jones-dev";
 /// (400 ms), so `--session-timeout-ms` can be tried with short values.
 pub const DEV_TICK: Duration = Duration::from_millis(200);
 
+/// Dev mode's ZooKeeper heap: ZooKeeper keeps its last 500 transactions in
+/// memory, and a change to a large config (conf, views and history entry)
+/// makes a transaction of up to 1 MiB, so a smaller heap runs out after a
+/// few hundred such changes and ZooKeeper stops.
+pub const DEV_HEAP_MB: u32 = 1024;
+
 /// A local ZooKeeper for dev mode; stopped cleanly on drop.
 #[derive(Debug)]
 pub struct DevZooKeeper {
@@ -31,7 +37,8 @@ impl DevZooKeeper {
     ) -> Result<Self, jones_zookeeper::Error> {
         let mut builder = ZooKeeper::builder()
             .data_dir(state_dir.join("zookeeper"))
-            .tick_time(DEV_TICK);
+            .tick_time(DEV_TICK)
+            .heap_mb(DEV_HEAP_MB);
         if let Some(port) = port {
             builder = builder.port(port);
         }

@@ -33,8 +33,16 @@ impl ZooKeeper {
     /// Starts a server in a new temporary directory on a free port and
     /// waits until it serves.
     pub fn start() -> Result<Self, Error> {
+        Self::start_with_heap_mb(jones_zookeeper::DEFAULT_HEAP_MB)
+    }
+
+    /// [`Self::start`] with a JVM heap of `mb` MiB, for benches writing
+    /// transactions near ZooKeeper's 1 MiB limit (it keeps its last 500
+    /// transactions in memory).
+    pub fn start_with_heap_mb(mb: u32) -> Result<Self, Error> {
         let server = jones_zookeeper::ZooKeeper::builder()
             .tick_time(TICK)
+            .heap_mb(mb)
             .start()?;
         Ok(Self { server })
     }

@@ -65,6 +65,11 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The JVM heap a server gets unless told otherwise: enough for tests.
+///
+/// ZooKeeper keeps its last 500 committed transactions in memory (for
+/// followers catching up; `zookeeper.commitLogCount` may not go lower), so
+/// a server taking transactions near its 1 MiB limit needs about 500 MiB
+/// for them alone: such a server needs [`ServerProcess::with_heap_mb`].
 pub const DEFAULT_HEAP_MB: u32 = 256;
 
 /// A ZooKeeper server process started from a config file: running or
